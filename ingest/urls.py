@@ -1,0 +1,178 @@
+"""URL canonicalization: one spelling per page, so copies can be recognised by URL.
+
+Rules applied by :func:`canonicalize` to absolute http(s) URLs:
+
+* scheme and host lowercased, a trailing dot on the host dropped, default ports
+  (80 for http, 443 for https) dropped, an empty path becomes ``/``;
+* the fragment is dropped;
+* tracking parameters are dropped (``utm_*``, ``mc_*``, ``fbclid``, ``gclid``,
+  ``_hsenc`` and friends, see ``_TRACKING_EXACT`` / ``_TRACKING_PREFIXES``);
+  every other parameter is kept byte for byte (they may change content: ``id``,
+  ``page``, ``p``, ``article``...) and the kept ones are sorted by name
+  (stable, so repeated names keep their order);
+* AMP variants map to the canonical page: ``amp`` path segments removed
+  (``/amp/news/x``, ``/news/x/amp/`` -> ``/news/x/``; a trailing slash is kept
+  only if the AMP URL had one), ``.amp.html`` becomes ``.html``, ``amp=1`` /
+  ``amp`` / ``amp=true`` / ``outputType=amp`` dropped, and AMP cache URLs
+  (``*.cdn.ampproject.org/c/s/...``, ``*.bing-amp.com/c/s/...``,
+  ``www.google.com/amp/s/...``) unwrapped to the origin URL.
+
+Anything that is not an absolute http(s) URL, or cannot be parsed, is returned
+stripped of surrounding whitespace: the function never raises on odd strings.
+``canonicalize`` is idempotent.
+
+Not done on purpose: ``www.`` is not removed (it is another host), trailing
+slashes are kept, percent escapes are not re-encoded, ``amp.`` subdomains are
+left alone (there is no general rule for their canonical host).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
+
+from tld import get_fld
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_TRACKING_EXACT = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
+        "twclid", "ttclid", "li_fat_id", "igshid", "mkt_tok", "_hsenc", "_hsmi",
+        "__hstc", "__hssc", "__hsfp", "hsctatracking", "_ga", "_gl", "_openstat",
+        "vero_id", "vero_conv", "oly_anon_id", "oly_enc_id", "wickedid", "rb_clickid",
+        "s_cid", "ref_src", "ref_url", "sr_share", "cmpid", "ncid", "soc_src", "soc_trk",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "mtm_", "hsa_", "at_", "_bta_")
+_AMP_PARAM_VALUES = frozenset({"", "1", "true", "yes", "on"})
+
+# AMP cache path: /c/s/<host>/<path> (content over https), /c/<host>/... (http),
+# also /v/ (viewer) and /i/ (images) prefixes. Google's viewer: /amp/s/<host>/...
+_AMP_CACHE_PATH = re.compile(r"^/(?:[cvi]|amp)/(s/)?(?P<rest>[^/]+\.[^/]+(?:/.*)?)$")
+_AMP_CACHE_HOSTS = ("cdn.ampproject.org", "bing-amp.com")
+_AMP_HTML = re.compile(r"(?:\.amp)+(\.html?)$", re.IGNORECASE)
+
+
+def canonicalize(url: str) -> str:
+    """Return the canonical spelling of ``url`` (see the module docstring)."""
+    text = url.strip() if isinstance(url, str) else ""
+    try:
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+            return text
+        unwrapped = _unwrap_amp_cache(parts)
+        if unwrapped is not None:
+            return canonicalize(unwrapped)
+        return _rebuild(parts)
+    except ValueError:  # bad port, bad IPv6 literal, ...
+        return text
+
+
+def prefer_canonical(link: str, page_canonical: str | None) -> str:
+    """Choose between the item's link and the page's ``rel=canonical``.
+
+    The page's canonical is accepted only when, once resolved against the link
+    (relative hrefs are allowed, they cannot leave the site), it is an http(s)
+    URL on the same registrable domain as the canonicalized link (the
+    canonicalized link, so an AMP cache copy may point at its origin site).
+
+    Cross-domain canonicals are refused, wire domains included: a syndication
+    partner pointing at the wire copy would otherwise take the wire copy's
+    identity, so the partner's copy would be dropped as "already seen" instead
+    of being stored as a copy in the cluster (the content hash links them), and
+    any page could claim another site's URL and suppress the real item.
+    """
+    base = canonicalize(link)
+    if not page_canonical or not page_canonical.strip():
+        return base
+    try:
+        candidate = canonicalize(urljoin(base, page_canonical.strip()))
+    except ValueError:
+        return base
+    if not _is_http_url(candidate):
+        return base
+    same_site = registrable_domain(candidate) == registrable_domain(base)
+    return candidate if same_site and registrable_domain(base) else base
+
+
+def registrable_domain(url: str) -> str:
+    """Registrable domain (public suffix + 1 label) of ``url``; the bare host
+    for IP addresses and single-label hosts; ``""`` when there is no host."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    fld = get_fld(f"http://{host}/", fail_silently=True)
+    return fld.lower() if isinstance(fld, str) else host.lower()
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in _DEFAULT_PORTS and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def _rebuild(parts: SplitResult) -> str:
+    scheme = parts.scheme.lower()
+    netloc = _netloc(parts, scheme)
+    path = _strip_amp_path(parts.path or "/")
+    query = _clean_query(parts.query)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _netloc(parts: SplitResult, scheme: str) -> str:
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port  # raises ValueError on a bad port: handled by caller
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    return f"{userinfo}@{host}" if userinfo else host
+
+
+def _strip_amp_path(path: str) -> str:
+    segments = path.split("/")
+    kept = [s for s in segments[1:] if s and s.lower() != "amp"]
+    if len(kept) != len([s for s in segments[1:] if s]):
+        trailing = "/" if kept and path.endswith("/") else ""
+        path = "/" + "/".join(kept) + trailing
+    return _AMP_HTML.sub(r"\1", path)
+
+
+def _clean_query(query: str) -> str:
+    pieces = [p for p in query.split("&") if p]
+    kept = [p for p in pieces if not _is_dropped_param(p)]
+    kept.sort(key=lambda p: p.partition("=")[0])
+    return "&".join(kept)
+
+
+def _is_dropped_param(piece: str) -> bool:
+    raw_name, _, raw_value = piece.partition("=")
+    name = unquote(raw_name.replace("+", " ")).strip().lower()
+    value = unquote(raw_value.replace("+", " ")).strip().lower()
+    if name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES):
+        return True
+    if name == "amp" and value in _AMP_PARAM_VALUES:
+        return True
+    return name in ("outputtype", "output") and value == "amp"
+
+
+def _unwrap_amp_cache(parts: SplitResult) -> str | None:
+    """Origin URL for an AMP cache / viewer URL, else ``None``."""
+    host = (parts.hostname or "").rstrip(".")
+    is_cache = any(host == h or host.endswith("." + h) for h in _AMP_CACHE_HOSTS)
+    is_google_viewer = host in ("google.com", "www.google.com") and parts.path.startswith("/amp/")
+    if not (is_cache or is_google_viewer):
+        return None
+    match = _AMP_CACHE_PATH.match(parts.path)
+    if match is None:
+        return None
+    scheme = "https" if match.group(1) else "http"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{match.group('rest')}{query}"
