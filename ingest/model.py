@@ -1,0 +1,163 @@
+"""Plain frozen values that the stages pass to each other. Imports nothing of ours or third parties'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What a poll needs to know about a stored source."""
+
+    id: int
+    url: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Response:
+    """A completed HTTP response whose body was read within the limits."""
+
+    url: str  # the URL asked for
+    final_url: str  # after redirects
+    status: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    elapsed_ms: int = 0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry as the feed gave it (HTML fields are feedparser-sanitized, not yet ours)."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str = ""
+    content_html: str = ""
+    published: datetime | None = None  # timezone-aware UTC
+    enclosure: str | None = None
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str | None
+    entries: tuple[FeedEntry, ...]
+    problem: str | None = None  # set when the feed was malformed but partly readable
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The article body and page metadata found on a page, or why there is none."""
+
+    text: str = ""  # plain text, paragraphs separated by blank lines
+    body_html: str = ""  # clean HTML: <p>, <h2>, lists, quotes, links; never raw page HTML
+    method: str = ""  # which step produced the body ("trafilatura", "feed", ...)
+    failure: str | None = None  # why the page gave no body, when it did not
+    title: str = ""
+    date: datetime | None = None
+    image: str | None = None
+    canonical: str | None = None
+    description: str = ""
+    language: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.text) and self.failure is None
+
+
+@dataclass(frozen=True)
+class EntryKeys:
+    """Identity of an entry within its source: the GUID, and the canonical link. One may be None."""
+
+    guid: str | None
+    link: str | None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A normalized item in the seed front-matter schema, before the store gives it its ids."""
+
+    keys: EntryKeys
+    entry: FeedEntry
+    title: str
+    date: datetime  # UTC
+    draft: bool
+    summary: str
+    description: str
+    source_link: str
+    enclosure: str
+    slug: str  # "YYYY-MM-DD-" + slug of the title; the store may add a suffix to keep it unique
+    source: str  # the source's display name
+    body_html: str
+    body_text: str
+    method: str  # which step produced the body
+    failure: str | None = None  # why the article page gave no body (kept with the feed's content)
+    retryable: bool = False  # whether a later poll should try the page again
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """The outcome of one poll of one source: the canonical log line's fields."""
+
+    source_id: int
+    url: str
+    status: str  # "ok", "not_modified", "error"
+    new: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    retried: int = 0
+    error: str | None = None
+    problem: str | None = None
+    elapsed_ms: int = 0
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    id: int
+    url: str
+    name: str
+    status: str  # "active" or "retired"
+    created_at: datetime
+    last_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    item_count: int = 0
+
+    @property
+    def state(self) -> SourceState:
+        return SourceState(id=self.id, url=self.url, name=self.name)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as stored: the seed's 12 fields plus what presswire knows about how it got them."""
+
+    article_id: int
+    feed_item_id: int
+    source_id: int
+    title: str
+    date: datetime
+    draft: bool
+    summary: str
+    description: str
+    source_link: str
+    enclosure: str
+    url: str
+    qrcode: str
+    source: str
+    body_html: str
+    body_text: str = ""
+    method: str = ""
+    failure: str | None = None
+    created_at: datetime | None = None

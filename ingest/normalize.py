@@ -1,0 +1,109 @@
+"""Feed entry + extraction -> Item in the seed front-matter schema.
+
+Field by field (see the seed 002 document):
+  title        the feed's title (tags stripped), else the page's title
+  date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z"
+  summary      the first sentences (<= 300 characters) of the feed's summary, else of the body
+  description  the page's meta description, else the first sentence (<= 160 characters)
+  source_link  the entry's link (after redirects, canonicalized)
+  enclosure    RSS enclosure / media:content image, else the page's og:image, else ""
+  url          "YYYY-MM-DD-" + slug of the title
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from ingest.extract import html_blocks
+from ingest.model import EntryKeys, Extraction, FeedEntry, Item
+from ingest.urls import canonicalize
+
+SUMMARY_CHARS = 300
+DESCRIPTION_CHARS = 160
+SLUG_CHARS = 120
+MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed's content, is not the article
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def entry_keys(entry: FeedEntry) -> EntryKeys:
+    """The entry's identity in its source: GUID and canonical link; a content hash when it has neither."""
+    link = canonicalize(entry.link) if entry.link else None
+    guid = entry.guid
+    if not guid and not link:
+        digest = hashlib.sha256(f"{entry.title}\n{entry.summary_html}".encode()).hexdigest()[:32]
+        guid = f"sha256:{digest}"
+    return EntryKeys(guid=guid, link=link)
+
+
+def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: datetime,
+              feed_body: Extraction, page_url: str | None = None) -> Item:
+    """Build the Item; `page` is what the article page gave, `feed_body` the feed's own content."""
+    page = _judge(page, feed_body)
+    body = page if page.ok else feed_body
+    title = plain(entry.title) or page.title or "(untitled)"
+    date = (entry.published or page.date or seen_at).astimezone(timezone.utc)
+    lead = plain(entry.summary_html) or body.text
+    return Item(
+        keys=entry_keys(entry),
+        entry=entry,
+        title=title,
+        date=date,
+        draft=False,
+        summary=first_sentences(lead, SUMMARY_CHARS),
+        description=page.description[:DESCRIPTION_CHARS] if page.description else
+        first_sentences(body.text or lead, DESCRIPTION_CHARS),
+        source_link=canonicalize(page_url or entry.link or "") if (page_url or entry.link) else "",
+        enclosure=entry.enclosure or page.image or "",
+        slug=item_slug(date, title),
+        source=source_name,
+        body_html=body.body_html,
+        body_text=body.text,
+        method=body.method or "none",
+        failure=page.failure,
+    )
+
+
+def _judge(page: Extraction, feed_body: Extraction) -> Extraction:
+    """A page whose text is shorter than the feed's own content (a JS shell, a paywall stub) is a failure."""
+    if page.ok and len(page.text) < MIN_PAGE_CHARS and len(feed_body.text) > len(page.text):
+        return replace(page, failure=f"page text too short ({len(page.text)} characters); used the feed's content")
+    return page
+
+
+def item_slug(date: datetime, title: str) -> str:
+    return f"{date.astimezone(timezone.utc):%Y-%m-%d}-{slugify(title)}"
+
+
+def slugify(title: str, limit: int = SLUG_CHARS) -> str:
+    """ASCII, lowercase, hyphen-separated; cut at a word boundary; never empty, never a path."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = _NOT_SLUG.sub("-", ascii_title.lower()).strip("-")
+    if len(slug) > limit:
+        slug = slug[:limit].rsplit("-", 1)[0]
+    return slug or "item"
+
+
+def plain(fragment: str) -> str:
+    """An HTML fragment (titles, summaries) as one line of plain text."""
+    return " ".join(html_blocks(fragment))
+
+
+def first_sentences(text: str, limit: int) -> str:
+    """Whole sentences from the start of text, as many as fit in `limit` (at least one, cut at a word)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    out = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{out} {sentence}".strip()
+        if len(candidate) > limit:
+            break
+        out = candidate
+    if not out:
+        out = text[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return out

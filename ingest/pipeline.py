@@ -1,0 +1,189 @@
+"""The orchestrators. One poll of one source reads top to bottom as the whole story:
+
+    fetch the feed (conditional GET) -> 304? record and stop -> parse -> identity keys
+    -> ask the store which entries are new -> for each new entry: fetch page, extract, normalize
+    -> one short transaction: save items, record the poll -> one log line for the poll
+
+A failure on one entry never aborts the source: the item keeps what the feed gave and the reason,
+and a transient failure is tried again on a later poll.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingest.errors import FetchError, SourceError, TransientFetchError
+from ingest.extract import extract_page, from_feed
+from ingest.fetch import Fetcher
+from ingest.model import Extraction, FeedEntry, Item, PollResult, Response, SourceState
+from ingest.normalize import entry_keys, normalize
+from ingest.parse import parse_feed
+from ingest.qr import write_qrcode
+from ingest.settings import Settings
+from store import repository
+
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+RETRY_BATCH = 20  # failed article pages tried again per poll of a source
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a poll needs, built once at the CLI edge and passed down."""
+
+    settings: Settings
+    fetcher: Fetcher
+    sessions: sessionmaker[Session]
+    log: object  # a structlog BoundLogger
+    clock: Callable[[], datetime] = utcnow
+    worker: str = "presswire"
+
+
+def poll_source(ctx: Context, source: SourceState) -> PollResult:
+    """Poll one source end to end; never raises for the source's own failures."""
+    started = time.monotonic()
+    now = ctx.clock()
+    try:
+        response = ctx.fetcher.get(source.url, _conditional_headers(ctx, source), accept=FEED_ACCEPT)
+        if response.not_modified:
+            return _finish(ctx, source, started, now, PollResult(source.id, source.url, "not_modified"),
+                           keep_validators=True)
+        feed = parse_feed(response.content, response.final_url, response.headers)
+    except (FetchError, SourceError) as exc:
+        return _finish(ctx, source, started, now, PollResult(source.id, source.url, "error", error=str(exc)))
+    entries = _unique_entries(feed.entries)
+    with ctx.sessions.begin() as s:
+        known = repository.known_keys(s, source.id, [entry_keys(e) for e in entries])
+    fresh = [e for e in entries if entry_keys(e) not in known]
+    items = _build_items(ctx, source, fresh, now)
+    retried = _retry_pages(ctx, source, now)
+    result = PollResult(source.id, source.url, "ok", duplicate=len(entries) - len(fresh),
+                        failed=sum(1 for i in items if i.failure), retried=retried, problem=feed.problem)
+    return _finish(ctx, source, started, now, result, items=items, response=response)
+
+
+def poll_sources(ctx: Context, sources: Iterable[SourceState]) -> list[PollResult]:
+    return [poll_source(ctx, source) for source in sources]
+
+
+def poll_due(ctx: Context, limit: int = 100) -> list[PollResult]:
+    """Claim the sources whose poll is due (with a lease, so other workers skip them) and poll them."""
+    now = ctx.clock()
+    lease_until = now + timedelta(seconds=ctx.settings.poll.lease)
+    with ctx.sessions.begin() as s:
+        due = repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)
+    return poll_sources(ctx, [d.state for d in due])
+
+
+def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
+    """Fetch the entry's page and extract its body; when that fails, the feed's content stands in."""
+    page, page_url, retryable = _page(ctx, entry)
+    item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
+                     page_url=page_url)
+    return replace(item, retryable=retryable)
+
+
+def _page(ctx: Context, entry: FeedEntry) -> tuple[Extraction, str | None, bool]:
+    """(extraction, final page URL, whether a failure is worth another try later)."""
+    if not ctx.settings.poll.fetch_articles:
+        return Extraction(failure="article fetching is off ([poll] fetch_articles = false)"), None, False
+    if not entry.link:
+        return Extraction(failure="entry has no link"), None, False
+    try:
+        response = ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
+    except FetchError as exc:
+        return Extraction(failure=str(exc)), None, isinstance(exc, TransientFetchError)
+    return extract_page(response.content, response.final_url), response.final_url, False
+
+
+def _build_items(ctx: Context, source: SourceState, entries: list[FeedEntry], now: datetime) -> list[Item]:
+    if not entries:
+        return []
+    workers = max(1, min(ctx.settings.poll.article_workers, len(entries)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="article") as pool:
+        return list(pool.map(lambda e: build_item(ctx, source, e, now), entries))
+
+
+def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
+    """Try again the article pages that failed transiently on earlier polls; returns how many now worked."""
+    if not ctx.settings.poll.fetch_articles:
+        return 0
+    with ctx.sessions.begin() as s:
+        pending = repository.pages_to_retry(s, source.id, ctx.settings.poll.max_article_attempts, RETRY_BATCH)
+    worked = 0
+    for article_id, entry in pending:
+        item = build_item(ctx, source, entry, now)
+        with ctx.sessions.begin() as s:
+            repository.update_page(s, article_id, item, now=now)
+        worked += item.failure is None
+    return worked
+
+
+def _finish(ctx: Context, source: SourceState, started: float, now: datetime, result: PollResult, *,
+            items: list[Item] = (), response: Response | None = None, keep_validators: bool = False) -> PollResult:
+    """One short transaction: save the items, record the poll. Then the poll's one log line."""
+    next_poll = now + timedelta(seconds=ctx.settings.poll.interval)
+    headers = response.headers if response else {}
+    with ctx.sessions.begin() as s:
+        saved = repository.save_items(s, source.id, items, now=now, qrcode_prefix=ctx.settings.output.qrcode_prefix)
+        repository.record_poll(s, source.id, now=now, next_poll_at=next_poll, error=result.error,
+                               etag=headers.get("etag"), last_modified=headers.get("last-modified"),
+                               keep_validators=keep_validators)
+    _write_qrcodes(ctx, saved.saved)
+    result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate,
+                     elapsed_ms=int((time.monotonic() - started) * 1000))
+    _log_poll(ctx, result)
+    return result
+
+
+def _write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
+    directory = ctx.settings.output.qrcode_dir
+    for _article_id, url, link in saved if directory else ():
+        write_qrcode(Path(directory), url, link)
+
+
+def _log_poll(ctx: Context, r: PollResult) -> None:
+    fields = dict(source=r.source_id, url=r.url, status=r.status, new=r.new, duplicate=r.duplicate,
+                  failed=r.failed, retried=r.retried, elapsed_ms=r.elapsed_ms)
+    if r.error:
+        ctx.log.warning("poll", error=r.error, **fields)
+    elif r.problem:
+        ctx.log.warning("poll", problem=r.problem, **fields)
+    else:
+        ctx.log.info("poll", **fields)
+
+
+def _conditional_headers(ctx: Context, source: SourceState) -> dict[str, str]:
+    with ctx.sessions.begin() as s:
+        etag, last_modified = repository.poll_state(s, source.id)
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _unique_entries(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
+    """Drop entries repeated within one feed (same GUID or canonical link), keeping the first."""
+    seen: set[str] = set()
+    out = []
+    for entry in entries:
+        keys = entry_keys(entry)
+        marks = {f"g:{keys.guid}" if keys.guid else "", f"l:{keys.link}" if keys.link else ""} - {""}
+        if marks & seen:
+            continue
+        seen |= marks
+        out.append(entry)
+    return out

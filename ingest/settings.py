@@ -1,0 +1,243 @@
+"""Settings: a TOML file plus PRESSWIRE_* environment variables -> one frozen Settings.
+
+Every key is declared once, as a typed field of a section dataclass below; the loader checks the file
+against those declarations, so a wrong key or type is an error naming the file, the key and the
+expected type. `config/presswire.example.toml` documents every key.
+
+Environment variables override the file: PRESSWIRE_<SECTION>_<KEY>, e.g. PRESSWIRE_DATABASE_URL,
+PRESSWIRE_HTTP_MAX_BYTES. PRESSWIRE_CONFIG names the config file when --config is not given.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ingest.errors import ConfigError
+
+Seconds = typing.NewType("Seconds", float)  # a duration: a number of seconds, or "90s", "15m", "2h", "7d"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/presswire.db"  # SQLAlchemy URL; the SQLite file's folder is created
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "auto"  # auto (JSON unless stderr is a terminal), json, console
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    user_agent: str = "presswire/0.1"
+    contact_url: str = "https://github.com/presswire/presswire"  # appended to the User-Agent
+    connect_timeout: Seconds = Seconds(10.0)
+    read_timeout: Seconds = Seconds(30.0)  # longest wait for the next bytes of a response
+    total_timeout: Seconds = Seconds(120.0)  # longest a whole response may take (cuts slow drips)
+    max_bytes: int = 10_000_000  # decoded body size at which a response is cut
+    max_redirects: int = 5
+    retries: int = 2  # extra attempts for transient failures (connect errors, timeouts, 408, 429, 5xx)
+    retry_backoff: Seconds = Seconds(1.0)  # first wait between attempts; doubles, with jitter
+
+    @property
+    def full_user_agent(self) -> str:
+        return f"{self.user_agent} (+{self.contact_url})" if self.contact_url else self.user_agent
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval: Seconds = Seconds(900.0)  # default time between two polls of a source
+    fetch_articles: bool = True  # fetch each new entry's page and extract its body
+    article_workers: int = 4  # article pages fetched at once within one source
+    max_article_attempts: int = 3  # tries of a failing article page (one per poll) before giving up
+    dispatch_every: Seconds = Seconds(30.0)  # how often `presswire run` looks for due sources
+    lease: Seconds = Seconds(600.0)  # how long a claimed source is reserved for the worker polling it
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    qrcode_prefix: str = "qrcodes/"  # `qrcode` front-matter value = prefix + url slug + ".png"
+    qrcode_dir: str = "var/qrcodes"  # where QR code PNGs are written as items are stored ("" = don't)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    url: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    poll: PollSettings = field(default_factory=PollSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    sources: tuple[SourceConfig, ...] = ()
+    config_path: Path | None = None
+
+
+# The [section] tables of the config file, by name (the environment prefix is PRESSWIRE_<NAME>_).
+SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "log": LogSettings,
+    "http": HttpSettings,
+    "poll": PollSettings,
+    "output": OutputSettings,
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (if any) and the environment into one Settings."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("PRESSWIRE_CONFIG") or None
+    data = _read_toml(Path(path)) if path else {}
+    where = str(path) if path else "defaults"
+    settings = _build(data, where)
+    settings = _apply_environment(settings, environ)
+    return replace(settings, config_path=Path(path) if path else None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _build(data: dict[str, Any], where: str) -> Settings:
+    known = set(SECTIONS) | {"sources"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown section or key '{key}' (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: '{name}' must be a table ([{name}]), got {_tname(table)}")
+        values[name] = _section(cls, table, f"{where}: [{name}]")
+    values["sources"] = _sources(data.get("sources", []), where)
+    return Settings(**values)
+
+
+def _sources(raw: Any, where: str) -> tuple[SourceConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: 'sources' must be an array of tables ([[sources]]), got {_tname(raw)}")
+    out = []
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: sources[{i}] must be a table, got {_tname(table)}")
+        if "url" not in table:
+            raise ConfigError(f"{where}: sources[{i}] has no 'url'")
+        out.append(_section(SourceConfig, table, f"{where}: sources[{i}]"))
+    return tuple(out)
+
+
+def _section(cls: type, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in table:
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(names)})")
+    return cls(**{k: _coerce(v, hints[k], f"{where} {k}") for k, v in table.items()})
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check a TOML value against the declared type; durations also accept "15m"-style strings."""
+    if hint is Seconds:
+        return _seconds(value, where)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list):
+            return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    elif _optional_of(hint) is not None:
+        return _coerce(value, _optional_of(hint), where)
+    raise ConfigError(f"{where}: expected {_describe(hint)}, got {_tname(value)} {value!r}")
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{where}: expected a duration (seconds, or like \"90s\", \"15m\", \"2h\", \"7d\"), "
+                          f"got {_tname(value)} {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _optional_of(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else None
+    return None
+
+
+def _describe(hint: Any) -> str:
+    names = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+    if typing.get_origin(hint) is tuple:
+        return f"an array of {_describe(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
+    return names.get(hint, str(hint))
+
+
+def _tname(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__)
+
+
+def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """PRESSWIRE_<SECTION>_<KEY> overrides [section] key; a misspelt key of a known section is an error."""
+    for var, raw in sorted(environ.items()):
+        if not var.startswith("PRESSWIRE_") or var == "PRESSWIRE_CONFIG":
+            continue
+        section, _, key = var.removeprefix("PRESSWIRE_").lower().partition("_")
+        if section not in SECTIONS:
+            continue
+        cls = SECTIONS[section]
+        hints = typing.get_type_hints(cls)
+        if key not in hints:
+            raise ConfigError(f"environment {var}: [{section}] has no key '{key}' "
+                              f"(known: {', '.join(f.name for f in fields(cls))})")
+        value = _coerce(_parse_env(raw, hints[key]), hints[key], f"environment {var}")
+        settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
+    return settings
+
+
+def _parse_env(raw: str, hint: Any) -> Any:
+    """Environment values are strings; read them as the declared type would be written in TOML."""
+    if hint is bool:
+        low = raw.strip().lower()
+        return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(low, raw)
+    if hint in (int, float) or hint is Seconds:
+        try:
+            return int(raw) if hint is int else float(raw)
+        except ValueError:
+            return raw
+    if typing.get_origin(hint) is tuple:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw

@@ -1,0 +1,1 @@
+"""presswire's store: SQLAlchemy tables, engine set-up and the repository functions."""

@@ -1,0 +1,23 @@
+"""Alembic environment: runs on the engine presswire hands over (store.db.alembic_config)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from store.tables import Base, UTCDateTime
+
+config = context.config
+engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+
+
+def render_item(kind, obj, _autogen_context):
+    """Migrations name plain SQLAlchemy types, so they never depend on today's store.tables."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_item=render_item,
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,240 @@
+"""Repository functions. Each takes a Session; the caller owns the transaction:
+
+    with sessions.begin() as s:
+        save_items(s, ...)
+
+ORM rows stay in here: callers get the plain values of ingest.model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.model import EntryKeys, FeedEntry, Item, StoredItem, StoredSource
+from store import tables as t
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    new: int
+    duplicate: int
+    saved: tuple[tuple[int, str, str], ...] = ()  # (article_id, url slug, source_link) of each new item
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+def add_source(s: Session, url: str, name: str, now: datetime) -> tuple[StoredSource, bool]:
+    """Insert a source unless its URL is known; returns (source, created). A new name updates an old one."""
+    row = s.scalar(select(t.Source).where(t.Source.url == url))
+    if row is not None:
+        if name and row.name != name:
+            row.name = name
+        return _source(row), False
+    row = t.Source(url=url, name=name, status="active", created_at=now, error_count=0)
+    s.add(row)
+    s.flush()
+    return _source(row), True
+
+
+def list_sources(s: Session) -> list[StoredSource]:
+    counts = (select(t.Item.source_id, func.count().label("n")).group_by(t.Item.source_id).subquery())
+    rows = s.execute(select(t.Source, counts.c.n).outerjoin(counts, counts.c.source_id == t.Source.id)
+                     .order_by(t.Source.id)).all()
+    return [_source(row, n or 0) for row, n in rows]
+
+
+def find_source(s: Session, id_or_url: str) -> StoredSource | None:
+    """A source by integer id or by exact URL."""
+    query = select(t.Source).where(t.Source.id == int(id_or_url)) if id_or_url.isdigit() else \
+        select(t.Source).where(t.Source.url == id_or_url)
+    row = s.scalar(query)
+    return _source(row) if row else None
+
+
+def poll_state(s: Session, source_id: int) -> tuple[str | None, str | None]:
+    """The validators (ETag, Last-Modified) stored from the source's last successful fetch."""
+    row = s.get(t.Source, source_id)
+    return (row.etag, row.last_modified) if row else (None, None)
+
+
+def claim_due_sources(s: Session, now: datetime, owner: str, lease_until: datetime,
+                      limit: int) -> list[StoredSource]:
+    """Lease up to `limit` active sources whose poll is due and that no live worker holds.
+
+    On PostgreSQL the rows are locked with FOR UPDATE SKIP LOCKED, so workers sharing the database never
+    claim the same source; a lease that expires (a dead worker) makes the source claimable again.
+    SQLite has one writer at a time, so the same statement is safe there for one worker.
+    """
+    due = (select(t.Source).where(
+        t.Source.status == "active",
+        or_(t.Source.next_poll_at.is_(None), t.Source.next_poll_at <= now),
+        or_(t.Source.lease_until.is_(None), t.Source.lease_until < now),
+    ).order_by(t.Source.next_poll_at.asc().nulls_first(), t.Source.id).limit(limit)
+        .with_for_update(skip_locked=True))
+    rows = list(s.scalars(due))
+    for row in rows:
+        row.lease_owner, row.lease_until = owner, lease_until
+    s.flush()
+    return [_source(row) for row in rows]
+
+
+def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: datetime, error: str | None = None,
+                etag: str | None = None, last_modified: str | None = None, keep_validators: bool = False) -> None:
+    """Record a finished poll and release the lease; an error counts up, a success resets the count."""
+    values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at, "lease_owner": None, "lease_until": None}
+    if error is None:
+        values.update(error_count=0, last_error=None)
+        if not keep_validators:
+            values.update(etag=etag, last_modified=last_modified)
+    else:
+        values.update(error_count=t.Source.error_count + 1, last_error=error[:2000])
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(**values))
+
+
+# --- entries and items ---------------------------------------------------------------------------
+
+def known_keys(s: Session, source_id: int, keys: Sequence[EntryKeys]) -> set[EntryKeys]:
+    """Which of `keys` the source already has an entry for (same GUID, or same canonical link)."""
+    guids = {k.guid for k in keys if k.guid}
+    links = {k.link for k in keys if k.link}
+    if not keys:
+        return set()
+    found = s.execute(select(t.FeedEntry.guid, t.FeedEntry.link).where(
+        t.FeedEntry.source_id == source_id,
+        or_(t.FeedEntry.guid.in_(guids), t.FeedEntry.link.in_(links)))).all()
+    seen_guids = {g for g, _ in found if g}
+    seen_links = {link for _, link in found if link}
+    return {k for k in keys if (k.guid and k.guid in seen_guids) or (k.link and k.link in seen_links)}
+
+
+def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: datetime,
+               qrcode_prefix: str) -> SaveResult:
+    """Insert each item's feed entry and item. An entry that is already stored (a UNIQUE constraint
+    fires: same GUID or canonical link in this source) is counted as a duplicate and skipped."""
+    dup, saved = 0, []
+    for item in items:
+        entry_id = _insert_entry(s, source_id, item, now)
+        if entry_id is None:
+            dup += 1
+            continue
+        article_id, url = _insert_item(s, source_id, entry_id, item, now, qrcode_prefix)
+        saved.append((article_id, url, item.source_link))
+    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved))
+
+
+def _insert_entry(s: Session, source_id: int, item: Item, now: datetime) -> int | None:
+    e = item.entry
+    stmt = _insert(s, t.FeedEntry).values(
+        source_id=source_id, guid=item.keys.guid, link=item.keys.link, raw_link=e.link, title=e.title,
+        summary_html=e.summary_html, content_html=e.content_html, published=e.published,
+        enclosure=e.enclosure, author=e.author, first_seen_at=now,
+    ).on_conflict_do_nothing().returning(t.FeedEntry.id)
+    return s.scalar(stmt)
+
+
+def _insert_item(s: Session, source_id: int, entry_id: int, item: Item, now: datetime,
+                 prefix: str) -> tuple[int, str]:
+    """Insert with the first free url slug: base, base-2, base-3, ... (the UNIQUE constraint decides)."""
+    taken = set(s.scalars(select(t.Item.url).where(
+        or_(t.Item.url == item.slug, t.Item.url.like(f"{item.slug}-%")))))  # slugs hold no LIKE wildcards
+    candidates = (item.slug if n == 1 else f"{item.slug}-{n}" for n in range(1, len(taken) + 100))
+    for url in candidates:
+        if url in taken:
+            continue
+        try:
+            with s.begin_nested():
+                row = t.Item(feed_entry_id=entry_id, source_id=source_id, url=url, qrcode=f"{prefix}{url}.png",
+                             created_at=now, updated_at=now, **_item_fields(item))
+                s.add(row)
+            return row.id, url
+        except IntegrityError:  # another writer took this slug since we looked
+            taken.add(url)
+    raise RuntimeError(f"no free url slug for {item.slug!r}")
+
+
+def _item_fields(item: Item) -> dict:
+    return dict(title=item.title, date=item.date, draft=item.draft, summary=item.summary,
+                description=item.description, source_link=item.source_link, enclosure=item.enclosure,
+                body_html=item.body_html, body_text=item.body_text, extraction_method=item.method,
+                failure_reason=item.failure, retry_page=item.retryable, page_attempts=1)
+
+
+def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int) -> list[tuple[int, FeedEntry]]:
+    """Items of the source whose article page failed transiently and may be tried again."""
+    rows = s.execute(select(t.Item.id, t.FeedEntry).join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id)
+                     .where(t.Item.source_id == source_id, t.Item.retry_page.is_(True),
+                            t.Item.page_attempts < max_attempts)
+                     .order_by(t.Item.id).limit(limit)).all()
+    return [(item_id, _entry(row)) for item_id, row in rows]
+
+
+def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> None:
+    """Store a new attempt at an item's page: the body and derived fields when it worked."""
+    values: dict = {"page_attempts": t.Item.page_attempts + 1, "updated_at": now,
+                    "retry_page": item.retryable, "failure_reason": item.failure}
+    if item.failure is None:
+        fields = _item_fields(item)
+        fields.pop("page_attempts")
+        fields.pop("title")
+        fields.pop("date")
+        values.update(fields)
+    s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def list_items(s: Session, *, source_id: int | None = None, limit: int = 50) -> list[StoredItem]:
+    query = _items_query().order_by(t.Item.date.desc(), t.Item.id.desc()).limit(limit)
+    if source_id is not None:
+        query = query.where(t.Item.source_id == source_id)
+    return [_item(i, sname) for i, sname in s.execute(query).all()]
+
+
+def get_item(s: Session, article_id: int) -> StoredItem | None:
+    row = s.execute(_items_query().where(t.Item.id == article_id)).first()
+    return _item(*row) if row else None
+
+
+def count_items(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(t.Item)) or 0
+
+
+def _items_query() -> Select:
+    return select(t.Item, t.Source.name).join(t.Source, t.Source.id == t.Item.source_id)
+
+
+# --- row -> value ---------------------------------------------------------------------------------
+
+def _insert(s: Session, table: type[t.Base]):
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
+    dialect = s.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _source(row: t.Source, item_count: int = 0) -> StoredSource:
+    return StoredSource(id=row.id, url=row.url, name=row.name, status=row.status, created_at=row.created_at,
+                        last_polled_at=row.last_polled_at, next_poll_at=row.next_poll_at,
+                        error_count=row.error_count, last_error=row.last_error, item_count=item_count)
+
+
+def _entry(row: t.FeedEntry) -> FeedEntry:
+    return FeedEntry(guid=row.guid, link=row.raw_link, title=row.title, summary_html=row.summary_html,
+                     content_html=row.content_html, published=row.published, enclosure=row.enclosure,
+                     author=row.author)
+
+
+def _item(row: t.Item, source_name: str) -> StoredItem:
+    return StoredItem(
+        article_id=row.id, feed_item_id=row.feed_entry_id, source_id=row.source_id, title=row.title,
+        date=row.date, draft=row.draft, summary=row.summary, description=row.description,
+        source_link=row.source_link, enclosure=row.enclosure, url=row.url, qrcode=row.qrcode,
+        source=source_name, body_html=row.body_html, body_text=row.body_text,
+        method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
+    )

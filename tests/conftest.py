@@ -1,0 +1,164 @@
+"""Shared test fixtures: the 127.0.0.1 fixture server, databases (SQLite and a real PostgreSQL), the CLI.
+
+PostgreSQL: a throwaway cluster is started once per test session from the local server binaries
+(initdb/pg_ctl, as the `postgres` user when we are root), and each test gets a fresh database in it.
+Without the binaries the PostgreSQL variants are skipped, unless PRESSWIRE_TEST_REQUIRE_POSTGRES=1
+(set by .ci/run), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # so `fixtures.server` imports in tests
+
+from fixtures.server import FixtureServer  # noqa: E402
+
+IBN_SITE = ROOT / "fixtures" / "ibn" / "site"
+SEEDS = ROOT / "fixtures" / "seeds"
+
+
+@pytest.fixture
+def server():
+    """The IBN-like fixture site on 127.0.0.1; tests add routes for odd responses."""
+    with FixtureServer(IBN_SITE) as srv:
+        yield srv
+
+
+@pytest.fixture
+def empty_server():
+    with FixtureServer(None) as srv:
+        yield srv
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresCluster:
+    def __init__(self, bindir: Path):
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="presswire-pg-"))
+        self.port = _free_port()
+        self._counter = itertools.count(1)
+        self._as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres")
+        data = self.dir / "data"
+        self._run("initdb", "-D", str(data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off " \
+               f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        self._run("pg_ctl", "-D", str(data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+        name = f"t{os.getpid()}_{next(self._counter)}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("PRESSWIRE_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL server binaries not found and PRESSWIRE_TEST_REQUIRE_POSTGRES=1")
+        pytest.skip("PostgreSQL server binaries not found (install Debian's postgresql)")
+    cluster = PostgresCluster(bindir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, and a database in the throwaway PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'presswire.db'}"
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'presswire.db'}"
+
+
+# --- the CLI -------------------------------------------------------------------------------------
+
+def write_config(path: Path, db: str, sources: list[tuple[str, str]] = (), extra: str = "") -> Path:
+    lines = [f'[database]\nurl = "{db}"\n', '[http]\nretries = 0\nretry_backoff = 0\n',
+             f'[output]\nqrcode_dir = "{path.parent / "qrcodes"}"\n', extra]
+    for url, name in sources:
+        lines.append(f'[[sources]]\nurl = "{url}"\nname = "{name}"\n')
+    path.write_text("\n".join(lines))
+    return path
+
+
+class Presswire:
+    """Runs `presswire --config <file> ...` in-process through click's CliRunner."""
+
+    def __init__(self, config: Path):
+        self.config = config
+
+    def __call__(self, *args: str, ok: bool = True):
+        from ingest.cli import cli
+        result = CliRunner().invoke(cli, ["--config", str(self.config), *args], catch_exceptions=False)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"presswire {' '.join(args)} exited {result.exit_code}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+
+def log_events(result) -> list[dict]:
+    """The structlog JSON lines a CLI run wrote to stderr."""
+    import json
+    return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def presswire(tmp_path, db_url, server):
+    """The CLI, configured with the fixture IBN feed as a source, on each database engine."""
+    config = write_config(tmp_path / "presswire.toml", db_url,
+                          [(server.url("/bdc/feed.xml"), "InvestorBrandNetwork (IBN)")])
+    return Presswire(config)

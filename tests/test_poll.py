@@ -1,0 +1,139 @@
+"""End to end: `presswire poll` against the fixture site on 127.0.0.1, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import IBN_SITE, Presswire, log_events, write_config
+
+
+def _items(presswire) -> list[dict]:
+    out = presswire("items", "list", "--json").stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_poll_stores_every_item_once_and_second_poll_stores_nothing(presswire):
+    first = presswire("poll")
+    assert "4 new items" in first.stderr
+    items = _items(presswire)
+    assert len(items) == 4
+    assert len({i["feed_item_id"] for i in items}) == 4
+    second = presswire("poll")
+    assert "0 new items, 4 duplicates" in second.stderr
+    assert _items(presswire) == items
+
+
+def test_items_keep_feed_content_and_reason_when_page_fails(presswire):
+    presswire("poll")
+    by_title = {i["title"]: i for i in _items(presswire)}
+    missing = by_title["Northfield Minerals Corp. & the Lithium Supply Question: What Investors Should Watch"]
+    assert missing["method"] == "feed"
+    assert "HTTP 404" in missing["failure"]
+    assert missing["body_html"].startswith("<p>Northfield Minerals Corp. (OTCQB: NFMC) is advancing")
+    shell = by_title["Solid-State Startups Draw Record Venture Funding in First Quarter"]
+    assert shell["method"] == "feed"
+    assert "too short" in shell["failure"]
+    full = by_title["Helio Grid Systems Inc. (NASDAQ: HGRD) Announces 40 MWh Storage Contract with Western Utility"]
+    assert full["method"] == "trafilatura" and full["failure"] is None
+    assert "<h2>Project details</h2>" in full["body_html"]
+    assert "<li>Capacity: 40 MWh over four hours</li>" in full["body_html"]
+    assert "Trending" not in full["body_html"]  # page chrome is not the article
+
+
+def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, sqlite_url, server):
+    page = "/bdc/helio-grid-systems-announces-storage-contract/"
+    server.route(page, status=200, body=(IBN_SITE / "bdc/helio-grid-systems-announces-storage-contract/index.html")
+                 .read_bytes(), headers={"Content-Type": "text/html"}, delay=1.5)
+    config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
+    config.write_text(config.read_text().replace("[http]\n", "[http]\nread_timeout = 0.5\n"))
+    pw = Presswire(config)
+    pw("poll")
+    helio = next(i for i in _items(pw) if i["title"].startswith("Helio Grid"))
+    assert helio["method"] == "feed" and "timed out" in helio["failure"]
+    del server.routes[page]  # the page answers quickly now
+    result = pw("poll")
+    assert "0 new items" in result.stderr
+    helio = next(i for i in _items(pw) if i["title"].startswith("Helio Grid"))
+    assert helio["method"] == "trafilatura" and helio["failure"] is None
+    assert "<h2>Project details</h2>" in helio["body_html"]
+
+
+def test_malformed_feed_stores_what_could_be_read_and_logs_the_problem(tmp_path, sqlite_url, server):
+    feed = (IBN_SITE / "bdc/feed.xml").read_text().replace("__BASE__", server.base)
+    broken = feed.replace("</channel>\n</rss>", "").replace("<title>Solid-State", "<title>Solid-State &bogus;")
+    server.route("/broken.xml", body=broken, headers={"Content-Type": "application/rss+xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/broken.xml"), "Broken")]))
+    logs = log_events(pw("poll"))
+    assert len(_items(pw)) >= 3
+    poll_events = [e for e in logs if e["event"] == "poll"]
+    assert poll_events[0]["status"] == "ok"
+    assert "malformed feed" in poll_events[0]["problem"]
+
+
+def test_non_feed_is_a_clear_per_source_error_and_other_sources_still_poll(tmp_path, sqlite_url, server):
+    server.route("/page.html", body="<!DOCTYPE html><html><body><p>Hello</p></body></html>",
+                 headers={"Content-Type": "text/html"})
+    server.route("/empty.xml", body="", headers={"Content-Type": "application/rss+xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [
+        (server.url("/page.html"), "Not a feed"), (server.url("/empty.xml"), "Empty"),
+        (server.url("/bdc/feed.xml"), "IBN")]))
+    result = pw("poll")
+    logs = log_events(result)
+    assert "4 new items" in result.stderr and "2 sources failed" in result.stderr
+    errors = {e["url"]: e["error"] for e in logs if e["event"] == "poll" and e["status"] == "error"}
+    assert "not an RSS or Atom feed (got an HTML page)" in errors[server.url("/page.html")]
+    assert "empty response body" in errors[server.url("/empty.xml")]
+    listing = pw("sources", "list", "--json").stdout
+    states = {json.loads(line)["url"]: json.loads(line) for line in listing.splitlines()}
+    assert states[server.url("/page.html")]["error_count"] == 1
+    assert "HTML page" in states[server.url("/page.html")]["last_error"]
+    assert states[server.url("/bdc/feed.xml")]["error_count"] == 0
+
+
+def test_unreachable_host_is_recorded_not_raised(tmp_path, sqlite_url, server):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/feed.xml"  # bound, not listening: refused
+        pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(dead, "Dead"),
+                                                                       (server.url("/bdc/feed.xml"), "IBN")]))
+        result = pw("poll")
+    assert "4 new items" in result.stderr and "1 sources failed" in result.stderr
+
+
+def test_poll_one_source_by_id_or_url(tmp_path, sqlite_url, server):
+    server.route("/other.xml", body="<rss version='2.0'><channel><title>o</title></channel></rss>",
+                 headers={"Content-Type": "application/rss+xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/other.xml"), "Other"),
+                                                                   (server.url("/bdc/feed.xml"), "IBN")]))
+    assert "polled 1 sources: 0 new items" in pw("poll", "--source", "1").stderr
+    assert "polled 1 sources: 4 new items" in pw("poll", "--source", server.url("/bdc/feed.xml")).stderr
+    missing = pw("poll", "--source", "99", ok=False)
+    assert missing.exit_code == 3 and "no such source" in missing.stderr
+
+
+def test_sources_add_and_list(tmp_path, sqlite_url, server):
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url))
+    assert "added: source 1" in pw("sources", "add", server.url("/bdc/feed.xml"), "--name", "IBN").stdout
+    assert "already present" in pw("sources", "add", server.url("/bdc/feed.xml")).stdout
+    bad = pw("sources", "add", "ftp://example.com/feed", ok=False)
+    assert bad.exit_code != 0 and "not an http(s) URL" in bad.stderr
+    rows = [json.loads(line) for line in pw("sources", "list", "--json").stdout.splitlines()]
+    assert [(r["id"], r["name"], r["status"]) for r in rows] == [(1, "IBN", "active")]
+    pw("poll")
+    rows = [json.loads(line) for line in pw("sources", "list", "--json").stdout.splitlines()]
+    assert rows[0]["item_count"] == 4 and rows[0]["last_polled_at"] and rows[0]["next_poll_at"]
+
+
+def test_poll_logs_one_json_line_per_source(tmp_path, sqlite_url, server):
+    import subprocess
+    import sys
+    config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
+    proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--config", str(config), "poll"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    polls = [line for line in lines if line["event"] == "poll"]
+    assert len(polls) == 1
+    assert {"source", "status", "new", "duplicate", "failed", "elapsed_ms", "timestamp"} <= set(polls[0])
+    assert polls[0]["new"] == 4 and polls[0]["failed"] == 2

@@ -1,0 +1,142 @@
+"""The store on SQLite and PostgreSQL: constraints enforce dedup, leases, migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from ingest.errors import StoreError
+from ingest.model import EntryKeys, FeedEntry, Item
+from store import db, repository
+from store import tables as t
+
+NOW = datetime(2025, 5, 15, 16, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def sessions(db_url):
+    engine = db.make_engine(db_url)
+    db.ensure_schema(engine)
+    yield db.session_factory(engine)
+    engine.dispose()
+
+
+def _item(guid: str | None, link: str | None, title: str = "A title", slug: str = "2025-05-15-a-title") -> Item:
+    entry = FeedEntry(guid=guid, link=link, title=title, summary_html="<p>s</p>")
+    return Item(keys=EntryKeys(guid, link), entry=entry, title=title, date=NOW, draft=False, summary="s",
+                description="d", source_link=link or "", enclosure="", slug=slug, source="S", body_html="<p>b</p>",
+                body_text="b", method="feed")
+
+
+def _source(sessions, url="https://example.com/feed") -> int:
+    with sessions.begin() as s:
+        return repository.add_source(s, url, "S", NOW)[0].id
+
+
+def test_same_guid_or_same_link_is_a_duplicate(sessions):
+    sid = _source(sessions)
+    with sessions.begin() as s:
+        first = repository.save_items(s, sid, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
+    with sessions.begin() as s:
+        again = repository.save_items(s, sid, [
+            _item("g1", "https://x/other"),  # same GUID, new link
+            _item("g2", "https://x/1"),  # unstable GUID, same canonical link
+            _item(None, "https://x/1"),  # no GUID, same link
+            _item("g3", "https://x/3"),  # new
+        ], now=NOW, qrcode_prefix="q/")
+    assert (first.new, again.new, again.duplicate) == (1, 1, 3)
+    with sessions.begin() as s:
+        assert repository.count_items(s) == 2
+
+
+def test_the_database_itself_refuses_a_duplicate_entry(sessions):
+    """Not only the Python check: a raw INSERT of a known GUID violates a UNIQUE constraint."""
+    sid = _source(sessions)
+    row = dict(source_id=sid, guid="g1", link=None, title="t", summary_html="", content_html="", author="",
+               first_seen_at=NOW)
+    with sessions.begin() as s:
+        s.execute(insert(t.FeedEntry).values(**row))
+    with pytest.raises(IntegrityError):
+        with sessions.begin() as s:
+            s.execute(insert(t.FeedEntry).values(**row))
+
+
+def test_same_entry_in_two_sources_is_kept_in_both(sessions):
+    a, b = _source(sessions, "https://a/feed"), _source(sessions, "https://b/feed")
+    with sessions.begin() as s:
+        r1 = repository.save_items(s, a, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
+        r2 = repository.save_items(s, b, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
+    assert r1.new == r2.new == 1
+    assert r1.saved[0][1] == "2025-05-15-a-title" and r2.saved[0][1] == "2025-05-15-a-title-2"
+
+
+def test_known_keys_reports_guid_and_link_matches(sessions):
+    sid = _source(sessions)
+    with sessions.begin() as s:
+        repository.save_items(s, sid, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
+        keys = [EntryKeys("g1", None), EntryKeys("zz", "https://x/1"), EntryKeys("g9", "https://x/9")]
+        assert repository.known_keys(s, sid, keys) == set(keys[:2])
+
+
+def test_claim_due_sources_leases_and_expiry(sessions):
+    due = _source(sessions, "https://due/feed")
+    later = _source(sessions, "https://later/feed")
+    with sessions.begin() as s:
+        repository.record_poll(s, later, now=NOW, next_poll_at=NOW + timedelta(hours=1))
+    with sessions.begin() as s:
+        claimed = repository.claim_due_sources(s, NOW, "w1", NOW + timedelta(minutes=10), 10)
+    assert [c.id for c in claimed] == [due]
+    with sessions.begin() as s:  # leased: a second worker gets nothing
+        assert repository.claim_due_sources(s, NOW, "w2", NOW + timedelta(minutes=10), 10) == []
+    with sessions.begin() as s:  # the lease expired (worker died): claimable again
+        again = repository.claim_due_sources(s, NOW + timedelta(minutes=11), "w2", NOW + timedelta(minutes=21), 10)
+    assert [c.id for c in again] == [due]
+    with sessions.begin() as s:
+        repository.record_poll(s, due, now=NOW, next_poll_at=NOW + timedelta(minutes=15), error="HTTP 500")
+        row = s.get(t.Source, due)
+        assert (row.lease_owner, row.error_count, row.last_error) == (None, 1, "HTTP 500")
+
+
+def test_datetimes_come_back_aware_utc(sessions):
+    sid = _source(sessions)
+    with sessions.begin() as s:
+        repository.save_items(s, sid, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
+    with sessions.begin() as s:
+        item = repository.list_items(s)[0]
+    assert item.date == NOW and item.date.tzinfo is not None
+
+
+def test_migrations_upgrade_from_empty_and_downgrade(db_url):
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    assert {"sources", "feed_entries", "items"} <= set(inspect(engine).get_table_names())
+    db.downgrade(engine, "base")
+    assert db.current_revision(engine) is None
+    assert "items" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_models_match_migrations(db_url):
+    """The ORM classes and the Alembic revisions describe the same schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), t.Base.metadata)
+    assert diff == []
+    engine.dispose()
+
+
+def test_out_of_date_schema_is_refused_with_a_clear_message(db_url):
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'old0'"))
+    with pytest.raises(StoreError, match="run `presswire db upgrade`"):
+        db.ensure_schema(engine)
+    engine.dispose()
