@@ -22,6 +22,7 @@ from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
 from ingest.pipeline import Context, poll_due, poll_sources, utcnow
 from ingest.settings import Settings, load_settings
+from ingest.workers import Extractor
 from store import db, repository
 
 
@@ -44,10 +45,14 @@ class App:
     def fetcher(self) -> Fetcher:
         return Fetcher(self.settings.http)
 
+    @cached_property
+    def extractor(self) -> Extractor:
+        return Extractor(self.settings.extract)
+
     def context(self) -> Context:
         self.sync_config_sources()
         return Context(settings=self.settings, fetcher=self.fetcher, sessions=self.sessions,
-                       log=structlog.get_logger("presswire"), worker=_worker_id())
+                       extract=self.extractor, log=structlog.get_logger("presswire"), worker=_worker_id())
 
     def sync_config_sources(self) -> None:
         """Sources declared in the config file are added (or renamed) in the store."""
@@ -58,6 +63,8 @@ class App:
     def close(self) -> None:
         if "fetcher" in self.__dict__:
             self.fetcher.close()
+        if "extractor" in self.__dict__:
+            self.extractor.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

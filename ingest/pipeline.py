@@ -46,6 +46,7 @@ class Context:
     fetcher: Fetcher
     sessions: sessionmaker[Session]
     log: object  # a structlog BoundLogger
+    extract: Callable[[bytes, str], Extraction] = extract_page  # ingest.workers.Extractor in the CLI
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
 
@@ -104,7 +105,7 @@ def _page(ctx: Context, entry: FeedEntry) -> tuple[Extraction, str | None, bool]
         response = ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
         return Extraction(failure=str(exc)), None, isinstance(exc, TransientFetchError)
-    return extract_page(response.content, response.final_url), response.final_url, False
+    return ctx.extract(response.content, response.final_url), response.final_url, False
 
 
 def _build_items(ctx: Context, source: SourceState, entries: list[FeedEntry], now: datetime) -> list[Item]:

@@ -63,6 +63,12 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
+class ExtractSettings:
+    processes: int = -1  # extraction worker processes; -1 = one per CPU core, 0 = in the polling thread
+    recycle_after: int = 200  # a worker process is replaced after this many pages (keeps memory flat)
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     qrcode_prefix: str = "qrcodes/"  # `qrcode` front-matter value = prefix + url slug + ".png"
     qrcode_dir: str = "var/qrcodes"  # where QR code PNGs are written as items are stored ("" = don't)
@@ -80,6 +86,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
@@ -91,6 +98,7 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "http": HttpSettings,
     "poll": PollSettings,
+    "extract": ExtractSettings,
     "output": OutputSettings,
 }
 

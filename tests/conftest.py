@@ -128,6 +128,7 @@ def sqlite_url(tmp_path) -> str:
 
 def write_config(path: Path, db: str, sources: list[tuple[str, str]] = (), extra: str = "") -> Path:
     lines = [f'[database]\nurl = "{db}"\n', '[http]\nretries = 0\nretry_backoff = 0\n',
+             '[extract]\nprocesses = 0\n',  # in-thread: fast CLI runs; tests/test_workers.py covers the pool
              f'[output]\nqrcode_dir = "{path.parent / "qrcodes"}"\n', extra]
     for url, name in sources:
         lines.append(f'[[sources]]\nurl = "{url}"\nname = "{name}"\n')

@@ -1,0 +1,48 @@
+"""Extraction off the polling threads: a pool of worker processes, recycled after N documents.
+
+trafilatura is CPU-bound and holds the GIL, so article pages are extracted in worker processes; each
+worker is replaced after `recycle_after` documents, which keeps a long-running service flat in memory
+(lxml and trafilatura caches grow with every page they see). `processes = 0` extracts in the calling
+thread instead (handy for debugging and for short CLI runs).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ingest.extract import extract_page
+from ingest.model import Extraction
+from ingest.settings import ExtractSettings
+
+
+class Extractor:
+    """`extractor(content, url) -> Extraction`, inline or in the process pool; safe to call from threads."""
+
+    def __init__(self, settings: ExtractSettings):
+        self.processes = settings.processes if settings.processes >= 0 else (os.cpu_count() or 1)
+        self._recycle_after = settings.recycle_after
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, content: bytes, url: str) -> Extraction:
+        if self.processes == 0:
+            return extract_page(content, url)
+        try:
+            return self._executor().submit(extract_page, content, url).result()
+        except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml): start a new pool
+            self._pool = None
+            return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                             mp_context=multiprocessing.get_context("forkserver"),
+                                             max_tasks_per_child=self._recycle_after or None)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
