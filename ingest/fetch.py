@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import tenacity
 
+from ingest import decoding, netguard
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.model import Response
 from ingest.settings import HttpSettings
@@ -29,13 +30,15 @@ class Fetcher:
     """One HTTP client for the whole process; safe to share between threads."""
 
     def __init__(self, http: HttpSettings, transport: httpx.BaseTransport | None = None):
+        """`transport` replaces the SSRF-guarded one (netguard.GuardedTransport); for tests only."""
         self.http = http
         timeout = httpx.Timeout(connect=http.connect_timeout, read=http.read_timeout,
                                 write=http.read_timeout, pool=http.total_timeout)
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
         self._client = httpx.Client(
             headers={"User-Agent": http.full_user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=timeout, follow_redirects=False, transport=transport,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            timeout=timeout, follow_redirects=False, limits=limits, trust_env=False,
+            transport=transport or netguard.GuardedTransport(netguard.AddressPolicy(http.allow_networks), limits),
         )
 
     def close(self) -> None:
@@ -75,15 +78,23 @@ class Fetcher:
         raise PermanentFetchError(url, f"more than {self.http.max_redirects} redirects")
 
     def _request(self, url: str, headers: dict[str, str], started: float) -> tuple[int, dict[str, str], bytes]:
+        left = self.http.total_timeout - (time.monotonic() - started)
         try:
-            with self._client.stream("GET", url, headers=headers) as resp:
+            with netguard.deadline(left), self._client.stream("GET", url, headers=headers) as resp:
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                 if resp.status_code >= 300:  # redirects, 304 and errors: the body is not needed
                     return resp.status_code, resp_headers, b""
                 return resp.status_code, resp_headers, self._read_body(url, resp, started)
         except FetchError:
             raise
+        except netguard.AddressRefused as exc:
+            raise PermanentFetchError(url, str(exc)) from exc
+        except (decoding.UnsupportedEncoding, decoding.CorruptEncoding) as exc:
+            raise PermanentFetchError(url, str(exc)) from exc
         except httpx.TimeoutException as exc:
+            if time.monotonic() - started >= self.http.total_timeout:
+                raise TransientFetchError(url, f"response took longer than total_timeout "
+                                               f"{self.http.total_timeout:g}s") from exc
             raise TransientFetchError(url, f"timed out ({type(exc).__name__})") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientFetchError(url, f"connection failed: {exc or type(exc).__name__}") from exc
@@ -93,14 +104,17 @@ class Fetcher:
             raise PermanentFetchError(url, f"request failed: {exc or type(exc).__name__}") from exc
 
     def _read_body(self, url: str, resp: httpx.Response, started: float) -> bytes:
-        """Read the decoded body, cutting it at max_bytes and at the total time limit."""
+        """Read the decoded body, cutting it at max_bytes and at the total time limit.
+
+        The raw bytes are decoded here (ingest.decoding), not by httpx, so that one compressed network
+        chunk is inflated in bounded steps and a compression bomb is cut as soon as it passes max_bytes."""
         limit = self.http.max_bytes
         declared = resp.headers.get("content-length")
         if declared and declared.isdigit() and "content-encoding" not in resp.headers and int(declared) > limit:
             raise PermanentFetchError(url, f"response too large: Content-Length {declared} > max_bytes {limit}")
         chunks: list[bytes] = []
         size = 0
-        for chunk in resp.iter_bytes():
+        for chunk in decoding.decoded(resp.iter_raw(), resp.headers.get("content-encoding")):
             size += len(chunk)
             if size > limit:
                 raise PermanentFetchError(url, f"response too large: more than max_bytes {limit} bytes")

@@ -46,6 +46,9 @@ class HttpSettings:
     max_redirects: int = 5
     retries: int = 2  # extra attempts for transient failures (connect errors, timeouts, 408, 429, 5xx)
     retry_backoff: Seconds = Seconds(1.0)  # first wait between attempts; doubles, with jitter
+    # Non-public networks presswire may connect to (SSRF guard, ingest/netguard.py), e.g. ["10.0.0.0/8"];
+    # loopback, private, link-local, multicast, reserved and metadata addresses are refused otherwise.
+    allow_networks: tuple[str, ...] = ()
 
     @property
     def full_user_agent(self) -> str:

@@ -126,8 +126,13 @@ def sqlite_url(tmp_path) -> str:
 
 # --- the CLI -------------------------------------------------------------------------------------
 
+# The fixture servers listen on 127.0.0.1, which the SSRF guard (ingest/netguard.py) refuses unless allowed.
+ALLOW_LOOPBACK = 'allow_networks = ["127.0.0.1/32"]\n'
+
+
 def write_config(path: Path, db: str, sources: list[tuple[str, str]] = (), extra: str = "") -> Path:
-    lines = [f'[database]\nurl = "{db}"\n', '[http]\nretries = 0\nretry_backoff = 0\n',
+    """A config for tests. Its [http] table allows 127.0.0.1; to add [http] keys, replace "[http]\\n"."""
+    lines = [f'[database]\nurl = "{db}"\n', f'[http]\nretries = 0\nretry_backoff = 0\n{ALLOW_LOOPBACK}',
              '[extract]\nprocesses = 0\n',  # in-thread: fast CLI runs; tests/test_workers.py covers the pool
              f'[output]\nqrcode_dir = "{path.parent / "qrcodes"}"\n', extra]
     for url, name in sources:

@@ -1,0 +1,129 @@
+"""SSRF guard: feed URLs, article URLs and redirect hops to non-public addresses are refused unless allowed.
+
+The "internal service" in these tests is a second fixture server on 127.0.0.2 (the whole 127/8 is
+loopback on Linux) that must never see a request, while the allowed "public" server is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+
+import pytest
+
+from conftest import ALLOW_LOOPBACK, Presswire, log_events, write_config
+from fixtures.server import FixtureServer
+from ingest.errors import ConfigError, PermanentFetchError
+from ingest.fetch import Fetcher
+from ingest.netguard import AddressPolicy, address_kind
+from ingest.settings import HttpSettings
+
+FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Inside job</title><link>{link}</link><guid>g1</guid><description>Summary text.</description></item>
+</channel></rss>"""
+
+
+@pytest.fixture
+def internal():
+    """A server standing for an internal service (127.0.0.2): it must never be reached."""
+    with FixtureServer(None, host="127.0.0.2") as srv:
+        srv.route("/canary", body="secret", headers={"Content-Type": "text/plain"})
+        yield srv
+
+
+def _fetcher(*allow: str) -> Fetcher:
+    return Fetcher(HttpSettings(retries=0, allow_networks=allow, total_timeout=10, read_timeout=5))
+
+
+@pytest.mark.parametrize("address,kind", [
+    ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.0.10", "private"),
+    ("169.254.169.254", "link-local"), ("100.64.0.1", "non-global"), ("0.0.0.0", "unspecified"),
+    ("224.0.0.1", "multicast"), ("240.0.0.1", "reserved"), ("::1", "loopback"), ("fe80::1", "link-local"),
+    ("fc00::1", "private"), ("ff02::1", "multicast"), ("::ffff:127.0.0.1", "loopback IPv4 inside IPv6"),
+    ("2002:a00:1::", "private IPv4 inside IPv6"), ("64:ff9b::a9fe:a9fe", "link-local IPv4 inside IPv6"),
+    ("8.8.8.8", None), ("2606:4700::1111", None), ("64:ff9b::808:808", None),
+])
+def test_address_kinds(address, kind):
+    assert address_kind(ipaddress.ip_address(address)) == kind
+
+
+def test_allow_networks_open_exactly_what_they_name():
+    policy = AddressPolicy(["127.0.0.1/32", "169.254.0.0/16"])
+    assert policy.refusal(ipaddress.ip_address("127.0.0.1")) is None
+    assert "loopback" in policy.refusal(ipaddress.ip_address("127.0.0.2"))
+    assert policy.refusal(ipaddress.ip_address("169.254.10.1")) is None
+    assert "metadata" in policy.refusal(ipaddress.ip_address("169.254.169.254"))  # a /16 is not enough
+    assert AddressPolicy(["169.254.169.254/32"]).refusal(ipaddress.ip_address("169.254.169.254")) is None
+
+
+def test_metadata_url_is_refused_before_any_connection():
+    with _fetcher("169.254.0.0/16") as fetcher, pytest.raises(PermanentFetchError, match="cloud metadata"):
+        fetcher.get("http://169.254.169.254/latest/meta-data/")
+
+
+def test_feed_on_loopback_is_refused_without_a_request_unless_allowed(tmp_path, sqlite_url, server):
+    config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
+    config.write_text(config.read_text().replace(ALLOW_LOOPBACK, ""))
+    result = Presswire(config)("poll")
+    error = next(e for e in log_events(result) if e["event"] == "poll")["error"]
+    assert "refused to connect to 127.0.0.1: 127.0.0.1 is not a public address (loopback)" in error
+    assert "allow_networks" in error
+    assert server.hits == []
+    config.write_text(config.read_text().replace("[http]\n", "[http]\n" + ALLOW_LOOPBACK))
+    assert "4 new items" in Presswire(config)("poll").stderr
+
+
+def test_host_names_are_resolved_and_checked(server):
+    with _fetcher() as fetcher, pytest.raises(PermanentFetchError, match="refused to connect to localhost"):
+        fetcher.get(server.url("/bdc/feed.xml").replace("127.0.0.1", "localhost"))
+    assert server.hits == []
+
+
+def test_every_redirect_hop_is_checked(server, internal):
+    server.route("/hop", status=302, headers={"Location": internal.url("/canary")})
+    with _fetcher("127.0.0.1/32") as fetcher, pytest.raises(PermanentFetchError, match=r"127\.0\.0\.2"):
+        fetcher.get(server.url("/hop"))
+    assert len(server.hits_for("/hop")) == 1 and internal.hits == []
+    with _fetcher("127.0.0.0/8") as fetcher:  # the control: allowed, the same redirect is followed
+        assert fetcher.get(server.url("/hop")).content == b"secret"
+
+
+def test_article_links_to_internal_addresses_are_refused(tmp_path, sqlite_url, server, internal):
+    server.route("/feed.xml", body=FEED.format(link=internal.url("/canary")),
+                 headers={"Content-Type": "application/rss+xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/feed.xml"), "F")]))
+    pw("poll")
+    item = json.loads(pw("items", "list", "--json").stdout.splitlines()[0])
+    assert "not a public address (loopback)" in item["failure"] and item["method"] == "feed"
+    assert item["body_html"] == "<p>Summary text.</p>"
+    assert internal.hits == []
+
+
+def test_dns_rebinding_cannot_swap_the_address_between_check_and_connect(monkeypatch, server):
+    """The first lookup of rebind.test answers the allowed 127.0.0.1, every later one 127.0.0.2: a client
+    that checked one lookup and connected by name (a second lookup) would land on the internal server."""
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebind.test":
+            return real(next(answers, "127.0.0.2"), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = server.base.rsplit(":", 1)[1]
+    internal_port_server = FixtureServer(None, port=int(port), host="127.0.0.2")  # same port, internal address
+    internal_port_server.route("/bdc/feed.xml", body="internal secret")
+    with internal_port_server, _fetcher("127.0.0.1/32") as fetcher:
+        response = fetcher.get(f"http://rebind.test:{port}/bdc/feed.xml")
+    assert b"<rss" in response.content
+    assert internal_port_server.hits == []
+
+
+def test_bad_allow_networks_is_a_config_error(tmp_path, sqlite_url):
+    config = write_config(tmp_path / "c.toml", sqlite_url, [("http://127.0.0.1:9/feed", "x")])
+    config.write_text(config.read_text().replace('["127.0.0.1/32"]', '["127.0.0.1/33"]'))
+    result = Presswire(config)("poll", ok=False)
+    assert result.exit_code == ConfigError.exit_code
+    assert "allow_networks: '127.0.0.1/33' is not an IP network" in result.stderr
