@@ -274,9 +274,9 @@ def _compile_rule(r: _Reader, raw: Any, i: int, names: dict[str, tuple[str, ...]
     where = f"rules[{i}]"
     if not isinstance(raw, dict):
         raise r.error(where, f"expected a table, got {type(raw).__name__}")
-    r.unknown(raw, _RULE_KEYS, where)
     name = r.get(raw, "name", where, str, "a string")
     where = f"rules[{i}] ({name})"
+    r.unknown(raw, _RULE_KEYS, where)
     kind = _choice(r, raw, "kind", where, RULE_KINDS, "text")
     zones = r.strings(raw, "where", where, ZONES if kind == "text" else TEXT_ZONES + ("title",))
     for zone in zones:

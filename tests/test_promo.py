@@ -1,0 +1,398 @@
+"""Tests for ingest.promo against the real default rules file (config/promo_rules.toml)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.promo import (
+    DEFAULT_RULES_PATH,
+    PromoResult,
+    Rules,
+    RulesError,
+    Span,
+    classify,
+    clean_text,
+    load_rules,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "promo"
+LEAD = "Lithium prices rose again this quarter as battery makers signed long-term supply deals.\n\n"
+
+SEED_002_SUMMARY = (
+    "China leads the global race in battery technology, with companies like QuantumScape Corp. "
+    "striving to catch up. BillionDollarClub provides a platform for companies to reach a wide "
+    "audience of investors and influencers."
+)
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules()
+
+
+def fired(result: PromoResult) -> set[str]:
+    return {r.rule for r in result.reasons}
+
+
+def fixture_items(split: str) -> list[dict[str, str]]:
+    items = []
+    for path in sorted((FIXTURES / split).glob("*.toml")):
+        items.extend(tomllib.loads(path.read_text(encoding="utf-8"))["item"])
+    return items
+
+
+def run(rules: Rules, item: dict[str, str]) -> PromoResult:
+    return classify(item["text"], title=item["title"], source_name=item["source_name"],
+                    source_url=item["source_url"], rules=rules)
+
+
+# ---------------------------------------------------------------- each rule: fires / near-miss
+# (rule, keyword arguments for classify that must fire it, arguments that must not)
+
+T = dict  # keyword arguments for classify
+
+RULE_CASES = [
+    ("compensation_disclosure",
+     T(text=LEAD + "Acme Wire has been compensated by Foo Corp. for the distribution of this article."),
+     T(text=LEAD + "The chief executive was paid $4 million last year, according to the proxy filing.")),
+    ("compensation_disclosure",
+     T(text=LEAD + "SSW received a fee from Foo Corp. for the creation and distribution of this article."),
+     T(text=LEAD + "We have not been compensated for the distribution of this article.")),
+    ("paid_content",
+     T(text=LEAD + "This profile is a paid advertisement."),
+     T(text=LEAD + "The conference is sponsored by the local Chamber of Commerce.")),
+    ("investor_awareness",
+     T(text=LEAD + "This article is part of an investor awareness program."),
+     T(text=LEAD + "The campaign aims to raise awareness among investors of fraud.")),
+    ("vague_disclosure",
+     T(text=LEAD + "The publisher may receive compensation from companies it covers."),
+     T(text=LEAD + "Executives may receive bonuses if sales targets are met.")),
+    ("vague_disclosure",
+     T(text=LEAD + "The author may buy or sell shares at any time."),
+     T(text=LEAD + "The author holds no position in any of the stocks mentioned.")),
+    ("not_advice_disclaimer",
+     T(text=LEAD + "This is not investment advice."),
+     T(text=LEAD + "She gave investment advice to farmers for twenty years.")),
+    ("network_boilerplate",
+     T(text=LEAD + "BDC provides a platform for companies to reach a wide audience of investors."),
+     T(text=LEAD + "The app provides a platform for students to share lecture notes.")),
+    ("network_source",
+     T(text=LEAD, source_name="InvestorBrandNetwork (IBN)"),
+     T(text=LEAD, source_name="InvestorBrandNetworking Weekly")),
+    ("network_source",
+     T(text=LEAD, source_url="https://rss.investorbrandnetwork.com/bdc/item/"),
+     T(text=LEAD, source_url="https://investorbrandnetwork.com.example.org/bdc/item/")),
+    ("network_mention",
+     T(text=LEAD + "The interview first appeared on NetworkNewsWire."),
+     T(text=LEAD + "The interview first appeared on a network news wire.")),
+    ("sms_alerts",
+     T(text=LEAD + 'For alerts, text "BDC" to 888-902-4192 (U.S. Mobile Phones Only).'),
+     T(text=LEAD + "Customers can text their questions to our support team.")),
+    ("powered_by_network",
+     T(text=LEAD + "BillionDollarClub is powered by IBN"),
+     T(text=LEAD + "The truck is powered by a hydrogen fuel cell.")),
+    ("read_more_teaser",
+     T(text=LEAD + "The company expects to start production next year. Read More>>"),
+     T(text=LEAD + "Read more about our products on our website.")),
+    ("microcap_venue",
+     T(text=LEAD + "Shares of Foo Corp. (OTCQB: FOOC) rose."),
+     T(text=LEAD + "Sales of OTC drugs rose during the flu season.")),
+    ("stock_ticker",
+     T(text=LEAD + "QuantumScape Corp. (NYSE: QS) makes batteries."),
+     T(text=LEAD + "The index (Nasdaq: up 2%) rose. NYSE: QS is not in parentheses.")),
+    ("cashtag",
+     T(text=LEAD + "Traders piled into $QLNK on Monday."),
+     T(text=LEAD + "The company raised $40 million, or US$5 per share.")),
+    ("hype",
+     T(text=LEAD + "This company is poised for explosive growth."),
+     T(text=LEAD + "About Foo Corp.\nFoo Corp. is a revolutionary company poised for explosive growth.")),
+    ("call_to_action",
+     T(text=LEAD + "Click here to get the full report."),
+     T(text=LEAD + "Media Contact:\nClick here to email Jane Doe.")),
+    ("wire_dateline",
+     T(text="ATLANTA, May 06, 2025 (GLOBE NEWSWIRE) -- Foo Corp. reported first quarter results today."),
+     T(text="NEW YORK, May 14 (Reuters) - U.S. stocks closed higher on Wednesday after inflation data.")),
+    ("wire_dateline",
+     T(text="SAN JOSE, Calif.--(BUSINESS WIRE)--Foo Corp. appointed a new chief financial officer."),
+     T(text="CHICAGO (AP) — Severe thunderstorms swept across the Midwest overnight, officials said.")),
+    ("release_marker",
+     T(text="FOR IMMEDIATE RELEASE\nThe city council approved the new bus network on Thursday night."),
+     T(text=LEAD + "The state approved the money for immediate release to flooded counties.")),
+    ("today_announced",
+     T(text=LEAD + "Foo Corp. today announced a merger with Bar Inc."),
+     T(text=LEAD + "Foo Corp. announced a merger with Bar Inc. on Tuesday.")),
+    ("about_section",
+     T(text=LEAD + "About Foo Corp.\nFoo Corp. makes widgets."),
+     T(text=LEAD + "About 40 percent of voters said they had not decided.")),
+    ("forward_looking",
+     T(text=LEAD + "This release contains forward-looking statements."),
+     T(text=LEAD + "Management gave forward guidance and looked forward to its statements.")),
+    ("contact_block",
+     T(text=LEAD + "Media Contact:\nJane Doe\njane@example.com"),
+     T(text=LEAD + "Contacts between the two sides broke down in March.")),
+    ("exchange_disclaimer",
+     T(text=LEAD + "Neither the TSX Venture Exchange nor its Regulation Services Provider accepts responsibility."),
+     T(text=LEAD + "The TSX Venture Exchange index rose 2% on Monday.")),
+    ("attorney_advertising",
+     T(text=LEAD + "Attorney Advertising. Prior results do not guarantee a similar outcome."),
+     T(text=LEAD + "The attorney said the advertising rules had changed.")),
+    ("wire_source",
+     T(text=LEAD, source_name="GlobeNewswire"),
+     T(text=LEAD, source_name="The Globe and Mail")),
+]
+
+
+@pytest.mark.parametrize(("rule", "hit", "miss"), RULE_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(RULE_CASES)])
+def test_rule_fires_on_example_and_not_on_near_miss(rules: Rules, rule: str, hit: dict, miss: dict) -> None:
+    assert rule in fired(classify(rules=rules, **hit))
+    assert rule not in fired(classify(rules=rules, **miss))
+
+
+def test_every_configured_rule_has_a_case(rules: Rules) -> None:
+    assert {r.name for r in rules.rules} == {c[0] for c in RULE_CASES}
+
+
+def test_reason_records_exact_matched_text_and_weight(rules: Rules) -> None:
+    text = LEAD + "Acme Wire has been compensated by Foo Corp. for the distribution of this article."
+    result = classify(text, rules=rules)
+    (reason,) = [r for r in result.reasons if r.rule == "compensation_disclosure"]
+    assert reason.score == "promo" and reason.weight == 6.0 and reason.field == "text"
+    assert text[reason.start:reason.end] == reason.match
+    assert reason.match.startswith("been compensated") and reason.match.endswith("distribution")
+
+
+def test_source_reason_points_into_the_source_field(rules: Rules) -> None:
+    url = "https://rss.investorbrandnetwork.com/bdc/x/"
+    (reason,) = [r for r in classify(LEAD, source_url=url, rules=rules).reasons]
+    assert (reason.rule, reason.field, url[reason.start:reason.end]) == (
+        "network_source", "source_url", "rss.investorbrandnetwork.com")
+
+
+def test_hits_beyond_max_hits_are_not_counted(rules: Rules) -> None:
+    body = " ".join(["A revolutionary, game-changing ten-bagger with massive upside and huge potential."] * 3)
+    result = classify(LEAD + body, rules=rules)
+    hype = [r for r in result.reasons if r.rule == "hype"]
+    assert len(hype) == 3 and result.promo_score == 1.5
+
+
+# ---------------------------------------------------------------- labels and seeds
+
+
+COMPENSATION_BLOCK = (
+    'name = "compensation_disclosure"\n'
+    'description = "The publisher says it was paid/compensated/engaged to produce or distribute the content."\n'
+    'score = "promo"\nweight = 6.0\ndecisive = true')
+
+
+def test_compensation_disclosure_is_decisive_whatever_its_weight(tmp_path: Path) -> None:
+    text = LEAD + "Acme Wire has been compensated by Foo Corp. for the distribution of this article."
+    light = load_rules(copy_rules(tmp_path, COMPENSATION_BLOCK, COMPENSATION_BLOCK.replace("6.0", "0.5")))
+    result = classify(text, rules=light)
+    assert (result.label, result.promo_score) == ("promotional", 0.5)
+    not_decisive = COMPENSATION_BLOCK.replace("6.0", "0.5").replace("true", "false")
+    assert classify(text, rules=load_rules(copy_rules(tmp_path, COMPENSATION_BLOCK, not_decisive))).label == "news"
+
+
+def test_seed_002_summary_second_sentence_is_promotional_boilerplate(rules: Rules) -> None:
+    result = classify(SEED_002_SUMMARY, rules=rules)
+    second = SEED_002_SUMMARY.index("BillionDollarClub provides")
+    assert result.boilerplate == (Span(second, len(SEED_002_SUMMARY), "network_boilerplate"),)
+    assert clean_text(SEED_002_SUMMARY, result) == (
+        "China leads the global race in battery technology, with companies like QuantumScape Corp. "
+        "striving to catch up.")
+
+
+@pytest.mark.parametrize(("seed_id", "label"), [("seed-000", "news"), ("seed-002", "promotional")])
+def test_seed_labels(rules: Rules, seed_id: str, label: str) -> None:
+    (item,) = [i for i in fixture_items("dev") if i["id"] == seed_id]
+    assert run(rules, item).label == label
+
+
+def test_seed_002_reasons_explain_the_label(rules: Rules) -> None:
+    (item,) = [i for i in fixture_items("dev") if i["id"] == "seed-002"]
+    result = run(rules, item)
+    assert {"network_source", "network_boilerplate", "network_mention"} <= fired(result)
+    assert "BillionDollarClub provides a platform" not in clean_text(item["text"], result)
+
+
+def test_press_release_and_news_labels(rules: Rules) -> None:
+    pr = "ATLANTA, May 06, 2025 (GLOBE NEWSWIRE) -- Foo Corp. (NYSE: FOO) today reported results."
+    news = "Heavy rain closed three county roads on Monday, and crews expect to reopen them by Friday."
+    assert classify(pr, rules=rules).label == "press_release"
+    assert classify(news, rules=rules).label == "news"
+
+
+# ---------------------------------------------------------------- layout and clean text
+
+IBN_ITEM = """Refiners are signing offtake agreements earlier in the project cycle than at any time before.
+
+Norvale Lithium Corp. (OTCQB: NVLTF) (CSE: NVL) is advancing a brine project in Nevada.
+
+About BillionDollarClub
+BillionDollarClub (BDC) is a communications platform for companies.
+
+To receive SMS alerts from BillionDollarClub, text "BDC" to 888-902-4192 (U.S. Mobile Phones Only)
+
+Please see full terms of use and disclaimers on the BillionDollarClub website.
+
+Corporate Communications
+IBN
+Editor@InvestorBrandNetwork.com
+"""
+
+
+def test_tail_sections_are_split_and_removed(rules: Rules) -> None:
+    result = classify(IBN_ITEM, rules=rules)
+    assert IBN_ITEM[:result.lead_end].startswith("Refiners") and IBN_ITEM[result.lead_end] == "\n"
+    assert IBN_ITEM[result.tail_start:].startswith("About BillionDollarClub")
+    assert [s.kind for s in result.boilerplate] == ["about", "sms", "disclaimer", "contact"]
+    assert IBN_ITEM[result.boilerplate[-1].start:result.boilerplate[-1].end].endswith(".com")
+    assert clean_text(IBN_ITEM, result) == (
+        "Refiners are signing offtake agreements earlier in the project cycle than at any time before.\n\n"
+        "Norvale Lithium Corp. (OTCQB: NVLTF) (CSE: NVL) is advancing a brine project in Nevada.")
+
+
+def test_short_heading_lines_belong_to_the_lead(rules: Rules) -> None:
+    text = "PAID ADVERTISEMENT\n\nFoo Corp. (OTCQB: FOOC) is developing a weekly injectable drug.\n\nMore text."
+    result = classify(text, rules=rules)
+    assert text[:result.lead_end].endswith("injectable drug.")
+    assert "paid_content" in fired(result)
+    assert clean_text(text, result).startswith("Foo Corp.")
+
+
+def test_text_without_tail_has_tail_start_at_end(rules: Rules) -> None:
+    text = "Heavy rain closed three county roads on Monday.\n\nCrews expect to reopen them by Friday."
+    result = classify(text, rules=rules)
+    assert result.tail_start == len(text) and result.boilerplate == ()
+    assert clean_text(text, result) == text
+
+
+@pytest.mark.parametrize(("text", "tickers"), [
+    ("Foo (NASDAQ: QS) rose.", ("NASDAQ:QS",)),
+    ("Foo (Nasdaq:QS) rose.", ("NASDAQ:QS",)),
+    ("Greenleaf (CSE: GLRT) (OTCQX: GLRTF) rose.", ("CSE:GLRT", "OTCQX:GLRTF")),
+    ("Redcliff (TSXV: RCC; OTCQB: RDCFF) and (TSX-V: RCC).", ("TSXV:RCC", "OTCQB:RDCFF")),
+    ("Atomforge (NYSE American: AFGE) vs (NYSE: AFG).", ("NYSEAMERICAN:AFGE", "NYSE:AFG")),
+    ("BrightPath (OTC Pink: BPRC) and (TSXV: NBG.H).", ("OTCPINK:BPRC", "TSXV:NBG.H")),
+    ("lower case (nasdaq: qs) and (NASDAQ: qs) are not tickers", ()),
+    ("NASDAQ: QS outside parentheses is not read", ()),
+])
+def test_tickers(rules: Rules, text: str, tickers: tuple[str, ...]) -> None:
+    assert classify(text, rules=rules).tickers == tickers
+
+
+def test_title_tickers_are_included(rules: Rules) -> None:
+    result = classify("Body text without tickers but long enough to be a lead line.", rules=rules,
+                      title="SolarBright Energy Corp. (OTCQB: SLBE) Expands")
+    assert result.tickers == ("OTCQB:SLBE",)
+    assert any(r.field == "title" and r.rule == "stock_ticker" for r in result.reasons)
+
+
+# ---------------------------------------------------------------- invariants on the whole labeled set
+
+
+def test_fixture_set_shape() -> None:
+    dev, held = fixture_items("dev"), fixture_items("heldout")
+    assert len(dev) + len(held) >= 150 and len(held) >= 50
+    assert {i["label"] for i in held} == {"promotional", "press_release", "news"}
+    assert {i["group"] for i in dev + held} >= {"network", "stockpromo", "company_pr", "lawfirm", "news"}
+    assert len({i["id"] for i in dev + held}) == len(dev + held)
+
+
+@pytest.mark.parametrize("split", ["dev", "heldout"])
+def test_result_invariants_on_fixtures(rules: Rules, split: str) -> None:
+    for item in fixture_items(split):
+        check_invariants(item["text"], run(rules, item), item)
+
+
+def check_invariants(text: str, result: PromoResult, item: dict[str, str] | None = None) -> None:
+    fields = {"text": text, "title": (item or {}).get("title", ""),
+              "source_name": (item or {}).get("source_name", ""), "source_url": (item or {}).get("source_url", "")}
+    for r in result.reasons:
+        assert fields[r.field][r.start:r.end] == r.match or r.field == "text" and r.match == text[r.start:r.end].strip()
+    assert result.promo_score == round(sum(r.weight for r in result.reasons if r.score == "promo"), 2)
+    assert result.pr_score == round(sum(r.weight for r in result.reasons if r.score == "press_release"), 2)
+    assert 0 <= result.lead_end <= result.tail_start <= len(text)
+    spans = result.boilerplate
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+    assert len(clean_text(text, result)) <= len(text)
+
+
+TOKENS = list("aAbB .,:;!?()\n$>-'\"") + ["About Foo", "NASDAQ: QS", "Read More>>", "Contact:", "paid",
+                                        "\n\n", "advertisement", "OTCQB", "Inc. for", "text BDC to 8885551234"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=120).map("".join))
+def test_classify_never_fails_on_arbitrary_text(text: str) -> None:
+    rules = load_rules()
+    check_invariants(text, classify(text, rules=rules))
+
+
+# ---------------------------------------------------------------- rules file
+
+
+def copy_rules(tmp_path: Path, old: str, new: str) -> Path:
+    source = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+    assert source.count(old) == 1, old
+    path = tmp_path / "promo_rules.toml"
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    return path
+
+
+NETWORK_SOURCE_BLOCK = 'name = "network_source"\ndescription = "The feed\'s source name or URL is on the promotion-network list."\nscore = "promo"\nweight = 4.0'
+
+
+def test_changing_a_weight_in_the_rules_file_changes_the_outcome(rules: Rules, tmp_path: Path) -> None:
+    item = T(text=LEAD + "Norvale Lithium Corp. (OTCQB: NVLTF) is advancing a brine project.",
+             source_name="InvestorBrandNetwork (IBN)")
+    assert classify(rules=rules, **item).label == "promotional"
+    lighter = load_rules(copy_rules(tmp_path, NETWORK_SOURCE_BLOCK, NETWORK_SOURCE_BLOCK.replace("4.0", "1.0")))
+    result = classify(rules=lighter, **item)
+    assert (result.label, result.promo_score) == ("news", 3.0)
+
+
+def test_changing_the_threshold_changes_the_outcome(rules: Rules, tmp_path: Path) -> None:
+    text = "SAN JOSE, Calif.--(BUSINESS WIRE)--Foo Corp. appointed a new chief financial officer."
+    assert classify(text, rules=rules).label == "press_release"
+    stricter = load_rules(copy_rules(tmp_path, "press_release_threshold = 3.0", "press_release_threshold = 3.5"))
+    assert classify(text, rules=stricter).label == "news"
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    (NETWORK_SOURCE_BLOCK, NETWORK_SOURCE_BLOCK.replace("4.0", '"heavy"'),
+     r"rules\[\d+\] \(network_source\)\.weight: expected a number, got str 'heavy'"),
+    (NETWORK_SOURCE_BLOCK, NETWORK_SOURCE_BLOCK.replace("weight", "wieght"),
+     r"rules\[\d+\] \(network_source\)\.wieght: unknown key \(allowed: .*weight"),
+    ("promotional_threshold = 5.0", "promotional_threshold = true",
+     r"labels\.promotional_threshold: expected a number, got bool True"),
+    ("max_hits = 3\nwhere = [\"lead\", \"body\"]", "max_hits = 3\nwhere = [\"lead\", \"bodyy\"]",
+     r"rules\[\d+\] \(hype\)\.where: expected zones from .*got 'bodyy'"),
+    ("patterns = ['\\bRead\\s+More", "patterns = ['(\\bRead\\s+More",
+     r"rules\[\d+\] \(read_more_teaser\): invalid regular expression"),
+    ('list = "wires"', 'list = "wire"', r"\(wire_source\)\.list: expected one of \['network', 'wires'\], got 'wire'"),
+    ("[labels]", "[labels", r"invalid TOML"),
+])
+def test_bad_rules_file_gives_a_clear_error(tmp_path: Path, old: str, new: str, message: str) -> None:
+    path = copy_rules(tmp_path, old, new)
+    with pytest.raises(RulesError, match=re.escape(str(path)) + ": .*" + f"(?:{message})"):
+        load_rules(path)
+
+
+def test_missing_rules_file_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot read rules file"):
+        load_rules(tmp_path / "nope.toml")
+
+
+def test_rules_object_is_immutable(rules: Rules) -> None:
+    with pytest.raises(AttributeError):
+        rules.promotional_threshold = 1.0  # type: ignore[misc]
