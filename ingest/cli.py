@@ -21,6 +21,7 @@ from ingest.fetch import Fetcher
 from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
 from ingest.pipeline import Context, poll_due, poll_sources, utcnow
+from ingest.promo import LABELS, Rules, load_rules
 from ingest.settings import Settings, load_settings
 from ingest.workers import Extractor
 from store import db, repository
@@ -49,10 +50,16 @@ class App:
     def extractor(self) -> Extractor:
         return Extractor(self.settings.extract)
 
+    @cached_property
+    def promo_rules(self) -> Rules:
+        """[promo] rules: the promotional-content rules file, read and compiled once."""
+        return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
+
     def context(self) -> Context:
         self.sync_config_sources()
         return Context(settings=self.settings, fetcher=self.fetcher, sessions=self.sessions,
-                       extract=self.extractor, log=structlog.get_logger("presswire"), worker=_worker_id())
+                       extract=self.extractor, log=structlog.get_logger("presswire"), worker=_worker_id(),
+                       promo_rules=self.promo_rules)
 
     def sync_config_sources(self) -> None:
         """Sources declared in the config file are added (or renamed) in the store."""
@@ -175,10 +182,11 @@ def items() -> None:
 
 @items.command("list")
 @click.option("--source", "source_ref", metavar="ID|URL", help="Only this source's items.")
+@click.option("--label", type=click.Choice(LABELS), help="Only items with this promotional-content label.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the default when stdout is not a terminal).")
 @click.pass_obj
-def items_list(app: App, source_ref: str | None, limit: int, as_json: bool) -> None:
+def items_list(app: App, source_ref: str | None, label: str | None, limit: int, as_json: bool) -> None:
     """List stored items, newest first."""
     with app.sessions.begin() as s:
         source_id = None
@@ -187,22 +195,23 @@ def items_list(app: App, source_ref: str | None, limit: int, as_json: bool) -> N
             if found is None:
                 raise SourceError(f"items list --source {source_ref}: no such source")
             source_id = found.id
-        rows = repository.list_items(s, source_id=source_id, limit=limit)
+        rows = repository.list_items(s, source_id=source_id, label=label, limit=limit)
     if as_json or not sys.stdout.isatty():
         for row in rows:
             click.echo(json.dumps({k: v for k, v in asdict(row).items() if k != "body_text"},
                                   default=_json_default, ensure_ascii=False))
         return
-    _table(["id", "date", "source", "title", "body"],
-           [[r.article_id, rfc3339(r.date), r.source, r.title[:70], r.method + (" (!)" if r.failure else "")]
-            for r in rows])
+    _table(["id", "date", "source", "label", "title", "body"],
+           [[r.article_id, rfc3339(r.date), r.source, r.promo.label if r.promo else "-", r.title[:70],
+             r.method + (" (!)" if r.failure else "")] for r in rows])
 
 
 @items.command("show")
 @click.argument("article_id", type=int)
 @click.pass_obj
 def items_show(app: App, article_id: int) -> None:
-    """Print one item as a front-matter document in the seed format."""
+    """Print one item as a front-matter document in the seed format (plus a trailing [presswire]
+    table: promotional-content label, scores, tickers and reasons)."""
     with app.sessions.begin() as s:
         item = repository.get_item(s, article_id)
     if item is None:

@@ -3,6 +3,14 @@
     +++
     title = "..."
     ...12 keys in SEED_KEYS order...
+    [presswire]          presswire's own fields, after the seed keys so a Hugo site reads those unchanged
+    label = "promotional"
+    promo_score = 10.0
+    pr_score = 0.0
+    tickers = ["NASDAQ:QS"]
+    [[presswire.reasons]]
+    rule = "network_source"
+    ...
     +++
     <blank line>
     <HTML body>
@@ -83,9 +91,24 @@ def seed_front(item: StoredItem) -> dict[str, Any]:
     }
 
 
+def presswire_table(item: StoredItem) -> dict[str, Any]:
+    """The trailing [presswire] table: promo label, scores, tickers and reasons (empty if unclassified)."""
+    if item.promo is None:
+        return {}
+    p = item.promo
+    reasons = [{"rule": r.rule, "score": r.score, "weight": r.weight, "match": r.match, "field": r.field}
+               for r in p.reasons]
+    return {"label": p.label, "promo_score": p.promo_score, "pr_score": p.pr_score,
+            "tickers": list(p.tickers), "reasons": reasons}
+
+
 def item_document(item: StoredItem) -> str:
-    """A stored item as a document in exactly the seed's format."""
-    return render(seed_front(item), item.body_html)
+    """A stored item in the seed's format: the 12 seed keys first, in order, then [presswire]."""
+    front = seed_front(item)
+    extra = presswire_table(item)
+    if extra:
+        front["presswire"] = extra
+    return render(front, item.body_html)
 
 
 def rfc3339(when: datetime) -> str:

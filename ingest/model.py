@@ -83,6 +83,48 @@ class EntryKeys:
     link: str | None
 
 
+@dataclass(frozen=True, order=True)
+class Span:
+    """A boilerplate region text[start:end]; kind is a tail-section kind or a rule name."""
+
+    start: int
+    end: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One fired promo rule: its weight as counted and the exact text it matched.
+
+    `field` says where start/end point: "text" (the body text), "summary", "title",
+    "source_name" or "source_url".
+    """
+
+    rule: str
+    score: str  # "promo" or "press_release"
+    weight: float
+    match: str
+    start: int
+    end: int
+    field: str = "text"
+
+
+@dataclass(frozen=True)
+class PromoResult:
+    """What ingest.promo.classify says about an item: label, the two scores and why, and the
+    boilerplate spans of its body text (and of its feed summary) that summaries must leave out."""
+
+    label: str  # "promotional", "press_release" or "news"
+    promo_score: float
+    pr_score: float
+    reasons: tuple[Reason, ...]
+    boilerplate: tuple[Span, ...]
+    tickers: tuple[str, ...]  # "NASDAQ:QS"
+    lead_end: int
+    tail_start: int
+    summary_boilerplate: tuple[Span, ...] = ()
+
+
 @dataclass(frozen=True)
 class Item:
     """A normalized item in the seed front-matter schema, before the store gives it its ids."""
@@ -103,6 +145,7 @@ class Item:
     method: str  # which step produced the body
     failure: str | None = None  # why the article page gave no body (kept with the feed's content)
     retryable: bool = False  # whether a later poll should try the page again
+    promo: PromoResult | None = None  # label, scores, reasons, tickers, boilerplate spans of body_text
 
 
 @dataclass(frozen=True)
@@ -161,3 +204,4 @@ class StoredItem:
     method: str = ""
     failure: str | None = None
     created_at: datetime | None = None
+    promo: PromoResult | None = None  # None for items stored before classification existed

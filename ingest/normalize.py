@@ -5,6 +5,9 @@ Field by field (see the seed 002 document):
   date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z"
   summary      the first sentences (<= 300 characters) of the feed's summary, else of the body
   description  the page's meta description, else the first sentence (<= 160 characters)
+               Both are built from clean text: with promo rules, the boilerplate spans that
+               ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
+               to reach ... investors" sentences) are left out of the summary and description.
   source_link  the entry's link (after redirects, canonicalized)
   enclosure    RSS enclosure / media:content image, else the page's og:image, else ""
   url          "YYYY-MM-DD-" + slug of the title
@@ -19,7 +22,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ingest.extract import html_blocks
-from ingest.model import EntryKeys, Extraction, FeedEntry, Item
+from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
+from ingest.promo import Rules, classify, clean_text
 from ingest.urls import canonicalize
 
 SUMMARY_CHARS = 300
@@ -41,13 +45,19 @@ def entry_keys(entry: FeedEntry) -> EntryKeys:
 
 
 def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: datetime,
-              feed_body: Extraction, page_url: str | None = None) -> Item:
-    """Build the Item; `page` is what the article page gave, `feed_body` the feed's own content."""
+              feed_body: Extraction, page_url: str | None = None, rules: Rules | None = None) -> Item:
+    """Build the Item; `page` is what the article page gave, `feed_body` the feed's own content.
+    With `rules`, the item is classified (ingest.promo) and summaries skip boilerplate."""
     page = _judge(page, feed_body)
     body = page if page.ok else feed_body
     title = plain(entry.title) or page.title or "(untitled)"
     date = (entry.published or page.date or seen_at).astimezone(timezone.utc)
-    lead = plain(entry.summary_html) or body.text
+    source_link = canonicalize(page_url or entry.link or "") if (page_url or entry.link) else ""
+    feed_summary = plain(entry.summary_html)
+    promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
+                     source_url=source_link, rules=rules) if rules else None
+    body_text = _clean(body.text, promo)
+    lead = _clean(feed_summary, promo, "summary") or body_text
     return Item(
         keys=entry_keys(entry),
         entry=entry,
@@ -55,9 +65,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         date=date,
         draft=False,
         summary=first_sentences(lead, SUMMARY_CHARS),
-        description=page.description[:DESCRIPTION_CHARS] if page.description else
-        first_sentences(body.text or lead, DESCRIPTION_CHARS),
-        source_link=canonicalize(page_url or entry.link or "") if (page_url or entry.link) else "",
+        description=_description(page.description, body_text or lead, rules),
+        source_link=source_link,
         enclosure=entry.enclosure or page.image or "",
         slug=item_slug(date, title),
         source=source_name,
@@ -65,7 +74,19 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         body_text=body.text,
         method=body.method or "none",
         failure=page.failure,
+        promo=promo,
     )
+
+
+def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
+    return clean_text(text, promo, field=field) if promo and text else text
+
+
+def _description(meta: str, text: str, rules: Rules | None) -> str:
+    """The page's meta description without promotional sentences, else the text's first sentence."""
+    if meta and rules:
+        meta = clean_text(meta, classify(meta, rules=rules))
+    return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
 
 
 def _judge(page: Extraction, feed_body: Extraction) -> Extraction:

@@ -25,6 +25,7 @@ from ingest.fetch import Fetcher
 from ingest.model import Extraction, FeedEntry, Item, PollResult, Response, SourceState
 from ingest.normalize import entry_keys, normalize
 from ingest.parse import parse_feed
+from ingest.promo import Rules
 from ingest.qr import write_qrcode
 from ingest.settings import Settings
 from store import repository
@@ -49,6 +50,7 @@ class Context:
     extract: Callable[[bytes, str], Extraction] = extract_page  # ingest.workers.Extractor in the CLI
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
+    promo_rules: Rules | None = None  # ingest.promo rules, loaded once by the CLI; None = don't classify
 
 
 def poll_source(ctx: Context, source: SourceState) -> PollResult:
@@ -91,8 +93,14 @@ def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: dat
     """Fetch the entry's page and extract its body; when that fails, the feed's content stands in."""
     page, page_url, retryable = _page(ctx, entry)
     item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
-                     page_url=page_url)
-    return replace(item, retryable=retryable)
+                     page_url=page_url, rules=ctx.promo_rules)
+    return replace(item, retryable=retryable, draft=_draft(ctx, item))
+
+
+def _draft(ctx: Context, item: Item) -> bool:
+    """[promo] policy = "draft" stores promotional items with draft = true."""
+    promotional = item.promo is not None and item.promo.label == "promotional"
+    return item.draft or (promotional and ctx.settings.promo.policy == "draft")
 
 
 def _page(ctx: Context, entry: FeedEntry) -> tuple[Extraction, str | None, bool]:

@@ -28,60 +28,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ingest.errors import ConfigError
+from ingest.model import PromoResult, Reason, Span
+
+__all__ = ["DEFAULT_RULES_PATH", "LABELS", "PromoResult", "Reason", "Rules", "RulesError", "Span",
+           "classify", "clean_text", "load_rules"]
+
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "promo_rules.toml"
 
 PROMO, PRESS_RELEASE = "promo", "press_release"
 LABELS = ("promotional", "press_release", "news")
-ZONES = ("title", "lead", "body", "tail")
+ZONES = ("title", "summary", "lead", "body", "tail")
 TEXT_ZONES = ("lead", "body", "tail")
+FIELD_ZONES = ("title", "summary")  # short fields matched as a whole
 RULE_KINDS = ("text", "source", "ticker", "section")
 MARKS = ("none", "match", "sentence")
 LEAD_MIN_CHARS = 60
 
 
-class RulesError(ValueError):
-    """The rules file is missing, unreadable, or has a wrong key, type or regex."""
-
-
-# ---------------------------------------------------------------- public values
-
-
-@dataclass(frozen=True, order=True)
-class Span:
-    """A boilerplate region text[start:end]; kind is a tail-section kind or a rule name."""
-
-    start: int
-    end: int
-    kind: str
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One fired rule: its weight as counted, and the exact text it matched.
-
-    `field` says where start/end point: "text" (the item text), "title",
-    "source_name" or "source_url".
-    """
-
-    rule: str
-    score: str
-    weight: float
-    match: str
-    start: int
-    end: int
-    field: str = "text"
-
-
-@dataclass(frozen=True)
-class PromoResult:
-    label: str
-    promo_score: float
-    pr_score: float
-    reasons: tuple[Reason, ...]
-    boilerplate: tuple[Span, ...]
-    tickers: tuple[str, ...]
-    lead_end: int
-    tail_start: int
+class RulesError(ConfigError, ValueError):
+    """The rules file is missing, unreadable, or has a wrong key, type or regex (CLI exit code 2)."""
 
 
 # ---------------------------------------------------------------- rules objects
@@ -278,7 +244,7 @@ def _compile_rule(r: _Reader, raw: Any, i: int, names: dict[str, tuple[str, ...]
     where = f"rules[{i}] ({name})"
     r.unknown(raw, _RULE_KEYS, where)
     kind = _choice(r, raw, "kind", where, RULE_KINDS, "text")
-    zones = r.strings(raw, "where", where, ZONES if kind == "text" else TEXT_ZONES + ("title",))
+    zones = r.strings(raw, "where", where, ZONES)
     for zone in zones:
         if zone not in ZONES:
             raise r.error(f"{where}.where", f"expected zones from {list(ZONES)}, got {zone!r}")
@@ -421,14 +387,19 @@ class _Hit:
     field: str
 
 
-def classify(text: str, *, title: str = "", source_name: str = "", source_url: str = "",
-             rules: Rules) -> PromoResult:
-    """Score, label and segment one item. Pure and deterministic."""
+def classify(text: str, *, title: str = "", summary: str = "", source_name: str = "",
+             source_url: str = "", rules: Rules) -> PromoResult:
+    """Score, label and segment one item. Pure and deterministic.
+
+    `text` is the body (plain text, paragraphs separated by blank lines); `summary` is the feed's
+    own summary, scored too and given its own boilerplate spans (it has no tail).
+    """
     layout = _layout(text, rules)
-    tickers = _find_tickers(title, text, rules)
+    fields = {"title": title, "summary": summary, "text": text}
+    tickers = _find_tickers(fields, rules)
     source = (source_name, source_url)
-    hits = [h for rule in rules.rules for h in _hits(rule, text, title, source, layout, tickers, rules)]
-    reasons = tuple(_reasons(hits, rules.rules))
+    hits = [h for rule in rules.rules for h in _hits(rule, fields, source, layout, tickers, rules)]
+    reasons = tuple(_reasons(hits))
     promo = round(sum(x.weight for x in reasons if x.score == PROMO), 2)
     pr = round(sum(x.weight for x in reasons if x.score == PRESS_RELEASE), 2)
     return PromoResult(
@@ -436,17 +407,21 @@ def classify(text: str, *, title: str = "", source_name: str = "", source_url: s
         promo_score=promo,
         pr_score=pr,
         reasons=reasons,
-        boilerplate=_boilerplate(text, layout, hits),
+        boilerplate=_boilerplate(text, layout, [h for h in hits if h.field == "text"]),
         tickers=tuple(dict.fromkeys(f"{t.code}:{t.symbol}" for t in tickers)),
         lead_end=layout.lead_end,
         tail_start=layout.tail_start,
+        summary_boilerplate=_boilerplate(summary, _Layout(len(summary), len(summary), ()),
+                                         [h for h in hits if h.field == "summary"]),
     )
 
 
-def clean_text(text: str, result: PromoResult) -> str:
-    """The text without its boilerplate spans, with whitespace tidied."""
+def clean_text(text: str, result: PromoResult, *, field: str = "text") -> str:
+    """`text` without its boilerplate spans, whitespace tidied. field="summary" for the feed summary
+    that was passed to classify as `summary`."""
+    spans = result.summary_boilerplate if field == "summary" else result.boilerplate
     kept, pos = [], 0
-    for span in result.boilerplate:
+    for span in spans:
         kept.append(text[pos:span.start])
         pos = max(pos, span.end)
     kept.append(text[pos:])
@@ -534,24 +509,25 @@ class _Ticker:
     field: str
 
 
-def _hits(rule: Rule, text: str, title: str, source: tuple[str, str],
+def _hits(rule: Rule, fields: dict[str, str], source: tuple[str, str],
           layout: _Layout, tickers: list[_Ticker], rules: Rules) -> Iterator[_Hit]:
     if rule.kind == "text":
-        return _text_hits(rule, text, title, layout)
+        return _text_hits(rule, fields, layout)
     if rule.kind == "source":
         return _source_hits(rule, rules.source_list(rule.source_list), *source)
     if rule.kind == "ticker":
         return _ticker_hits(rule, tickers, layout)
-    return _section_hits(rule, text, layout)
+    return _section_hits(rule, fields["text"], layout)
 
 
-def _text_hits(rule: Rule, text: str, title: str, layout: _Layout) -> Iterator[_Hit]:
+def _text_hits(rule: Rule, fields: dict[str, str], layout: _Layout) -> Iterator[_Hit]:
     assert rule.regex is not None
-    if "title" in rule.zones:
-        for m in rule.regex.finditer(title):
-            yield _Hit(rule, m.group(), m.start(), m.end(), "title")
+    for field in FIELD_ZONES:
+        if field in rule.zones:
+            for m in rule.regex.finditer(fields[field]):
+                yield _Hit(rule, m.group(), m.start(), m.end(), field)
     if rule.zones & set(TEXT_ZONES):
-        for m in rule.regex.finditer(text):
+        for m in rule.regex.finditer(fields["text"]):
             if _zone(m.start(), layout) in rule.zones:
                 yield _Hit(rule, m.group(), m.start(), m.end(), "text")
 
@@ -579,18 +555,18 @@ def _section_hits(rule: Rule, text: str, layout: _Layout) -> Iterator[_Hit]:
 
 def _ticker_hits(rule: Rule, tickers: list[_Ticker], layout: _Layout) -> Iterator[_Hit]:
     for t in tickers:
-        zone = "title" if t.field == "title" else _zone(t.start, layout)
+        zone = _zone(t.start, layout) if t.field == "text" else t.field
         if zone in rule.zones and (not rule.exchanges or t.code in rule.exchanges):
             yield _Hit(rule, t.match, t.start, t.end, t.field)
 
 
-def _find_tickers(title: str, text: str, rules: Rules) -> list[_Ticker]:
+def _find_tickers(fields: dict[str, str], rules: Rules) -> list[_Ticker]:
     """Exchange:symbol pairs inside parentheses, e.g. "(NASDAQ: QS)", "(CSE: ABC; OTCQB: ABCF)"."""
     if rules.ticker_regex is None:
         return []
     codes = dict(rules.exchange_of_alias)
     found = []
-    for field, value in (("title", title), ("text", text)):
+    for field, value in fields.items():
         for paren in rules.paren_regex.finditer(value):
             for m in rules.ticker_regex.finditer(value, paren.start(1), paren.end(1)):
                 found.append(_Ticker(codes[m.group(1)], m.group(2), m.group(), m.start(), m.end(), field))
@@ -600,13 +576,18 @@ def _find_tickers(title: str, text: str, rules: Rules) -> list[_Ticker]:
 # ---------------------------------------------------------------- reasons and spans
 
 
-def _reasons(hits: list[_Hit], rules: tuple[Rule, ...]) -> Iterator[Reason]:
+def _reasons(hits: list[_Hit]) -> Iterator[Reason]:
+    """Counted hits: the same text matched twice (title and body, summary and lead) counts once,
+    and a rule counts at most `max_hits` times."""
     counts: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()
     for hit in hits:
+        key = (hit.rule.name, " ".join(hit.match.lower().split()))
         n = counts.get(hit.rule.name, 0)
-        if n >= hit.rule.max_hits:
+        if n >= hit.rule.max_hits or key in seen:
             continue
         counts[hit.rule.name] = n + 1
+        seen.add(key)
         yield Reason(hit.rule.name, hit.rule.score, hit.rule.weight, hit.match,
                      hit.start, hit.end, hit.field)
 
@@ -617,7 +598,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"”’)\]]*(?=\s+[A-Z\"“(]|\s*$)", re.MUL
 
 def _boilerplate(text: str, layout: _Layout, hits: list[_Hit]) -> tuple[Span, ...]:
     inline = sorted(_inline_span(text, h) for h in hits
-                    if h.field == "text" and h.rule.mark != "none" and h.start < layout.tail_start)
+                    if h.rule.mark != "none" and h.start < layout.tail_start)
     merged: list[Span] = []
     for span in inline:
         span = Span(span.start, min(span.end, layout.tail_start), span.kind)

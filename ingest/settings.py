@@ -77,6 +77,24 @@ class OutputSettings:
     qrcode_dir: str = "var/qrcodes"  # where QR code PNGs are written as items are stored ("" = don't)
 
 
+PROMO_POLICIES = ("keep", "draft", "exclude_from_exports")
+
+
+@dataclass(frozen=True)
+class PromoSettings:
+    rules: str = ""  # promo rules file; "" = the default config/promo_rules.toml
+    policy: str = "keep"  # what happens to items labeled promotional: keep, draft, exclude_from_exports
+
+    def __post_init__(self) -> None:
+        if self.policy not in PROMO_POLICIES:
+            raise ValueError(f"policy: expected one of {', '.join(PROMO_POLICIES)}, got {self.policy!r}")
+
+    @property
+    def export_excluded_labels(self) -> tuple[str, ...]:
+        """Labels that exports leave out (pass to store.repository.list_items(exclude_labels=...))."""
+        return ("promotional",) if self.policy == "exclude_from_exports" else ()
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     url: str
@@ -91,6 +109,7 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    promo: PromoSettings = field(default_factory=PromoSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
 
@@ -103,6 +122,7 @@ SECTIONS: dict[str, type] = {
     "poll": PollSettings,
     "extract": ExtractSettings,
     "output": OutputSettings,
+    "promo": PromoSettings,
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -164,7 +184,11 @@ def _section(cls: type, table: dict[str, Any], where: str) -> Any:
     for key in table:
         if key not in names:
             raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(names)})")
-    return cls(**{k: _coerce(v, hints[k], f"{where} {k}") for k, v in table.items()})
+    values = {k: _coerce(v, hints[k], f"{where} {k}") for k, v in table.items()}
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a section's own check of its values (__post_init__)
+        raise ConfigError(f"{where} {exc}") from None
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -235,7 +259,10 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settin
             raise ConfigError(f"environment {var}: [{section}] has no key '{key}' "
                               f"(known: {', '.join(f.name for f in fields(cls))})")
         value = _coerce(_parse_env(raw, hints[key]), hints[key], f"environment {var}")
-        settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
+        try:
+            settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
+        except ValueError as exc:
+            raise ConfigError(f"environment {var}: {exc}") from None
     return settings
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.model import EntryKeys, FeedEntry, Item, StoredItem, StoredSource
+from ingest.model import EntryKeys, FeedEntry, Item, PromoResult, Reason, Span, StoredItem, StoredSource
 from store import tables as t
 
 
@@ -163,7 +163,23 @@ def _item_fields(item: Item) -> dict:
     return dict(title=item.title, date=item.date, draft=item.draft, summary=item.summary,
                 description=item.description, source_link=item.source_link, enclosure=item.enclosure,
                 body_html=item.body_html, body_text=item.body_text, extraction_method=item.method,
-                failure_reason=item.failure, retry_page=item.retryable, page_attempts=1)
+                failure_reason=item.failure, retry_page=item.retryable, page_attempts=1,
+                **_promo_fields(item.promo))
+
+
+def _promo_fields(promo: PromoResult | None) -> dict:
+    if promo is None:
+        return {}
+    return dict(promo_label=promo.label, promo_score=promo.promo_score, pr_score=promo.pr_score,
+                promo_reasons=[_reason_json(r) for r in promo.reasons], tickers=list(promo.tickers),
+                boilerplate={"lead_end": promo.lead_end, "tail_start": promo.tail_start,
+                             "spans": [[b.start, b.end, b.kind] for b in promo.boilerplate],
+                             "summary_spans": [[b.start, b.end, b.kind] for b in promo.summary_boilerplate]})
+
+
+def _reason_json(r: Reason) -> dict:
+    return {"rule": r.rule, "score": r.score, "weight": r.weight, "match": r.match,
+            "field": r.field, "start": r.start, "end": r.end}
 
 
 def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int) -> list[tuple[int, FeedEntry]]:
@@ -190,10 +206,16 @@ def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> No
 
 # --- reading -------------------------------------------------------------------------------------
 
-def list_items(s: Session, *, source_id: int | None = None, limit: int = 50) -> list[StoredItem]:
+def list_items(s: Session, *, source_id: int | None = None, label: str | None = None,
+               exclude_labels: Sequence[str] = (), limit: int = 50) -> list[StoredItem]:
+    """Newest first. `label` keeps one promo label; `exclude_labels` drops labels (unclassified items stay)."""
     query = _items_query().order_by(t.Item.date.desc(), t.Item.id.desc()).limit(limit)
     if source_id is not None:
         query = query.where(t.Item.source_id == source_id)
+    if label is not None:
+        query = query.where(t.Item.promo_label == label)
+    if exclude_labels:
+        query = query.where(or_(t.Item.promo_label.is_(None), t.Item.promo_label.not_in(list(exclude_labels))))
     return [_item(i, sname) for i, sname in s.execute(query).all()]
 
 
@@ -237,4 +259,19 @@ def _item(row: t.Item, source_name: str) -> StoredItem:
         source_link=row.source_link, enclosure=row.enclosure, url=row.url, qrcode=row.qrcode,
         source=source_name, body_html=row.body_html, body_text=row.body_text,
         method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
+        promo=_promo(row),
+    )
+
+
+def _promo(row: t.Item) -> PromoResult | None:
+    if row.promo_label is None:
+        return None
+    layout = row.boilerplate or {}
+    return PromoResult(
+        label=row.promo_label, promo_score=row.promo_score or 0.0, pr_score=row.pr_score or 0.0,
+        reasons=tuple(Reason(**r) for r in row.promo_reasons or ()),
+        boilerplate=tuple(Span(*b) for b in layout.get("spans", ())),
+        tickers=tuple(row.tickers or ()),
+        lead_end=layout.get("lead_end", 0), tail_start=layout.get("tail_start", 0),
+        summary_boilerplate=tuple(Span(*b) for b in layout.get("summary_spans", ())),
     )

@@ -3,14 +3,17 @@
     sources        one row per feed; its poll state lives here, so restarts and other workers see it
     feed_entries   what a feed said about an entry, kept as read (replayable); unique per source by
                    GUID and by canonical link
-    items          the normalized document in the seed schema, one per feed entry
+    items          the normalized document in the seed schema, one per feed entry, with its
+                   promotional-content label, scores, reasons, tickers and boilerplate spans
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
                         UniqueConstraint, TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -112,3 +115,10 @@ class Item(Base):
     retry_page: Mapped[bool] = mapped_column(Boolean, default=False)  # try the page again on a later poll
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ingest.promo: NULL for items stored before classification existed
+    promo_label: Mapped[str | None] = mapped_column(String(16), index=True)  # promotional|press_release|news
+    promo_score: Mapped[float | None] = mapped_column(Float)
+    pr_score: Mapped[float | None] = mapped_column(Float)
+    promo_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{rule, score, weight, match, ...}]
+    tickers: Mapped[list[str] | None] = mapped_column(JSON)  # ["NASDAQ:QS", ...]
+    boilerplate: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # spans of body_text / feed summary

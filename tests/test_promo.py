@@ -399,3 +399,46 @@ def test_missing_rules_file_is_a_value_error(tmp_path: Path) -> None:
 def test_rules_object_is_immutable(rules: Rules) -> None:
     with pytest.raises(AttributeError):
         rules.promotional_threshold = 1.0  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- the feed summary and normalize
+
+
+def test_summary_field_is_scored_and_gets_its_own_spans(rules: Rules) -> None:
+    body = "China has solidified its position as a global leader in advanced battery technologies."
+    result = classify(body, summary=SEED_002_SUMMARY, rules=rules)
+    boiler = [r for r in result.reasons if r.rule == "network_boilerplate"]
+    assert [(r.field, SEED_002_SUMMARY[r.start:r.end]) for r in boiler] == [("summary", boiler[0].match)]
+    assert result.boilerplate == ()
+    assert clean_text(SEED_002_SUMMARY, result, field="summary").endswith("striving to catch up.")
+    assert clean_text(body, result) == body
+
+
+def test_same_text_in_summary_and_body_counts_once(rules: Rules) -> None:
+    text = "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada, the company said on Monday."
+    result = classify(text, summary=text, title="Foo Corp. (OTCQB: FOOC) advances", rules=rules)
+    assert [r.rule for r in result.reasons] == ["microcap_venue", "stock_ticker"]
+
+
+def test_normalize_builds_summary_and_description_from_clean_text(rules: Rules) -> None:
+    from datetime import datetime, timezone
+
+    from ingest.model import Extraction, FeedEntry
+    from ingest.normalize import normalize
+
+    seed_description = ("China takes the lead in battery technology race with QuantumScape Corp. "
+                        "BillionDollarClub offers a platform for companies to enhance their visibility "
+                        "and reach investors.")
+    entry = FeedEntry(guid="g", link="https://rss.investorbrandnetwork.com/bdc/china/", title="China leads",
+                      summary_html=f"<p>{SEED_002_SUMMARY}</p>")
+    page = Extraction(text="China has solidified its position as a global leader in batteries.\n\n" + IBN_ITEM,
+                      body_html="<p>x</p>", method="trafilatura", description=seed_description)
+    seen = datetime(2025, 5, 15, tzinfo=timezone.utc)
+    item = normalize(entry, page, source_name="InvestorBrandNetwork (IBN)", seen_at=seen,
+                     feed_body=Extraction(), rules=rules)
+    assert item.summary.endswith("striving to catch up.")
+    assert item.description == "China takes the lead in battery technology race with QuantumScape Corp."
+    assert item.promo is not None and item.promo.label == "promotional"
+    assert item.body_text == page.text  # stored whole; the spans say what is boilerplate
+    plain = normalize(entry, page, source_name="S", seen_at=seen, feed_body=Extraction())
+    assert plain.promo is None and "BillionDollarClub provides" in plain.summary
