@@ -1,6 +1,17 @@
 """trafilatura behind an adapter: page bytes in, an Extraction (clean body + metadata, or a reason) out.
 
-The body HTML is built by us from trafilatura's XML tree, so it only ever holds <p>, <h2>, lists,
+The body comes from the first step of this chain that gives one, and `trail` says what each step gave:
+
+    selector   the source's own `body_selector` (config), when it has one and it matches
+    fast       trafilatura's fast mode (no readability/justext comparison), favouring precision
+    fallback   trafilatura with its fallbacks, when the fast body is empty or shorter than `min_chars`
+    (feed)     the feed's own content: not here, normalize() uses `from_feed` when the page gave nothing
+
+The page is parsed once; metadata comes from ingest.pagemeta. A page whose body is short and that has a
+"Read More" / "Continue reading" / "Full story" link next to its lead is a teaser: `read_more` carries the
+link and `follow_read_more` (given a way to fetch) extracts the full article there.
+
+The body HTML is built by us from trafilatura's XML tree, so it only ever holds <p>, <h2>-<h4>, lists,
 block quotes and links with absolute URLs, and it goes through nh3 as a last safety net. trafilatura
 Documents and lxml trees never leave this module.
 """
@@ -9,39 +20,243 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from copy import copy, deepcopy
+from dataclasses import replace
+from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import nh3
 import trafilatura
 from lxml import etree
+from trafilatura.settings import Extractor
+from trafilatura.utils import load_html
 
-from ingest.model import Extraction, FeedEntry
+from ingest.model import ExtractRules, Extraction, FeedEntry
+from ingest.pagemeta import PageMeta, page_metadata
+from ingest.selectors import select
 
 ALLOWED_TAGS = {"p", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "a"}
+MIN_CHARS = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
+TEASER_CHARS = 2500  # only a body shorter than this can be a teaser
+LEAD_CHARS = (80, 1500)  # a teaser's lead before its read-more link is this long
+NO_RULES = ExtractRules()
+READ_MORE = re.compile(
+    r"\b(?:read\s+(?:the\s+)?(?:more|full|rest|complete|original)|continue\s+reading|"
+    r"full\s+(?:story|article|release|text)|view\s+(?:the\s+)?(?:full|original)\s+(?:story|article|release))\b",
+    re.IGNORECASE)
 _ALLOWED_ATTRIBUTES = {"a": {"href"}}
 _URL_SCHEMES = {"http", "https", "mailto"}
 _SPACE = re.compile(r"\s+")
 _BLOCK_TAGS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "tr", "section", "article"}
+# removed before extraction (trafilatura would drop them too, but after walking them several times)
+_NEVER_CONTENT = ("head", "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "footer",
+                  "button", "select", "input", "textarea")
+_HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "h4"}
+
+# trafilatura option sets: templates, copied for each page (never changed in place)
+_FAST = Extractor(output_format="xml", fast=True, precision=True, comments=False, links=True)
+_FALLBACK = Extractor(output_format="xml", fast=False, comments=False, links=True)
+_SELECTED = Extractor(output_format="xml", fast=True, recall=True, comments=False, links=True)
+
+Fetch = Callable[[str], "tuple[bytes | str, str] | None"]  # url -> (content, final url), or None
 
 
-def extract_page(content: bytes | str, url: str) -> Extraction:
+def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES, *,
+                 min_chars: int = MIN_CHARS, teaser_chars: int = TEASER_CHARS) -> Extraction:
     """Extract the article body and page metadata; an empty body comes back with `failure` set."""
     try:
-        doc = trafilatura.bare_extraction(content, url=url, include_links=True, include_comments=False,
-                                          with_metadata=True, favor_precision=False)
-    except Exception as exc:  # noqa: BLE001 - trafilatura raises assorted lxml/parser errors on hostile pages
-        return Extraction(failure=f"extract {url}: {type(exc).__name__}: {exc}")
-    if doc is None or doc.body is None:
-        return Extraction(failure=f"extract {url}: no article text found")
-    blocks = list(_blocks(doc.body, url, skip_heading=doc.title or ""))
-    text = "\n\n".join(t for _, t, _ in blocks)
-    if not text.strip():
-        return Extraction(failure=f"extract {url}: no article text found", **_metadata(doc))
-    body = clean_html("".join(h for _, _, h in blocks))
-    return Extraction(text=text, body_html=body, method="trafilatura", **_metadata(doc))
+        tree = load_html(content)
+    except (ValueError, TypeError, etree.LxmlError) as exc:
+        return Extraction(failure=f"extract {url}: unreadable HTML: {exc}", trail="parse: unreadable HTML")
+    if tree is None:
+        return Extraction(failure=f"extract {url}: not an HTML page", trail="parse: not an HTML page")
+    meta = page_metadata(tree, url)
+    _drop(tree, rules.drop_selectors)
+    etree.strip_elements(tree, *_NEVER_CONTENT, with_tail=False)
+    body = _by_selector(tree, url, rules.body_selector, meta) if rules.body_selector else None
+    if body is None or not body.text:
+        chain = _by_trafilatura(tree, url, meta, min_chars)
+        body = replace(chain, trail=f"{body.trail}; {chain.trail}") if body else chain
+    link = find_read_more(tree, url, body.text, teaser_chars) if body.text else None
+    return replace(body, title=meta.title, date=meta.date, image=meta.image, canonical=meta.canonical,
+                   description=meta.description, language=meta.language, read_more=link)
 
+
+def follow_read_more(teaser: Extraction, link: str, fetch: Fetch, extract: Callable[[bytes | str, str], Extraction]
+                     ) -> Extraction:
+    """Fetch a teaser's read-more link once and keep the full article found there, when it is longer."""
+    got = fetch(link)
+    if got is None:
+        return replace(teaser, trail=f"{teaser.trail}; read-more {link}: not fetched")
+    content, final_url = got
+    return merge_read_more(teaser, extract(content, final_url), final_url)
+
+
+def merge_read_more(teaser: Extraction, full: Extraction, full_url: str) -> Extraction:
+    """The full article's body with the teaser page's metadata filling in what the full page lacks.
+    The canonical URL is the full article's: it names the story wherever the teaser was syndicated."""
+    trail = f"{teaser.trail}; read-more {full_url}: {full.trail}"
+    if not full.ok or len(full.text) <= len(teaser.text):
+        return replace(teaser, trail=f"{trail}; kept the teaser (the linked page gave no longer body)")
+    return replace(full, title=teaser.title or full.title, date=teaser.date or full.date,
+                   image=teaser.image or full.image, canonical=full.canonical or teaser.canonical,
+                   description=teaser.description or full.description, language=full.language or teaser.language,
+                   trail=f"{trail}; used the linked page", read_more=None, followed_url=full_url)
+
+
+def extract_for_bench(content: bytes | str, url: str, fetch: Callable[[str], str | None]) -> Extraction:
+    """The bench's view of presswire's extraction: extract, and follow a teaser's link once."""
+    page = extract_page(content, url)
+    if not page.read_more:
+        return page
+
+    def fetch_page(link: str) -> tuple[str, str] | None:
+        found = fetch(link)
+        return (found, link) if found is not None else None
+    return follow_read_more(page, page.read_more, fetch_page, extract_page)
+
+
+# --- the chain ------------------------------------------------------------------------------------
+
+def _by_trafilatura(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: int) -> Extraction:
+    """Fast mode first; trafilatura with its fallbacks when that body is empty or too short."""
+    fast_text, fast_html = _trafilatura_body(tree, url, _FAST, meta.title)
+    if len(fast_text) >= min_chars:
+        return Extraction(text=fast_text, body_html=fast_html, method="fast", trail=f"fast: {len(fast_text)} chars")
+    trail = f"fast: {len(fast_text)} chars, " + ("empty" if not fast_text else f"shorter than {min_chars}")
+    text, body_html = _trafilatura_body(tree, url, _FALLBACK, meta.title)
+    trail += f"; fallback: {len(text)} chars"
+    if len(text) > len(fast_text):
+        return Extraction(text=text, body_html=body_html, method="fallback", trail=trail)
+    if fast_text:
+        return Extraction(text=fast_text, body_html=fast_html, method="fast", trail=f"{trail}; kept fast")
+    return Extraction(failure=f"extract {url}: no article text found", trail=trail)
+
+
+def _by_selector(tree: lxml.html.HtmlElement, url: str, selector: str, meta: PageMeta) -> Extraction:
+    """The body from the source's own selector: everything it matches, in page order."""
+    nodes = select(tree, selector)
+    if not nodes:
+        return Extraction(trail=f"selector {selector!r}: matched nothing")
+    page = lxml.html.Element("html")
+    article = etree.SubElement(etree.SubElement(page, "body"), "article")
+    for node in nodes:
+        article.append(deepcopy(node))
+    text, body_html = _trafilatura_body(page, url, _SELECTED, meta.title)
+    if not text:
+        blocks = [b for n in nodes for b in html_blocks(lxml.html.tostring(n, encoding="unicode"), url)]
+        text, body_html = "\n\n".join(blocks), clean_html("".join(f"<p>{html.escape(b)}</p>" for b in blocks))
+    trail = f"selector {selector!r}: {len(nodes)} element(s), {len(text)} chars"
+    return Extraction(text=text, body_html=body_html, method="selector" if text else "", trail=trail)
+
+
+def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, template: Extractor, title: str) -> tuple[str, str]:
+    """(plain text, clean HTML) of the body trafilatura finds with these options; empty when none."""
+    options = copy(template)
+    options.source = url  # not options.url: trafilatura would resolve every link of the page against it;
+    # we make absolute only the links that end up in the body (_inline_html)
+    try:
+        doc = trafilatura.bare_extraction(tree, options=options)
+    except Exception:  # noqa: BLE001 - trafilatura raises assorted lxml/parser errors on hostile pages
+        return "", ""
+    if doc is None or doc.body is None:
+        return "", ""
+    blocks = list(_blocks(doc.body, url, skip_heading=title))
+    return "\n\n".join(t for _, t, _ in blocks), clean_html("".join(h for _, _, h in blocks))
+
+
+def _drop(tree: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> None:
+    for selector in selectors:
+        for el in select(tree, selector):
+            if el.getparent() is not None:
+                el.drop_tree()
+
+
+# --- teasers --------------------------------------------------------------------------------------
+
+def find_read_more(tree: lxml.html.HtmlElement, url: str, body_text: str, teaser_chars: int = TEASER_CHARS
+                   ) -> str | None:
+    """The link of a teaser page to its full article: a short body, and a "Read More"-style link right
+    after a lead paragraph that is part of that body. None for anything else."""
+    if not body_text or len(body_text) >= teaser_chars:
+        return None
+    if not READ_MORE.search(tree.text_content()):  # one pass in C rules out most pages
+        return None
+    body = _norm(body_text)
+    for anchor in tree.iter("a"):
+        if not anchor.get("href") or not _says_read_more(anchor):
+            continue
+        target = _absolute(anchor.get("href"), url)
+        if not target or _same_page(target, url):
+            continue
+        lead = _lead_before(anchor)
+        if LEAD_CHARS[0] <= len(lead) <= LEAD_CHARS[1] and lead[-60:] in body:
+            return target
+    return None
+
+
+def feed_read_more(entry: FeedEntry, base_url: str = "") -> str | None:
+    """A "Read More"-style link in the feed item's own content or summary."""
+    for fragment in (entry.content_html, entry.summary_html):
+        if not fragment or "<a" not in fragment:
+            continue
+        try:
+            root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+        except (etree.ParserError, ValueError):
+            continue
+        for anchor in root.iter("a"):
+            target = _absolute(anchor.get("href"), base_url or entry.link or "")
+            if target and _says_read_more(anchor):
+                return target
+    return None
+
+
+def _says_read_more(anchor: etree._Element) -> bool:
+    """The anchor's text, or the words just before it ("Read More>> <a>https://ibn.fm/x</a>"), say so."""
+    label = anchor.text_content()
+    if READ_MORE.search(label):
+        return True
+    previous, parent = anchor.getprevious(), anchor.getparent()
+    before = (previous.tail if previous is not None else parent.text if parent is not None else None) or ""
+    return len(label) < 100 and bool(READ_MORE.search(before[-40:]))
+
+
+def _lead_before(anchor: etree._Element) -> str:
+    """The text before the anchor in the nearest enclosing block that has a lead's worth of it, with the
+    read-more words themselves cut off."""
+    for level, container in enumerate(anchor.iterancestors()):
+        if level > 3 or container.tag in ("body", "html"):
+            break
+        text = _norm(_text_before(container, anchor))
+        if len(text) >= LEAD_CHARS[0]:
+            return READ_MORE.split(text)[0].rstrip(" >»:-–—|") if READ_MORE.search(text[-40:]) else text
+    return ""
+
+
+def _text_before(container: etree._Element, stop: etree._Element) -> str:
+    """All text inside `container` that comes before the element `stop`, in document order."""
+    parts: list[str] = []
+    for event, el in etree.iterwalk(container, events=("start", "end")):
+        if el is stop:
+            break
+        if event == "start" and isinstance(el.tag, str) and el.tag not in ("script", "style"):
+            parts.append(el.text or "")
+        elif event == "end" and el is not container:
+            parts.append(el.tail or "")
+        if event == "start" and el.tag == "br":
+            parts.append(" ")
+    return "".join(parts)
+
+
+def _same_page(target: str, url: str) -> bool:
+    def key(u: str) -> str:
+        parts = urlsplit(u)
+        return f"{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    return key(target) == key(url)
+
+
+# --- feed content ---------------------------------------------------------------------------------
 
 def from_feed(entry: FeedEntry, base_url: str | None = None) -> Extraction:
     """The feed's own content (or summary) as a body, for when the page gives none."""
@@ -91,7 +306,9 @@ def _collect_text(el: etree._Element, out: list[str]) -> None:
     out.append(el.tail or "")
 
 
-def _blocks(body: etree._Element, base_url: str, skip_heading: str):
+# --- trafilatura XML -> our HTML ------------------------------------------------------------------
+
+def _blocks(body: etree._Element, base_url: str, skip_heading: str) -> Iterator[tuple[str, str, str]]:
     """(tag, text, html) for each block of trafilatura's XML body."""
     first = True
     for el in body:
@@ -102,26 +319,35 @@ def _blocks(body: etree._Element, base_url: str, skip_heading: str):
                 first = False
                 continue
             if text:
-                yield "h2", text, f"<h2>{_inline_html(el, base_url)}</h2>"
+                level = _HEADINGS.get((el.get("rend") or "h2").lower(), "h2")
+                yield level, text, f"<{level}>{_inline_html(el, base_url)}</{level}>"
         elif tag == "list":
-            items = [(_norm(_inline_text(i)), _inline_html(i, base_url)) for i in el.iter("item")]
-            items = [(t, h) for t, h in items if t]
-            if items:
-                kind = "ol" if (el.get("rend") or "").startswith("ol") else "ul"
-                yield kind, "\n".join(f"- {t}" for t, _ in items), \
-                    f"<{kind}>" + "".join(f"<li>{h}</li>" for _, h in items) + f"</{kind}>"
+            yield from _list_block(el, base_url)
         elif tag == "table":
-            for row in el.iter("row"):
-                cells = [_norm(_inline_text(c)) for c in row.iter("cell")]
-                text = " | ".join(c for c in cells if c)
-                if text:
-                    yield "p", text, f"<p>{html.escape(text, quote=False)}</p>"
+            yield from _table_rows(el)
         else:
             text = _norm(_inline_text(el))
             if text:
                 wrap = "blockquote" if tag == "quote" else "p"
                 yield wrap, text, f"<{wrap}>{_inline_html(el, base_url)}</{wrap}>"
         first = False
+
+
+def _list_block(el: etree._Element, base_url: str) -> Iterator[tuple[str, str, str]]:
+    items = [(_norm(_inline_text(i)), _inline_html(i, base_url)) for i in el.iter("item")]
+    items = [(t, h) for t, h in items if t]
+    if items:
+        kind = "ol" if (el.get("rend") or "").startswith("ol") else "ul"
+        yield kind, "\n".join(f"- {t}" for t, _ in items), \
+            f"<{kind}>" + "".join(f"<li>{h}</li>" for _, h in items) + f"</{kind}>"
+
+
+def _table_rows(el: etree._Element) -> Iterator[tuple[str, str, str]]:
+    for row in el.iter("row"):
+        cells = [_norm(_inline_text(c)) for c in row.iter("cell")]
+        text = " | ".join(c for c in cells if c)
+        if text:
+            yield "p", text, f"<p>{html.escape(text, quote=False)}</p>"
 
 
 def _inline_text(el: etree._Element) -> str:
@@ -144,29 +370,11 @@ def _inline_html(el: etree._Element, base_url: str) -> str:
 def _absolute(href: str | None, base_url: str) -> str | None:
     if not href:
         return None
-    absolute = urljoin(base_url, href.strip())
+    href = href.strip()
+    if href.startswith(("https://", "http://")) and " " not in href:  # the common case, without urljoin
+        return href
+    absolute = urljoin(base_url, href)
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
-
-
-def _metadata(doc: trafilatura.settings.Document) -> dict:
-    return {
-        "title": _norm(doc.title or ""),
-        "date": _date(doc.date),
-        "image": doc.image or None,
-        "canonical": doc.url or None,
-        "description": _norm(doc.description or ""),
-        "language": doc.language or None,
-    }
-
-
-def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def _norm(text: str) -> str:

@@ -56,12 +56,21 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True)
+class ExtractRules:
+    """A source's own extraction rules (config `[sources.extract]`), for sites where generic extraction
+    fails: selectors are CSS, or XPath when they start with "/" or "(" (like Miniflux's scraper rules)."""
+
+    body_selector: str = ""  # the element(s) holding the article body; the rest of the page is ignored
+    drop_selectors: tuple[str, ...] = ()  # elements removed before anything else
+
+
+@dataclass(frozen=True)
 class Extraction:
     """The article body and page metadata found on a page, or why there is none."""
 
     text: str = ""  # plain text, paragraphs separated by blank lines
-    body_html: str = ""  # clean HTML: <p>, <h2>, lists, quotes, links; never raw page HTML
-    method: str = ""  # which step produced the body ("trafilatura", "feed", ...)
+    body_html: str = ""  # clean HTML: <p>, <h2>-<h4>, lists, quotes, links; never raw page HTML
+    method: str = ""  # which step produced the body: "fast", "fallback", "selector", "feed"
     failure: str | None = None  # why the page gave no body, when it did not
     title: str = ""
     date: datetime | None = None
@@ -69,6 +78,9 @@ class Extraction:
     canonical: str | None = None
     description: str = ""
     language: str | None = None
+    trail: str = ""  # each step tried and what it gave, e.g. "fast: 0 chars, too short; fallback: 1904 chars"
+    read_more: str | None = None  # a teaser's "Read More" link to the full article (absolute URL)
+    followed_url: str | None = None  # the page the body came from, when a read-more link was followed
 
     @property
     def ok(self) -> bool:
@@ -146,6 +158,8 @@ class Item:
     failure: str | None = None  # why the article page gave no body (kept with the feed's content)
     retryable: bool = False  # whether a later poll should try the page again
     promo: PromoResult | None = None  # label, scores, reasons, tickers, boilerplate spans of body_text
+    trail: str = ""  # the extraction steps tried and what each gave
+    read_more_url: str | None = None  # the full article followed from a teaser page (source_link is the teaser)
 
 
 @dataclass(frozen=True)
@@ -205,3 +219,5 @@ class StoredItem:
     failure: str | None = None
     created_at: datetime | None = None
     promo: PromoResult | None = None  # None for items stored before classification existed
+    trail: str = ""
+    read_more_url: str | None = None

@@ -10,6 +10,7 @@ PRESSWIRE_HTTP_MAX_BYTES. PRESSWIRE_CONFIG names the config file when --config i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ingest.errors import ConfigError
+from ingest.model import ExtractRules
+from ingest.selectors import SelectorError, compile_selector
 
 Seconds = typing.NewType("Seconds", float)  # a duration: a number of seconds, or "90s", "15m", "2h", "7d"
 
@@ -96,9 +99,19 @@ class PromoSettings:
 
 
 @dataclass(frozen=True)
+class ExtractSettings:
+    workers: int = 2  # extraction processes (0 = extract in the polling process itself)
+    max_tasks_per_child: int = 200  # a worker process is replaced by a fresh one after this many documents
+    min_chars: int = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
+    follow_read_more: bool = True  # follow a teaser page's "Read More" link once, to the full article
+    teaser_chars: int = 2500  # a page whose body is shorter than this may be a teaser
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     url: str
     name: str = ""
+    extract: ExtractRules = field(default_factory=ExtractRules)  # [sources.extract]: body/drop selectors
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,10 @@ class Settings:
     promo: PromoSettings = field(default_factory=PromoSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
+
+    def rules_for(self, source_url: str) -> ExtractRules:
+        """The extraction rules configured for a source (by its feed URL); none when not configured."""
+        return next((s.extract for s in self.sources if s.url == source_url), ExtractRules())
 
 
 # The [section] tables of the config file, by name (the environment prefix is PRESSWIRE_<NAME>_).
@@ -174,8 +191,18 @@ def _sources(raw: Any, where: str) -> tuple[SourceConfig, ...]:
             raise ConfigError(f"{where}: sources[{i}] must be a table, got {_tname(table)}")
         if "url" not in table:
             raise ConfigError(f"{where}: sources[{i}] has no 'url'")
-        out.append(_section(SourceConfig, table, f"{where}: sources[{i}]"))
+        source = _section(SourceConfig, table, f"{where}: sources[{i}]")
+        _check_selectors(source.extract, f"{where}: sources[{i}].extract")
+        out.append(source)
     return tuple(out)
+
+
+def _check_selectors(rules: ExtractRules, where: str) -> None:
+    for selector in filter(None, (rules.body_selector, *rules.drop_selectors)):
+        try:
+            compile_selector(selector)
+        except SelectorError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _section(cls: type, table: dict[str, Any], where: str) -> Any:
@@ -213,6 +240,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     elif _optional_of(hint) is not None:
         return _coerce(value, _optional_of(hint), where)
+    elif dataclasses.is_dataclass(hint):
+        if isinstance(value, dict):
+            return _section(hint, value, where)
     raise ConfigError(f"{where}: expected {_describe(hint)}, got {_tname(value)} {value!r}")
 
 
@@ -235,6 +265,8 @@ def _optional_of(hint: Any) -> Any:
 
 def _describe(hint: Any) -> str:
     names = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+    if dataclasses.is_dataclass(hint):
+        return "a table"
     if typing.get_origin(hint) is tuple:
         return f"an array of {_describe(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
     return names.get(hint, str(hint))

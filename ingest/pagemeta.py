@@ -1,0 +1,182 @@
+"""Page metadata from a parsed HTML tree: title, publication date, image, canonical URL, language.
+
+The cheap, explicit sources are read first (JSON-LD, OpenGraph and other <meta> tags, <link rel=canonical>,
+<html lang>); htmldate's quick search over the page runs only when none of them gives a date (its
+extensive search, which reads dates out of free text, costs more than the whole body extraction). This costs a
+fraction of trafilatura's full metadata pass (which also hunts for authors, categories, licences, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+from htmldate import find_date
+from lxml import etree
+
+_SPACE = re.compile(r"\s+")
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
+_LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+_DATE_META = ("article:published_time", "og:published_time", "datepublished", "date", "pubdate",
+              "publishdate", "publish-date", "parsely-pub-date", "sailthru.date", "dc.date.issued",
+              "dcterms.date", "dc.date", "dcterms.created", "bw-release-date", "article.published")
+_IMAGE_META = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
+_LD_TYPES_WITH_DATE = ("article", "newsarticle", "blogposting", "reportagenewsarticle", "pressrelease",
+                       "webpage", "analysisnewsarticle")
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    title: str = ""
+    date: datetime | None = None
+    image: str | None = None
+    canonical: str | None = None
+    description: str = ""
+    language: str | None = None
+
+
+def page_metadata(tree: etree._Element, url: str) -> PageMeta:
+    """Everything we read about the page itself, with URLs made absolute against `url`.
+    The canonical URL is <link rel=canonical>, else og:url (OpenGraph's "canonical URL of your object")."""
+    meta = _meta_tags(tree)
+    ld = _json_ld(tree)
+    return PageMeta(
+        title=_title(tree, meta, ld),
+        date=_date(tree, meta, ld, url),
+        image=_absolute(_first(meta, _IMAGE_META) or _ld_image(ld), url),
+        canonical=_canonical(tree, meta, url),
+        description=_norm(_first(meta, ("description", "og:description", "twitter:description")) or ""),
+        language=_language(tree, meta),
+    )
+
+
+def _meta_tags(tree: etree._Element) -> dict[str, str]:
+    """<meta> name/property/itemprop -> content (lowercased keys; the first occurrence wins)."""
+    out: dict[str, str] = {}
+    for el in tree.iter("meta"):
+        key = el.get("property") or el.get("name") or el.get("itemprop") or el.get("http-equiv")
+        content = (el.get("content") or "").strip()
+        if key and content:
+            out.setdefault(key.strip().lower(), content)
+    return out
+
+
+def _json_ld(tree: etree._Element) -> list[dict]:
+    """The JSON-LD objects of the page, @graph and lists flattened; unreadable blocks are skipped."""
+    found: list[dict] = []
+    for script in tree.iter("script"):
+        if (script.get("type") or "").lower() != "application/ld+json" or not script.text:
+            continue
+        try:
+            data = json.loads(script.text)
+        except ValueError:
+            continue
+        _flatten(data, found)
+    return found
+
+
+def _flatten(data: object, out: list[dict]) -> None:
+    if isinstance(data, list):
+        for part in data:
+            _flatten(part, out)
+    elif isinstance(data, dict):
+        out.append(data)
+        if "@graph" in data:
+            _flatten(data["@graph"], out)
+
+
+def _ld_articles(ld: list[dict]) -> list[dict]:
+    def types(obj: dict) -> list[str]:
+        raw = obj.get("@type", [])
+        return [str(t).lower() for t in (raw if isinstance(raw, list) else [raw])]
+    return [obj for obj in ld if any(t in _LD_TYPES_WITH_DATE for t in types(obj))]
+
+
+def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict]) -> str:
+    for obj in _ld_articles(ld):
+        if isinstance(obj.get("headline"), str) and obj["headline"].strip():
+            return _norm(obj["headline"])
+    if title := meta.get("og:title"):
+        return _norm(title)
+    h1s = [_norm("".join(h.itertext())) for h in tree.iter("h1")]
+    if len(h1s) == 1 and h1s[0]:
+        return h1s[0]
+    if title := meta.get("twitter:title"):
+        return _norm(title)
+    title_el = next(tree.iter("title"), None)
+    text = _norm("".join(title_el.itertext())) if title_el is not None else ""
+    return max(_TITLE_SEPARATOR.split(text), key=len)  # "Site :: Headline" or "Headline | Site"
+
+
+def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> datetime | None:
+    candidates = [obj.get("datePublished") for obj in _ld_articles(ld)]
+    candidates += [meta.get(key) for key in _DATE_META]
+    candidates += [el.get("datetime") for el in tree.iter("time") if "published" in (el.get("class") or "")]
+    for value in candidates:
+        if isinstance(value, str) and (parsed := parse_date(value)):
+            return parsed
+    found = find_date(tree, url=url, extensive_search=False, original_date=True)
+    return parse_date(found) if found else None
+
+
+def parse_date(value: str) -> datetime | None:
+    """An ISO 8601 date or datetime (or YYYYMMDD) as an aware UTC datetime; None when unreadable."""
+    value = value.strip()
+    if match := _COMPACT_DATE.match(value):
+        value = "-".join(match.groups())
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _ld_image(ld: list[dict]) -> str | None:
+    for obj in _ld_articles(ld):
+        image = obj.get("image")
+        if isinstance(image, list) and image:
+            image = image[0]
+        if isinstance(image, dict):
+            image = image.get("url")
+        if isinstance(image, str) and image.strip():
+            return image.strip()
+    return None
+
+
+def _canonical(tree: etree._Element, meta: dict[str, str], url: str) -> str | None:
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and (href := (link.get("href") or "").strip()):
+            return _absolute(href, url)
+    return _absolute(meta.get("og:url"), url)
+
+
+def _language(tree: etree._Element, meta: dict[str, str]) -> str | None:
+    root = tree.getroottree().getroot()
+    for value in (root.get("lang"), root.get("{http://www.w3.org/XML/1998/namespace}lang"),
+                  meta.get("og:locale"), meta.get("content-language"), meta.get("language")):
+        if value and (match := _LANG.match(value.strip())):
+            return match.group(0).lower()
+    return None
+
+
+def _absolute(href: str | None, base: str) -> str | None:
+    if not href:
+        return None
+    href = href.strip()
+    if href.startswith(("https://", "http://")) and " " not in href:  # the common case, without urljoin
+        return href
+    absolute = urljoin(base, href)
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+def _first(meta: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    return next((meta[k] for k in keys if meta.get(k)), None)
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
