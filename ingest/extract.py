@@ -59,7 +59,7 @@ _FAST = Extractor(output_format="xml", fast=True, precision=True, comments=False
 _FALLBACK = Extractor(output_format="xml", fast=False, comments=False, links=True)
 _SELECTED = Extractor(output_format="xml", fast=True, recall=True, comments=False, links=True)
 
-Fetch = Callable[[str], "tuple[bytes | str, str] | None"]  # url -> (content, final url), or None
+Fetch = Callable[[str], "tuple[bytes | str, str] | str"]  # url -> (content, final url), or why not
 
 
 def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES, *,
@@ -87,8 +87,8 @@ def follow_read_more(teaser: Extraction, link: str, fetch: Fetch, extract: Calla
                      ) -> Extraction:
     """Fetch a teaser's read-more link once and keep the full article found there, when it is longer."""
     got = fetch(link)
-    if got is None:
-        return replace(teaser, trail=f"{teaser.trail}; read-more {link}: not fetched")
+    if isinstance(got, str):
+        return replace(teaser, trail=f"{teaser.trail}; read-more {link}: not fetched ({got})")
     content, final_url = got
     return merge_read_more(teaser, extract(content, final_url), final_url)
 
@@ -111,9 +111,9 @@ def extract_for_bench(content: bytes | str, url: str, fetch: Callable[[str], str
     if not page.read_more:
         return page
 
-    def fetch_page(link: str) -> tuple[str, str] | None:
+    def fetch_page(link: str) -> tuple[str, str] | str:
         found = fetch(link)
-        return (found, link) if found is not None else None
+        return (found, link) if found is not None else "not in the fixture set"
     return follow_read_more(page, page.read_more, fetch_page, extract_page)
 
 
@@ -196,8 +196,9 @@ def find_read_more(tree: lxml.html.HtmlElement, url: str, body_text: str, teaser
     return None
 
 
-def feed_read_more(entry: FeedEntry, base_url: str = "") -> str | None:
-    """A "Read More"-style link in the feed item's own content or summary."""
+def feed_read_more(entry: FeedEntry, page_url: str = "") -> str | None:
+    """A "Read More"-style link in the feed item's own content or summary to another page than the item's."""
+    base_url = page_url or entry.link or ""
     for fragment in (entry.content_html, entry.summary_html):
         if not fragment or "<a" not in fragment:
             continue
@@ -206,8 +207,9 @@ def feed_read_more(entry: FeedEntry, base_url: str = "") -> str | None:
         except (etree.ParserError, ValueError):
             continue
         for anchor in root.iter("a"):
-            target = _absolute(anchor.get("href"), base_url or entry.link or "")
-            if target and _says_read_more(anchor):
+            target = _absolute(anchor.get("href"), base_url)
+            if target and _says_read_more(anchor) and not any(_same_page(target, u) for u in (base_url, entry.link)
+                                                               if u):
                 return target
     return None
 

@@ -75,6 +75,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         method=body.method or "none",
         failure=page.failure,
         promo=promo,
+        trail=_trail(page, feed_body, used_feed=body is feed_body),
+        read_more_url=page.followed_url if body is page else None,
     )
 
 
@@ -87,6 +89,14 @@ def _description(meta: str, text: str, rules: Rules | None) -> str:
     if meta and rules:
         meta = clean_text(meta, classify(meta, rules=rules))
     return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
+
+
+def _trail(page: Extraction, feed_body: Extraction, used_feed: bool) -> str:
+    """The page's extraction steps, and the feed's content when it stood in."""
+    if not used_feed:
+        return page.trail
+    feed = f"feed: {len(feed_body.text)} chars" if feed_body.text else "feed: empty"
+    return f"{page.trail}; {feed}" if page.trail else feed
 
 
 def _judge(page: Extraction, feed_body: Extraction) -> Extraction:

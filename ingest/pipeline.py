@@ -20,9 +20,9 @@ from typing import Callable, Iterable
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.errors import FetchError, SourceError, TransientFetchError
-from ingest.extract import extract_page, from_feed
+from ingest.extract import extract_page, feed_read_more, follow_read_more, from_feed
 from ingest.fetch import Fetcher
-from ingest.model import Extraction, FeedEntry, Item, PollResult, Response, SourceState
+from ingest.model import ExtractRules, Extraction, FeedEntry, Item, PollResult, Response, SourceState
 from ingest.normalize import entry_keys, normalize
 from ingest.parse import parse_feed
 from ingest.promo import Rules
@@ -47,7 +47,7 @@ class Context:
     fetcher: Fetcher
     sessions: sessionmaker[Session]
     log: object  # a structlog BoundLogger
-    extract: Callable[[bytes, str], Extraction] = extract_page  # ingest.workers.Extractor in the CLI
+    extract: Callable[..., Extraction] = extract_page  # (content, url[, rules]); ingest.workers.Extractor in the CLI
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
     promo_rules: Rules | None = None  # ingest.promo rules, loaded once by the CLI; None = don't classify
@@ -91,7 +91,7 @@ def poll_due(ctx: Context, limit: int = 100) -> list[PollResult]:
 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
     """Fetch the entry's page and extract its body; when that fails, the feed's content stands in."""
-    page, page_url, retryable = _page(ctx, entry)
+    page, page_url, retryable = fetch_and_extract(ctx, entry, ctx.settings.rules_for(source.url))
     item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
                      page_url=page_url, rules=ctx.promo_rules)
     return replace(item, retryable=retryable, draft=_draft(ctx, item))
@@ -103,8 +103,10 @@ def _draft(ctx: Context, item: Item) -> bool:
     return item.draft or (promotional and ctx.settings.promo.policy == "draft")
 
 
-def _page(ctx: Context, entry: FeedEntry) -> tuple[Extraction, str | None, bool]:
-    """(extraction, final page URL, whether a failure is worth another try later)."""
+def fetch_and_extract(ctx: Context, entry: FeedEntry, rules: ExtractRules | None = None
+                      ) -> tuple[Extraction, str | None, bool]:
+    """(extraction, final page URL, whether a failure is worth another try later). A teaser page's
+    read-more link (on the page, or in the feed item) is followed once, through the same fetcher."""
     if not ctx.settings.poll.fetch_articles:
         return Extraction(failure="article fetching is off ([poll] fetch_articles = false)"), None, False
     if not entry.link:
@@ -113,7 +115,28 @@ def _page(ctx: Context, entry: FeedEntry) -> tuple[Extraction, str | None, bool]
         response = ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
         return Extraction(failure=str(exc)), None, isinstance(exc, TransientFetchError)
-    return ctx.extract(response.content, response.final_url), response.final_url, False
+    page = ctx.extract(response.content, response.final_url, rules)
+    link = _read_more_link(ctx, entry, page, response.final_url)
+    if link:
+        page = follow_read_more(page, link, lambda url: _fetch_page(ctx, url), lambda c, u: ctx.extract(c, u))
+    return page, response.final_url, False
+
+
+def _read_more_link(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str) -> str | None:
+    """The page's own read-more link, else (for a short page) one in the feed item."""
+    if not ctx.settings.extract.follow_read_more:
+        return None
+    if page.read_more:
+        return page.read_more
+    return feed_read_more(entry, page_url) if len(page.text) < ctx.settings.extract.teaser_chars else None
+
+
+def _fetch_page(ctx: Context, url: str) -> tuple[bytes, str] | str:
+    try:
+        response = ctx.fetcher.get(url, accept=PAGE_ACCEPT)
+    except FetchError as exc:
+        return exc.reason
+    return response.content, response.final_url
 
 
 def _build_items(ctx: Context, source: SourceState, entries: list[FeedEntry], now: datetime) -> list[Item]:

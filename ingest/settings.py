@@ -72,6 +72,9 @@ class PollSettings:
 class ExtractSettings:
     processes: int = -1  # extraction worker processes; -1 = one per CPU core, 0 = in the polling thread
     recycle_after: int = 200  # a worker process is replaced after this many pages (keeps memory flat)
+    min_chars: int = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
+    follow_read_more: bool = True  # follow a teaser page's "Read More" link once, to the full article
+    teaser_chars: int = 2500  # a page whose body is shorter than this may be a teaser
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,6 @@ class PromoSettings:
         return ("promotional",) if self.policy == "exclude_from_exports" else ()
 
 
-@dataclass(frozen=True)
-class ExtractSettings:
-    workers: int = 2  # extraction processes (0 = extract in the polling process itself)
-    max_tasks_per_child: int = 200  # a worker process is replaced by a fresh one after this many documents
-    min_chars: int = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
-    follow_read_more: bool = True  # follow a teaser page's "Read More" link once, to the full article
-    teaser_chars: int = 2500  # a page whose body is shorter than this may be a teaser
-
 
 @dataclass(frozen=True)
 class SourceConfig:
@@ -120,7 +115,6 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
-    extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     promo: PromoSettings = field(default_factory=PromoSettings)
     sources: tuple[SourceConfig, ...] = ()
@@ -137,7 +131,6 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "http": HttpSettings,
     "poll": PollSettings,
-    "extract": ExtractSettings,
     "output": OutputSettings,
     "promo": PromoSettings,
 }

@@ -14,23 +14,25 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ingest.extract import extract_page
-from ingest.model import Extraction
+from ingest.model import ExtractRules, Extraction
 from ingest.settings import ExtractSettings
 
 
 class Extractor:
-    """`extractor(content, url) -> Extraction`, inline or in the process pool; safe to call from threads."""
+    """`extractor(content, url, rules) -> Extraction`, inline or in the process pool; safe to call from threads."""
 
     def __init__(self, settings: ExtractSettings):
         self.processes = settings.processes if settings.processes >= 0 else (os.cpu_count() or 1)
         self._recycle_after = settings.recycle_after
+        self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
         self._pool: ProcessPoolExecutor | None = None
 
-    def __call__(self, content: bytes, url: str) -> Extraction:
+    def __call__(self, content: bytes | str, url: str, rules: ExtractRules | None = None) -> Extraction:
+        args = (content, url, rules or ExtractRules())
         if self.processes == 0:
-            return extract_page(content, url)
+            return extract_page(*args, **self._limits)
         try:
-            return self._executor().submit(extract_page, content, url).result()
+            return self._executor().submit(extract_page, *args, **self._limits).result()
         except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml): start a new pool
             self._pool = None
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")

@@ -163,6 +163,7 @@ def _item_fields(item: Item) -> dict:
     return dict(title=item.title, date=item.date, draft=item.draft, summary=item.summary,
                 description=item.description, source_link=item.source_link, enclosure=item.enclosure,
                 body_html=item.body_html, body_text=item.body_text, extraction_method=item.method,
+                extraction_trail=item.trail, read_more_url=item.read_more_url,
                 failure_reason=item.failure, retry_page=item.retryable, page_attempts=1,
                 **_promo_fields(item.promo))
 
@@ -259,7 +260,7 @@ def _item(row: t.Item, source_name: str) -> StoredItem:
         source_link=row.source_link, enclosure=row.enclosure, url=row.url, qrcode=row.qrcode,
         source=source_name, body_html=row.body_html, body_text=row.body_text,
         method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
-        promo=_promo(row),
+        promo=_promo(row), trail=row.extraction_trail, read_more_url=row.read_more_url,
     )
 
 

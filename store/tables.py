@@ -109,7 +109,9 @@ class Item(Base):
     qrcode: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
-    extraction_method: Mapped[str] = mapped_column(String(32), default="")
+    extraction_method: Mapped[str] = mapped_column(String(32), default="")  # fast, fallback, selector, feed
+    extraction_trail: Mapped[str] = mapped_column(Text, default="")  # each extraction step and what it gave
+    read_more_url: Mapped[str | None] = mapped_column(Text)  # the full article followed from a teaser page
     failure_reason: Mapped[str | None] = mapped_column(Text)  # why the page gave no body
     page_attempts: Mapped[int] = mapped_column(Integer, default=1)
     retry_page: Mapped[bool] = mapped_column(Boolean, default=False)  # try the page again on a later poll
