@@ -32,9 +32,10 @@ def test_items_keep_feed_content_and_reason_when_page_fails(presswire):
     assert missing["body_html"].startswith("<p>Northfield Minerals Corp. (OTCQB: NFMC) is advancing")
     shell = by_title["Solid-State Startups Draw Record Venture Funding in First Quarter"]
     assert shell["method"] == "feed"
-    assert "too short" in shell["failure"]
+    assert "no article text found" in shell["failure"]  # a JS shell: only a <noscript> notice
+    assert shell["trail"].startswith("fast: 0 chars, empty; fallback: 0 chars; feed: ")
     full = by_title["Helio Grid Systems Inc. (NASDAQ: HGRD) Announces 40 MWh Storage Contract with Western Utility"]
-    assert full["method"] == "trafilatura" and full["failure"] is None
+    assert full["method"] == "fast" and full["failure"] is None and full["trail"].startswith("fast: ")
     assert "<h2>Project details</h2>" in full["body_html"]
     assert "<li>Capacity: 40 MWh over four hours</li>" in full["body_html"]
     assert "Trending" not in full["body_html"]  # page chrome is not the article
@@ -54,7 +55,7 @@ def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, sqlite
     result = pw("poll")
     assert "0 new items" in result.stderr
     helio = next(i for i in _items(pw) if i["title"].startswith("Helio Grid"))
-    assert helio["method"] == "trafilatura" and helio["failure"] is None
+    assert helio["method"] == "fast" and helio["failure"] is None
     assert "<h2>Project details</h2>" in helio["body_html"]
 
 

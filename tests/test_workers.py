@@ -48,4 +48,4 @@ def test_poll_through_the_process_pool(tmp_path, sqlite_url, server):
     pw = Presswire(config)
     assert "4 new items" in pw("poll").stderr
     items = [json.loads(x) for x in pw("items", "list", "--json").stdout.splitlines()]
-    assert sorted(i["method"] for i in items) == ["feed", "feed", "trafilatura", "trafilatura"]
+    assert sorted(i["method"] for i in items) == ["fast", "fast", "feed", "feed"]
