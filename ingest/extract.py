@@ -135,7 +135,9 @@ def _by_trafilatura(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_c
 
 
 def _by_selector(tree: lxml.html.HtmlElement, url: str, selector: str, meta: PageMeta) -> Extraction:
-    """The body from the source's own selector: everything it matches, in page order."""
+    """The body from the source's own selector: everything it matches, in page order. trafilatura turns
+    it into our HTML (headings, lists, links); when that loses text the selector holds (loose text in
+    <font> or <td> soup), plain paragraphs of all of it are kept instead."""
     nodes = select(tree, selector)
     if not nodes:
         return Extraction(trail=f"selector {selector!r}: matched nothing")
@@ -144,9 +146,10 @@ def _by_selector(tree: lxml.html.HtmlElement, url: str, selector: str, meta: Pag
     for node in nodes:
         article.append(deepcopy(node))
     text, body_html = _trafilatura_body(page, url, _SELECTED, meta.title)
-    if not text:
-        blocks = [b for n in nodes for b in html_blocks(lxml.html.tostring(n, encoding="unicode"), url)]
-        text, body_html = "\n\n".join(blocks), clean_html("".join(f"<p>{html.escape(b)}</p>" for b in blocks))
+    blocks = [b for n in nodes for b in html_blocks(lxml.html.tostring(n, encoding="unicode"), url)]
+    plain_text = "\n\n".join(blocks)
+    if len(text) < 0.9 * len(plain_text):
+        text, body_html = plain_text, clean_html("".join(f"<p>{html.escape(b, quote=False)}</p>" for b in blocks))
     trail = f"selector {selector!r}: {len(nodes)} element(s), {len(text)} chars"
     return Extraction(text=text, body_html=body_html, method="selector" if text else "", trail=trail)
 

@@ -1,0 +1,204 @@
+"""Article extraction: the fast -> fallback -> feed chain, page metadata, per-source selector rules,
+teaser detection, and the body HTML whitelist, on the hand-written pages of fixtures/extract."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import lxml.html
+import pytest
+
+from conftest import ROOT
+from ingest.errors import ConfigError
+from ingest.extract import ALLOWED_TAGS, extract_page, feed_read_more, from_feed, merge_read_more
+from ingest.model import ExtractRules, FeedEntry
+from ingest.normalize import normalize
+from ingest.settings import ExtractSettings, load_settings
+from ingest.workers import Extractor
+
+FIXTURES = ROOT / "fixtures" / "extract"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())["pages"]
+BY_NAME = {e["file"].removeprefix("pages/").removesuffix(".html"): e for e in MANIFEST}
+SEEN = datetime(2025, 12, 1, tzinfo=timezone.utc)
+
+
+def page(name: str) -> bytes:
+    return (FIXTURES / BY_NAME[name]["file"]).read_bytes()
+
+
+def expected(name: str) -> str:
+    return (FIXTURES / BY_NAME[name]["expected_text"]).read_text().strip()
+
+
+def extract(name: str, rules: ExtractRules = ExtractRules(), **kw):
+    return extract_page(page(name), BY_NAME[name]["url"], rules, **kw)
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blocks of a body text; list items (one "- item" line each in Extraction.text) count as blocks."""
+    return [line.removeprefix("- ") for line in text.splitlines() if line.strip()]
+
+
+# --- the chain ------------------------------------------------------------------------------------
+
+def test_fast_mode_gives_the_body_when_it_is_long_enough():
+    got = extract("target_battery")
+    assert got.method == "fast" and got.ok
+    assert got.trail == f"fast: {len(got.text)} chars"
+    assert paragraphs(got.text) == paragraphs(expected("target_battery"))
+
+
+def test_fallbacks_run_when_fast_mode_finds_nothing():
+    got = extract("news_tech_chip")  # paragraphs are <div>s with hashed classes: fast mode finds nothing
+    assert got.method == "fallback" and got.ok
+    assert got.trail.startswith("fast: 0 chars, empty; fallback: ")
+    assert "Lumina Fabric, a two-year-old startup" in got.text
+
+
+def test_a_short_fast_body_is_retried_with_fallbacks_and_the_reason_recorded():
+    got = extract("target_cannabis", min_chars=5000)
+    assert got.trail.startswith(f"fast: {len(got.text)} chars, shorter than 5000; fallback: ")
+    assert got.method in ("fast", "fallback") and got.ok
+
+
+def test_no_text_anywhere_is_a_failure_and_the_feed_content_stands_in():
+    shell = b"<html><body><div id='root'></div><noscript>Enable JavaScript.</noscript></body></html>"
+    got = extract_page(shell, "https://wire.example/app")
+    assert not got.ok and "no article text found" in got.failure
+    entry = FeedEntry(guid="g", link="https://wire.example/app", title="T",
+                      summary_html="<p>The feed's own summary of the release, long enough to stand in.</p>")
+    item = normalize(entry, got, source_name="S", seen_at=SEEN, feed_body=from_feed(entry))
+    assert item.method == "feed" and item.body_text.startswith("The feed's own summary")
+    assert item.trail == f"fast: 0 chars, empty; fallback: 0 chars; feed: {len(item.body_text)} chars"
+
+
+def test_body_html_holds_only_allowed_tags_and_absolute_links():
+    for name in BY_NAME:
+        got = extract(name)
+        if not got.body_html:
+            continue
+        root = lxml.html.fragment_fromstring(got.body_html, create_parent="div")
+        assert {el.tag for el in root.iter()} - {"div"} <= ALLOWED_TAGS, name
+        for a in root.iter("a"):
+            assert set(a.attrib) == {"href"} and a.get("href").startswith(("http://", "https://")), name
+        assert "<h2>" in extract("target_battery").body_html and "<ul>" in extract("target_battery").body_html
+
+
+# --- metadata --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [n for n, e in BY_NAME.items() if e["group"] != "wire_teaser"])
+def test_page_metadata_matches_the_manifest(name):
+    want, got = BY_NAME[name], extract(name)
+    assert got.title == want["title"]
+    assert got.image == want["image"]
+    assert got.canonical == want["canonical"]
+    assert got.language == want["language"]
+    if name != "news_local_council":  # its only date is in free text: htmldate's quick search skips that
+        assert got.date is not None and got.date.strftime("%Y-%m-%d") == want["date"]
+
+
+# --- teasers ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_read_more_link_found_on_teasers_and_nowhere_else(name):
+    assert extract(name).read_more == BY_NAME[name]["read_more"]
+
+
+def test_no_teaser_when_the_body_is_long():
+    assert extract("ibn_teaser_battery", teaser_chars=500).read_more is None
+
+
+def test_merge_keeps_the_full_article_and_both_urls():
+    teaser, full = extract("ibn_teaser_ai"), extract("target_ai")
+    merged = merge_read_more(teaser, full, BY_NAME["target_ai"]["url"])
+    assert merged.text == expected("target_ai") and merged.followed_url == BY_NAME["target_ai"]["url"]
+    assert merged.title == teaser.title and merged.canonical == full.canonical
+    assert "; read-more https://www.healthitdispatch.com/ai-scribes-hospitals-burnout: fast: " in merged.trail
+
+
+def test_merge_keeps_the_teaser_when_the_linked_page_is_no_better():
+    teaser = extract("ibn_teaser_ai")
+    merged = merge_read_more(teaser, extract_page(b"<html><body></body></html>", "https://x.example/"),
+                             "https://x.example/")
+    assert merged.text == teaser.text and merged.followed_url is None and "kept the teaser" in merged.trail
+
+
+def test_read_more_link_in_the_feed_item():
+    entry = FeedEntry(guid="g", link="https://rss.example/bdc/teaser/", title="T",
+                      summary_html='<p>Lead.</p><p><a href="https://full.example/story">Read the full story</a></p>'
+                                   '<p><a href="https://rss.example/bdc/teaser/">Continue reading</a></p>')
+    assert feed_read_more(entry) == "https://full.example/story"
+    same = FeedEntry(guid="g", link="https://rss.example/a/", title="T",
+                     content_html='<p>Lead <a href="/a/">Continue reading</a></p>')
+    assert feed_read_more(same) is None  # a link back to the item's own page is not a teaser's
+
+
+# --- per-source rules (one test per kind of override) ----------------------------------------------
+
+def test_css_body_selector():
+    got = extract("news_tech_chip", ExtractRules(body_selector="div[class^='Story_body']"))
+    assert got.method == "selector" and got.text == expected("news_tech_chip")
+    assert got.trail == f"selector \"div[class^='Story_body']\": 1 element(s), {len(got.text)} chars"
+
+
+def test_xpath_body_selector():
+    got = extract("target_cannabis", ExtractRules(body_selector="//div[@class='mcj-text']"))
+    assert got.method == "selector" and got.text == expected("target_cannabis")
+
+
+def test_body_selector_over_loose_text_keeps_every_paragraph():
+    got = extract("news_local_council", ExtractRules(body_selector="td.maincol > font[size='3']"))
+    assert got.method == "selector" and got.text == expected("news_local_council")
+
+
+def test_css_drop_selectors():
+    generic = extract("comments_news_custom")
+    assert "cafeteria manager" in generic.text  # reader comments outside any comment markup trafilatura knows
+    got = extract("comments_news_custom", ExtractRules(drop_selectors=("#user-comments", ".cr-republish")))
+    assert got.text == expected("comments_news_custom")
+
+
+def test_xpath_drop_selectors():
+    generic = extract("related_card_grid")
+    assert "Glaciers, viaducts" in generic.text  # the "You might also like" cards
+    got = extract("related_card_grid", ExtractRules(drop_selectors=("//div[@class='rr-cards']",
+                                                                    "//p[@class='rr-feature__standfirst']")))
+    assert got.text == expected("related_card_grid")
+
+
+def test_body_selector_that_matches_nothing_falls_back_to_the_chain():
+    got = extract("target_battery", ExtractRules(body_selector="article.gone"))
+    assert got.method == "fast" and paragraphs(got.text) == paragraphs(expected("target_battery"))
+    assert got.trail.startswith("selector 'article.gone': matched nothing; fast: ")
+
+
+def test_bad_selectors_are_config_errors(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[[sources]]\nurl = "https://a.example/feed"\n[sources.extract]\nbody_selector = "div[["\n')
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.extract: invalid CSS selector 'div\[\['"):
+        load_settings(config, environ={})
+    config.write_text('[[sources]]\nurl = "https://a.example/feed"\n[sources.extract]\n'
+                      'drop_selectors = ["//div[@class="]\n')
+    with pytest.raises(ConfigError, match="invalid XPath"):
+        load_settings(config, environ={})
+
+
+def test_rules_are_read_per_source(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[[sources]]\nurl = "https://a.example/feed"\n[sources.extract]\n'
+                      'body_selector = "div.story"\ndrop_selectors = [".ad", "//aside"]\n'
+                      '[[sources]]\nurl = "https://b.example/feed"\n')
+    settings = load_settings(config, environ={})
+    assert settings.rules_for("https://a.example/feed") == ExtractRules("div.story", (".ad", "//aside"))
+    assert settings.rules_for("https://b.example/feed") == ExtractRules()
+
+
+def test_rules_and_limits_reach_the_worker_processes():
+    pool = Extractor(ExtractSettings(processes=1, recycle_after=5, min_chars=250))
+    rules = ExtractRules(body_selector="//div[@class='mcj-text']")
+    try:
+        got = pool(page("target_cannabis"), BY_NAME["target_cannabis"]["url"], rules)
+    finally:
+        pool.close()
+    assert got == extract("target_cannabis", rules) and got.method == "selector"

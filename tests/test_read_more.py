@@ -1,0 +1,108 @@
+"""End to end on 127.0.0.1: a wire's teaser page is followed once to the full article on another host,
+through the same fetcher (limits, redirects, retries); per-source rules from the config file apply."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT, Presswire, write_config
+from fixtures.server import FixtureServer
+
+PAGES = ROOT / "fixtures" / "extract" / "pages"
+EXPECTED = ROOT / "fixtures" / "extract" / "expected"
+TEASER_TARGET = "https://www.energytechreview.com/2025/05/15/china-pulls-ahead-in-next-generation-batteries/"
+
+
+def feed(base: str, link: str, summary: str = "<p>China leads the race.</p>") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>BDC</title><link>{base}/</link><description>d</description>
+<item><title>China Races Ahead in Revolutionizing Battery Technology</title><link>{link}</link>
+<guid isPermaLink="false">bdc-14245</guid><pubDate>Thu, 15 May 2025 15:55:19 +0000</pubDate>
+<description><![CDATA[{summary}]]></description></item>
+</channel></rss>"""
+
+
+@pytest.fixture
+def wire():
+    with FixtureServer(None) as srv:
+        yield srv
+
+
+@pytest.fixture
+def publisher():
+    with FixtureServer(None) as srv:
+        yield srv
+
+
+def _poll(tmp_path, db_url, wire, extract_keys: str = "") -> list[dict]:
+    config = write_config(tmp_path / "c.toml", db_url, [(wire.url("/feed.xml"), "IBN")])
+    config.write_text(config.read_text().replace("[extract]\n", f"[extract]\n{extract_keys}"))
+    pw = Presswire(config)
+    pw("poll")
+    return [json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines()]
+
+
+def test_teaser_page_is_followed_to_the_full_article(tmp_path, db_url, wire, publisher):
+    teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/story/"))
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")), headers={"Content-Type": "application/rss+xml"})
+    wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+    publisher.route("/story/", status=301, headers={"Location": "/2025/china-batteries/"})
+    publisher.route("/2025/china-batteries/", body=(PAGES / "target_battery.html").read_bytes(),
+                    headers={"Content-Type": "text/html"})
+    (item,) = _poll(tmp_path, db_url, wire)
+    assert item["source_link"] == wire.url("/bdc/china/")
+    assert item["read_more_url"] == publisher.url("/2025/china-batteries/")
+    assert item["method"] == "fast" and item["failure"] is None
+    assert item["body_html"].startswith("<p>China has pulled ahead of its rivals")
+    assert "<h2>What it means for rivals</h2>" in item["body_html"]
+    assert "BillionDollarClub" not in item["body_html"]  # the teaser's About block is gone
+    assert f"read-more {publisher.url('/2025/china-batteries/')}: fast: " in item["trail"]
+    assert len(publisher.hits_for("/story/")) == 1  # followed once
+    assert "presswire" in publisher.hits_for("/2025/china-batteries/")[0]["user-agent"]
+
+
+def test_read_more_link_in_the_feed_item_is_followed_for_a_short_page(tmp_path, sqlite_url, wire, publisher):
+    short_page = "<html><body><article><p>" + "A short teaser of the release. " * 4 + "</p></article></body></html>"
+    summary = f'<p>Lead.</p><p><a href="{publisher.url("/release")}">Read the full release</a></p>'
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/t/"), summary), headers={"Content-Type": "application/rss+xml"})
+    wire.route("/t/", body=short_page, headers={"Content-Type": "text/html"})
+    publisher.route("/release", body=(PAGES / "target_mining.html").read_bytes(), headers={"Content-Type": "text/html"})
+    (item,) = _poll(tmp_path, sqlite_url, wire)
+    assert item["read_more_url"] == publisher.url("/release")
+    assert "FL-25-004 intersected 38.2 metres" in item["body_html"]
+
+
+def test_failed_read_more_keeps_the_teaser_and_says_why(tmp_path, sqlite_url, wire, publisher):
+    teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/gone"))
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")), headers={"Content-Type": "application/rss+xml"})
+    wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+    publisher.route("/gone", status=404)
+    (item,) = _poll(tmp_path, sqlite_url, wire)
+    assert item["read_more_url"] is None and item["method"] == "fast"
+    assert item["body_html"].startswith("<p>China has pulled ahead")  # the teaser's lead
+    assert f"read-more {publisher.url('/gone')}: not fetched (HTTP 404)" in item["trail"]
+
+
+def test_following_can_be_turned_off(tmp_path, sqlite_url, wire, publisher):
+    teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/story/"))
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")), headers={"Content-Type": "application/rss+xml"})
+    wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+    (item,) = _poll(tmp_path, sqlite_url, wire, extract_keys="follow_read_more = false\n")
+    assert item["read_more_url"] is None and publisher.hits_for("/story/") == []
+
+
+def test_source_rules_from_the_config_file_apply_to_its_pages(tmp_path, sqlite_url, wire):
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/chip")), headers={"Content-Type": "application/rss+xml"})
+    wire.route("/chip", body=(PAGES / "news_tech_chip.html").read_bytes(), headers={"Content-Type": "text/html"})
+    rules = "[sources.extract]\nbody_selector = \"div[class^='Story_body']\"\ndrop_selectors = [\"//div[contains(@class, 'Pullquote')]\"]\n"
+    config = write_config(tmp_path / "c.toml", sqlite_url, [(wire.url("/feed.xml"), "Circuitry")])
+    config.write_text(config.read_text() + rules)
+    pw = Presswire(config)
+    pw("poll")
+    (item,) = [json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines()]
+    assert item["method"] == "selector"
+    assert "Lumina Fabric, a two-year-old startup" in item["body_html"]
+    assert "Every watt we save" not in item["body_html"]  # dropped by the rule
+    assert "HBM shortage" not in item["body_html"]  # outside the body selector
