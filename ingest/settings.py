@@ -101,7 +101,6 @@ class PromoSettings:
         return ("promotional",) if self.policy == "exclude_from_exports" else ()
 
 
-
 @dataclass(frozen=True)
 class SourceConfig:
     url: str
@@ -115,6 +114,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     promo: PromoSettings = field(default_factory=PromoSettings)
     sources: tuple[SourceConfig, ...] = ()
@@ -131,6 +131,7 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "http": HttpSettings,
     "poll": PollSettings,
+    "extract": ExtractSettings,
     "output": OutputSettings,
     "promo": PromoSettings,
 }

@@ -157,7 +157,7 @@ def test_migration_0002_keeps_old_items_unclassified(db_url):
                 "retry_page, created_at, updated_at) VALUES (1, 1, 1, 'Old', :now, false, 's', 'd', '', '', "
                 "'2025-05-15-old', '', '<p>b</p>', 'b', 'feed', 1, false, :now, :now)"), {"now": now})
         db.upgrade(engine, "head")
-        assert db.current_revision(engine) == db.head_revision() == "0002"
+        assert db.current_revision(engine) == db.head_revision()
         with db.session_factory(engine).begin() as s:
             old = repository.get_item(s, 1)
             assert old is not None and old.promo is None

@@ -106,3 +106,35 @@ def test_source_rules_from_the_config_file_apply_to_its_pages(tmp_path, sqlite_u
     assert "Lumina Fabric, a two-year-old startup" in item["body_html"]
     assert "Every watt we save" not in item["body_html"]  # dropped by the rule
     assert "HBM shortage" not in item["body_html"]  # outside the body selector
+
+
+def test_migration_0003_adds_the_trail_and_read_more_columns_to_old_items(db_url):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import inspect, text
+
+    from store import db, repository
+    engine = db.make_engine(db_url)
+    now = datetime(2025, 5, 15, tzinfo=timezone.utc)
+    try:
+        db.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO sources (id, url, name, status, created_at, error_count) "
+                              "VALUES (1, 'https://a.example/feed', 'A', 'active', :now, 0)"), {"now": now})
+            conn.execute(text("INSERT INTO feed_entries (id, source_id, guid, title, summary_html, content_html, "
+                              "author, first_seen_at) VALUES (1, 1, 'g', 't', '', '', '', :now)"), {"now": now})
+            conn.execute(text(
+                "INSERT INTO items (id, feed_entry_id, source_id, title, date, draft, summary, description, "
+                "source_link, enclosure, url, qrcode, body_html, body_text, extraction_method, page_attempts, "
+                "retry_page, created_at, updated_at) VALUES (1, 1, 1, 'Old', :now, false, 's', 'd', '', '', "
+                "'2025-05-15-old', '', '<p>b</p>', 'b', 'trafilatura', 1, false, :now, :now)"), {"now": now})
+        db.upgrade(engine, "head")
+        with db.session_factory(engine).begin() as s:
+            old = repository.get_item(s, 1)
+        assert old.trail == "" and old.read_more_url is None and old.method == "trafilatura"
+        db.downgrade(engine, "0002")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("items")}
+        assert "read_more_url" not in columns and "extraction_trail" not in columns and "title" in columns
+    finally:
+        engine.dispose()
