@@ -34,7 +34,8 @@ from ingest.model import PromoResult, Reason, Span
 __all__ = ["DEFAULT_RULES_PATH", "LABELS", "PromoResult", "Reason", "Rules", "RulesError", "Span",
            "classify", "clean_text", "load_rules"]
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "promo_rules.toml"
+# config/promo_rules.toml; ingest/promo_rules.toml is a symlink to it, shipped as package data.
+DEFAULT_RULES_PATH = (Path(__file__).parent / "promo_rules.toml").resolve()
 
 PROMO, PRESS_RELEASE = "promo", "press_release"
 LABELS = ("promotional", "press_release", "news")
