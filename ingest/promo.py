@@ -163,8 +163,14 @@ def _as_tuple(kind: type | tuple) -> tuple:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+RULES_VERSION = 1  # the rules-file format this module reads
+
+
 def _compile(r: _Reader, data: dict[str, Any]) -> Rules:
     r.unknown(data, _TOP_KEYS, "")
+    version = r.get(data, "version", "", int, "an integer", RULES_VERSION)
+    if version != RULES_VERSION:
+        raise r.error("version", f"this presswire reads rules-file version {RULES_VERSION}, got {version!r}")
     labels = r.get(data, "labels", "", dict, "a table")
     lists = _compile_lists(r, r.get(data, "lists", "", dict, "a table", {}))
     names = {name: sl_names for name, sl_names in _list_names(r, data)}

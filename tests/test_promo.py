@@ -384,6 +384,7 @@ def test_changing_the_threshold_changes_the_outcome(rules: Rules, tmp_path: Path
      r"rules\[\d+\] \(read_more_teaser\): invalid regular expression"),
     ('list = "wires"', 'list = "wire"', r"\(wire_source\)\.list: expected one of \['network', 'wires'\], got 'wire'"),
     ("[labels]", "[labels", r"invalid TOML"),
+    ("version = 1", "version = 2", r"version: this presswire reads rules-file version 1, got 2"),
 ])
 def test_bad_rules_file_gives_a_clear_error(tmp_path: Path, old: str, new: str, message: str) -> None:
     path = copy_rules(tmp_path, old, new)
