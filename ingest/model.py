@@ -221,3 +221,19 @@ class StoredItem:
     promo: PromoResult | None = None  # None for items stored before classification existed
     trail: str = ""
     read_more_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """Which stored items to read: the filters shared by `items list`, export, the JSON API and Atom.
+
+    Items come newest first; with `search`, best match first (then newest).
+    """
+
+    source_id: int | None = None
+    since: datetime | None = None  # item date >= since
+    until: datetime | None = None  # item date < until
+    search: str = ""  # full-text over title, summary and body; any text (never FTS syntax)
+    changed_since: datetime | None = None  # stored or updated at or after (incremental exports)
+    limit: int | None = 50  # None: all
+    offset: int = 0

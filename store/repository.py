@@ -217,12 +217,12 @@ def list_items(s: Session, *, source_id: int | None = None, label: str | None = 
         query = query.where(t.Item.promo_label == label)
     if exclude_labels:
         query = query.where(or_(t.Item.promo_label.is_(None), t.Item.promo_label.not_in(list(exclude_labels))))
-    return [_item(i, sname) for i, sname in s.execute(query).all()]
+    return [stored_item(i, sname) for i, sname in s.execute(query).all()]
 
 
 def get_item(s: Session, article_id: int) -> StoredItem | None:
     row = s.execute(_items_query().where(t.Item.id == article_id)).first()
-    return _item(*row) if row else None
+    return stored_item(*row) if row else None
 
 
 def count_items(s: Session) -> int:
@@ -253,7 +253,8 @@ def _entry(row: t.FeedEntry) -> FeedEntry:
                      author=row.author)
 
 
-def _item(row: t.Item, source_name: str) -> StoredItem:
+def stored_item(row: t.Item, source_name: str) -> StoredItem:
+    """An items row (and its source's name) as the plain value readers get."""
     return StoredItem(
         article_id=row.id, feed_item_id=row.feed_entry_id, source_id=row.source_id, title=row.title,
         date=row.date, draft=row.draft, summary=row.summary, description=row.description,

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from store.search import include_name
 from store.tables import Base, UTCDateTime
 
 config = context.config
@@ -18,6 +19,7 @@ def render_item(kind, obj, _autogen_context):
 
 with engine.begin() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata, render_item=render_item,
+                      include_name=include_name,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

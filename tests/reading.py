@@ -1,0 +1,51 @@
+"""Helpers for the reading tests (search, export, Atom, API, web): a store with items in it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import update
+
+from ingest.model import EntryKeys, FeedEntry, Item
+from store import db, repository
+from store import tables as t
+
+T0 = datetime(2025, 5, 15, 12, 0, tzinfo=timezone.utc)
+
+
+def make_item(n: int, title: str, *, body: str = "", summary: str = "", date: datetime | None = None,
+              link: str | None = None, slug: str | None = None) -> Item:
+    link = link or f"https://wire.example/news/{n}"
+    body = body or f"Body of item {n}."
+    entry = FeedEntry(guid=f"g{n}", link=link, title=title, summary_html=summary)
+    return Item(keys=EntryKeys(f"g{n}", link), entry=entry, title=title, date=date or T0 + timedelta(hours=n),
+                draft=False, summary=summary or f"Summary {n}.", description=f"Description {n}.", source_link=link,
+                enclosure="", slug=slug or f"2025-05-15-item-{n}", source="", body_html=f"<p>{body}</p>",
+                body_text=body, method="feed")
+
+
+def open_store(url: str):
+    engine = db.make_engine(url)
+    db.ensure_schema(engine)
+    return engine, db.session_factory(engine)
+
+
+def add_source(sessions, url: str = "https://wire.example/feed", name: str = "Example Wire") -> int:
+    with sessions.begin() as s:
+        return repository.add_source(s, url, name, T0)[0].id
+
+
+def save(sessions, source_id: int, items: list[Item], now: datetime = T0, prefix: str = "qrcodes/") -> list[int]:
+    with sessions.begin() as s:
+        result = repository.save_items(s, source_id, items, now=now, qrcode_prefix=prefix)
+    return [article_id for article_id, _url, _link in result.saved]
+
+
+def set_columns(sessions, article_id: int, **values) -> None:
+    """Write raw column values, as an importer or an older presswire might have stored them."""
+    with sessions.begin() as s:
+        s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
+
+
+__all__ = ["T0", "make_item", "open_store", "add_source", "save", "set_columns", "replace"]

@@ -1,0 +1,101 @@
+"""Full-text search and the shared item query, on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from ingest.model import ItemQuery
+from store import db, queries
+from store.search import fts5_query
+from reading import T0, add_source, make_item, open_store, save, set_columns
+
+
+@pytest.fixture
+def store(db_url):
+    engine, sessions = open_store(db_url)
+    yield sessions
+    engine.dispose()
+
+
+def _titles(sessions, **query) -> list[str]:
+    with sessions.begin() as s:
+        return [i.title for i in queries.find_items(s, ItemQuery(**query))]
+
+
+def _seed(sessions) -> tuple[int, int]:
+    a = add_source(sessions, "https://a.example/feed", "A Wire")
+    b = add_source(sessions, "https://b.example/feed", "B Wire")
+    save(sessions, a, [
+        make_item(1, "Lithium miners expand output", body="Battery makers want more lithium."),
+        make_item(2, "Solar farm opens", body="The farm mentions lithium storage once."),
+        make_item(3, "Quarterly results", summary="Revenue grew; no batteries here.", body="Numbers."),
+    ])
+    save(sessions, b, [make_item(4, "Batteries: a lithium story from B", body="Lithium lithium lithium.")])
+    return a, b
+
+
+def test_search_matches_title_summary_and_body_ranked_title_first(store):
+    _seed(store)
+    found = _titles(store, search="lithium")
+    assert set(found) == {"Lithium miners expand output", "Solar farm opens", "Batteries: a lithium story from B"}
+    assert found[-1] == "Solar farm opens"  # only in the body: ranked last
+    assert _titles(store, search="revenue") == ["Quarterly results"]  # summary
+    assert set(_titles(store, search="battery")) == {  # stemmed: battery ~ batteries
+        "Lithium miners expand output", "Quarterly results", "Batteries: a lithium story from B"}
+
+
+def test_search_terms_are_all_required_and_hostile_syntax_is_plain_text(store):
+    _seed(store)
+    assert _titles(store, search="lithium solar") == ["Solar farm opens"]
+    for hostile in ['"', 'lithium"', "lithium OR solar", "NEAR(lithium solar)", "title:solar", "*", "'; DROP",
+                    "lith*", "(", "-lithium", "+++", "\x00"]:
+        _titles(store, search=hostile)  # never a syntax error
+    for operators in ['solar"', "(solar", "-solar", "solar*", "SOLAR^"]:
+        assert _titles(store, search=operators) == ["Solar farm opens"], operators  # just the word
+    assert _titles(store, search="+++") == []
+
+
+def test_search_follows_inserts_updates_and_deletes(store):
+    a, _b = _seed(store)
+    [new] = save(store, a, [make_item(5, "Cobalt prices", body="Cobalt.")])
+    assert _titles(store, search="cobalt") == ["Cobalt prices"]
+    set_columns(store, new, title="Nickel prices", body_text="Nickel.")
+    assert _titles(store, search="cobalt") == [] and _titles(store, search="nickel") == ["Nickel prices"]
+    with store.begin() as s:
+        from store import tables as t
+        s.delete(s.get(t.Item, new))
+    assert _titles(store, search="nickel") == []
+
+
+def test_filters_combine_with_search_and_paginate(store):
+    a, b = _seed(store)
+    assert _titles(store, source_id=b) == ["Batteries: a lithium story from B"]
+    assert _titles(store, since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4)) == \
+        ["Quarterly results", "Solar farm opens"]
+    assert _titles(store, source_id=a, search="lithium") == ["Lithium miners expand output", "Solar farm opens"]
+    pages = [_titles(store, limit=2, offset=o) for o in (0, 2, 4)]
+    assert pages == [["Batteries: a lithium story from B", "Quarterly results"],
+                     ["Solar farm opens", "Lithium miners expand output"], []]
+    with store.begin() as s:
+        assert queries.count_items(s, ItemQuery(search="lithium", limit=1)) == 3
+
+
+def test_search_index_built_for_rows_stored_before_the_migration(db_url):
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "0002")
+    sessions = db.session_factory(engine)
+    save(sessions, add_source(sessions), [make_item(1, "Graphite anodes")])
+    db.upgrade(engine)
+    assert _titles(sessions, search="graphite") == ["Graphite anodes"]
+    db.downgrade(engine, "0002")
+    assert not any(n.startswith("items_fts") for n in inspect(engine).get_table_names())
+    assert "search_vector" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    engine.dispose()
+
+
+def test_fts5_query_quotes_every_word():
+    assert fts5_query('say "hi" OR x*') == '"say" "hi" "OR" "x"'
+    assert fts5_query("+++ --") is None
