@@ -16,15 +16,19 @@ import click
 import structlog
 
 from ingest import __version__
+from ingest import export as exporting
+from ingest.atom import FeedInfo, atom_feed
 from ingest.errors import PresswireError, SourceError
+from ingest.filters import item_query
 from ingest.fetch import Fetcher
 from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
+from ingest.model import ItemQuery
 from ingest.pipeline import Context, poll_due, poll_sources, utcnow
 from ingest.promo import LABELS, Rules, load_rules
 from ingest.settings import Settings, load_settings
 from ingest.workers import Extractor
-from store import db, repository
+from store import db, queries, repository
 
 
 class App:
@@ -180,22 +184,43 @@ def items() -> None:
     """Read stored items."""
 
 
+def item_filters(func):
+    """The filters shared by `items list` and `export` (and, as URL parameters, by the JSON API)."""
+    options = [
+        click.option("--source", "source_ref", metavar="ID|URL", help="Only this source's items."),
+        click.option("--since", metavar="WHEN", help="Items dated at or after: 2025-05-15, "
+                     "2025-05-15T16:00:00Z, or an age: 90m, 24h, 7d, 2w."),
+        click.option("--until", metavar="WHEN", help="Items dated before (same forms as --since)."),
+        click.option("--search", metavar="TEXT", help="Full-text search of title, summary and body; "
+                     "every word must match; best matches first."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _item_query(s, source_ref: str | None, since: str | None, until: str | None,
+                search: str | None, limit: int | None, changed_since: str | None = None) -> ItemQuery:
+    source_id = None
+    if source_ref:
+        found = repository.find_source(s, source_ref)
+        if found is None:
+            raise SourceError(f"--source {source_ref}: no such source (see `presswire sources list`)")
+        source_id = found.id
+    return item_query(utcnow(), source_id=source_id, since=since, until=until, search=search,
+                      changed_since=changed_since, limit=limit)
+
+
 @items.command("list")
-@click.option("--source", "source_ref", metavar="ID|URL", help="Only this source's items.")
-@click.option("--label", type=click.Choice(LABELS), help="Only items with this promotional-content label.")
+@item_filters
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the default when stdout is not a terminal).")
 @click.pass_obj
-def items_list(app: App, source_ref: str | None, label: str | None, limit: int, as_json: bool) -> None:
-    """List stored items, newest first."""
+def items_list(app: App, source_ref: str | None, since: str | None, until: str | None, search: str | None,
+               limit: int, as_json: bool) -> None:
+    """List stored items, newest first (best match first with --search)."""
     with app.sessions.begin() as s:
-        source_id = None
-        if source_ref:
-            found = repository.find_source(s, source_ref)
-            if found is None:
-                raise SourceError(f"items list --source {source_ref}: no such source")
-            source_id = found.id
-        rows = repository.list_items(s, source_id=source_id, label=label, limit=limit)
+        rows = queries.find_items(s, _item_query(s, source_ref, since, until, search, limit))
     if as_json or not sys.stdout.isatty():
         for row in rows:
             click.echo(json.dumps({k: v for k, v in asdict(row).items() if k != "body_text"},
@@ -217,6 +242,50 @@ def items_show(app: App, article_id: int) -> None:
     if item is None:
         raise PresswireError(f"items show {article_id}: no such item")
     click.echo(item_document(item))
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["hugo", "jsonl", "atom"]), default="hugo", show_default=True,
+              help="hugo: one seed-format file per item (+ QR code PNGs) in the --out directory; "
+                   "jsonl: one JSON object per item; atom: an Atom feed.")
+@click.option("--out", required=True, metavar="PATH",
+              help="hugo: the directory to write into; jsonl/atom: the file to write, or - for stdout.")
+@item_filters
+@click.option("--changed-since", metavar="WHEN", help="Only items stored or updated since (incremental export).")
+@click.option("--limit", type=click.IntRange(1), help="At most this many items (default: all; atom: [web] page_size).")
+@click.option("--no-qrcodes", is_flag=True, help="hugo: do not write the QR code images.")
+@click.pass_obj
+def export(app: App, fmt: str, out: str, source_ref: str | None, since: str | None, until: str | None,
+           search: str | None, changed_since: str | None, limit: int | None, no_qrcodes: bool) -> None:
+    """Write stored items as Hugo content files, JSON lines or an Atom feed. Unchanged files are not touched."""
+    if fmt == "atom" and limit is None:
+        limit = app.settings.web.page_size
+    with app.sessions.begin() as s:
+        rows = queries.find_items(s, _item_query(s, source_ref, since, until, search, limit, changed_since))
+    if fmt == "hugo":
+        if out == "-":
+            raise PresswireError("export --format hugo: --out must be a directory, not -")
+        result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes)
+        for reason in result.skipped:
+            click.echo(f"presswire: skipped {reason}", err=True)
+        click.echo(f"exported {len(rows)} items to {out}: {result.written} files written, "
+                   f"{result.unchanged} unchanged", err=True)
+        return
+    text = exporting.jsonl(rows) if fmt == "jsonl" else atom_feed(
+        rows, _feed_info(app.settings), utcnow()).decode()
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    changed = exporting.write_file(Path(out), text)
+    click.echo(f"exported {len(rows)} items to {out} ({'written' if changed else 'unchanged'})", err=True)
+
+
+def _feed_info(settings: Settings) -> FeedInfo:
+    base = settings.web.base_url.rstrip("/")
+    return FeedInfo(title=settings.web.feed_title, self_url=f"{base}/feed.atom" if base else "",
+                    site_url=base, generator_version=__version__)
 
 
 # --- database -------------------------------------------------------------------------------------

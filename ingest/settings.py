@@ -102,6 +102,15 @@ class PromoSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"  # `presswire serve` listens here (read-only pages, JSON API, Atom feed)
+    port: int = 8080
+    base_url: str = ""  # public URL of `serve` (e.g. https://news.example.com), for links in the Atom feed
+    feed_title: str = "presswire"  # the Atom feed's title
+    page_size: int = 50  # items per page (HTML, API default) and in the Atom feed
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     url: str
     name: str = ""
@@ -117,6 +126,7 @@ class Settings:
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     promo: PromoSettings = field(default_factory=PromoSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
 
@@ -134,6 +144,7 @@ SECTIONS: dict[str, type] = {
     "extract": ExtractSettings,
     "output": OutputSettings,
     "promo": PromoSettings,
+    "web": WebSettings,
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")

@@ -1,0 +1,139 @@
+"""Write stored items out: Hugo content files in the seed format, JSON lines, or an Atom feed.
+
+Hugo: one `<slug>.html` file per item (Hugo renders .html content as is; the body is HTML), exactly
+the seed 002 format: `+++`, the 12 seed keys in order, `+++`, a blank line, the sanitized body. A QR code
+PNG is written where the `qrcode` key points when it is a relative path (not a URL).
+
+Only the export directory is ever written: every path is resolved and checked to be inside it, and
+file names come from `file_stem`, which never yields a path, a hidden file, a device name or a Hugo
+special name. Writing is idempotent: a file whose content is unchanged is not touched (its mtime
+stays), so make-style tools and Hugo do not rebuild; changed files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ingest.extract import clean_html
+from ingest.frontmatter import render, seed_front
+from ingest.model import StoredItem
+from ingest.qr import qr_png
+
+EXTENSION = ".html"
+MAX_STEM = 180
+_CLEAN_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", "conin$", "conout$",
+                    *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+RESERVED_STEMS = _WINDOWS_DEVICES | {"index", "_index"}  # Hugo: a bundle's page, a section's page
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    written: int = 0  # files created or changed
+    unchanged: int = 0  # files already holding this content, left alone
+    skipped: tuple[str, ...] = ()  # what was not written, and why
+
+
+def file_stem(item: StoredItem) -> str:
+    """The file name (without extension) for an item: its url slug when that is a plain slug.
+
+    Anything else (path separators, dots, capitals, reserved or empty names, too long) is reduced to
+    [a-z0-9-] and suffixed with "_<article_id>": "_" never occurs in a plain slug, so the two kinds
+    of names cannot collide, and article ids are unique.
+    """
+    slug = item.url
+    if _CLEAN_SLUG.match(slug) and slug not in RESERVED_STEMS and len(slug) <= MAX_STEM:
+        return slug
+    base = _NOT_NAME.sub("-", slug.lower()).strip("-")[:MAX_STEM].strip("-") or "item"
+    return f"{base}_{item.article_id}"
+
+
+def hugo_document(item: StoredItem) -> str:
+    """The item in the seed format, its body sanitized again (stored bodies may predate the rules)."""
+    return render(seed_front(item), clean_html(item.body_html))
+
+
+def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True) -> ExportResult:
+    root = _root(out)
+    written = unchanged = 0
+    skipped: list[str] = []
+    for item in items:
+        files = [(f"{file_stem(item)}{EXTENSION}", hugo_document(item).encode())]
+        if qrcodes and item.qrcode and "://" not in item.qrcode:
+            if _is_relative_file(item.qrcode):
+                files.append((item.qrcode, qr_png(item.source_link)))
+            else:
+                skipped.append(f"item {item.article_id}: QR code path {item.qrcode!r} is not a plain relative path")
+        for rel, content in files:
+            target = inside(root, rel)
+            if target is None:
+                skipped.append(f"item {item.article_id}: {rel!r} is outside {root}")
+                continue
+            try:
+                changed = write_if_changed(target, content)
+            except OSError as exc:
+                skipped.append(f"item {item.article_id}: {rel!r}: {exc.strerror or exc}")
+                continue
+            written, unchanged = written + changed, unchanged + (not changed)
+    return ExportResult(written, unchanged, tuple(skipped))
+
+
+def jsonl(items: Iterable[StoredItem]) -> str:
+    """One JSON object per item: the seed keys, then the sanitized body."""
+    return "".join(json.dumps({**seed_front(i), "body_html": clean_html(i.body_html)}, ensure_ascii=False) + "\n"
+                   for i in items)
+
+
+def write_file(path: Path, text: str) -> bool:
+    """Write one output file (JSON lines, Atom) if its content changed; creates its folder."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_if_changed(path, text.encode())
+
+
+def inside(root: Path, rel: str) -> Path | None:
+    """root/rel resolved, or None when it would land outside root (or on root itself)."""
+    if not rel or "\x00" in rel or os.path.isabs(rel):
+        return None
+    target = (root / rel).resolve()
+    return target if target != root and target.is_relative_to(root) else None
+
+
+def write_if_changed(path: Path, content: bytes) -> bool:
+    """Replace path's content atomically unless it already is `content`; True when written."""
+    try:
+        if path.read_bytes() == content:
+            return False
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".presswire-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _root(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    return out.resolve()
+
+
+def _is_relative_file(qrcode: str) -> bool:
+    """A path we may write our PNG to: relative, plain names only, ending in .png (never a document)."""
+    parts = qrcode.split("/")
+    return qrcode.lower().endswith(".png") and all(
+        _PLAIN_NAME.match(p) and p.split(".")[0].lower() not in _WINDOWS_DEVICES for p in parts)
+

@@ -1,0 +1,70 @@
+"""What a reader asked for -> an ItemQuery. Shared by the CLI (`items list`, `export`) and the web API,
+so `--since 7d` and `?since=7d` mean the same thing.
+
+Times: an ISO date (2025-05-15, midnight UTC), an ISO date-time (naive = UTC; Z or an offset allowed),
+or an age: "90m", "24h", "7d" (that long before now).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+from ingest.errors import PresswireError
+from ingest.model import ItemQuery
+
+_AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+class FilterError(PresswireError):
+    """A filter value the reader gave cannot be understood."""
+
+    exit_code = 2
+
+
+def parse_when(text: str, now: datetime, name: str = "time") -> datetime:
+    """An aware UTC datetime from an ISO date/date-time or an age like "7d"."""
+    match = _AGE.match(text)
+    if match:
+        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise FilterError(f"{name} {text!r}: expected a date (2025-05-15), a date-time "
+                          f"(2025-05-15T16:00:00Z) or an age (90m, 24h, 7d, 2w)") from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def item_query(now: datetime, *, source_id: int | None = None, since: str | None = None,
+               until: str | None = None, search: str | None = None, changed_since: str | None = None,
+               limit: int | None = 50, offset: int = 0) -> ItemQuery:
+    """An ItemQuery from the readers' string values (None or "" = no filter)."""
+    def when(value: str | None, name: str) -> datetime | None:
+        return parse_when(value, now, name) if value else None
+
+    return ItemQuery(source_id=source_id, since=when(since, "since"), until=when(until, "until"),
+                     search=search or "", changed_since=when(changed_since, "changed-since"),
+                     limit=limit, offset=offset)
+
+
+def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: int,
+                      max_page_size: int = 200) -> tuple[ItemQuery, int]:
+    """(the query, the page number) from URL parameters: source, since, until, q, limit, page."""
+    limit = _int_param(params, "limit", page_size, 1, max_page_size)
+    page = _int_param(params, "page", 1, 1, 1_000_000)
+    source = params.get("source") or None
+    source_id = _int_param(params, "source", 0, 1, 2**31) if source else None
+    query = item_query(now, source_id=source_id, since=params.get("since"), until=params.get("until"),
+                       search=params.get("q"), limit=limit, offset=(page - 1) * limit)
+    return query, page
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not low <= int(raw) <= high:
+        raise FilterError(f"{name} {raw!r}: expected a whole number from {low} to {high}")
+    return int(raw)

@@ -1,0 +1,50 @@
+"""`presswire items list` filters: source, since/until, search, limit; JSON lines and the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import Presswire, write_config
+from reading import add_source, make_item, open_store, save
+
+
+@pytest.fixture
+def cli(tmp_path, db_url):
+    engine, sessions = open_store(db_url)
+    a = add_source(sessions, "https://a.example/feed", "A Wire")
+    b = add_source(sessions, "https://b.example/feed", "B Wire")
+    save(sessions, a, [make_item(1, "Copper demand rises", body="Copper copper."),
+                       make_item(2, "Gold steady", body="Gold and a little copper.")])
+    save(sessions, b, [make_item(3, "Copper mine sold", body="A mine."), make_item(4, "Zinc report")])
+    engine.dispose()
+    return Presswire(write_config(tmp_path / "presswire.toml", db_url))
+
+
+def _titles(cli, *args) -> list[str]:
+    return [json.loads(line)["title"] for line in cli("items", "list", "--json", *args).stdout.splitlines()]
+
+
+def test_filters(cli):
+    assert _titles(cli) == ["Zinc report", "Copper mine sold", "Gold steady", "Copper demand rises"]
+    assert _titles(cli, "--source", "https://b.example/feed") == ["Zinc report", "Copper mine sold"]
+    assert _titles(cli, "--since", "2025-05-15T14:00:00Z", "--until", "2025-05-15T16:00:00") == \
+        ["Copper mine sold", "Gold steady"]
+    assert _titles(cli, "--search", "copper") == ["Copper demand rises", "Copper mine sold", "Gold steady"]
+    assert _titles(cli, "--search", "copper", "--source", "2", "--limit", "5") == ["Copper mine sold"]
+    assert _titles(cli, "--limit", "1") == ["Zinc report"]
+    assert _titles(cli, "--since", "1d") == []  # the items are dated 2025
+
+
+def test_bad_filters_are_clear_errors(cli):
+    bad = cli("items", "list", "--since", "yesterday-ish", ok=False)
+    assert bad.exit_code == 2 and "since 'yesterday-ish': expected a date" in bad.stderr
+    missing = cli("items", "list", "--source", "99", ok=False)
+    assert missing.exit_code == 3 and "--source 99: no such source" in missing.stderr
+
+
+def test_help_shows_the_filters(cli):
+    out = cli("items", "list", "--help").stdout
+    for flag in ("--source", "--since", "--until", "--search", "--limit", "--json"):
+        assert flag in out
