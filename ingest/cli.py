@@ -288,6 +288,23 @@ def _feed_info(settings: Settings) -> FeedInfo:
                     site_url=base, generator_version=__version__)
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, 8080).")
+@click.pass_obj
+def serve(app: App, host: str | None, port: int | None) -> None:
+    """Serve the stored items read-only: HTML pages, a JSON API (/api/items, /api/sources), /feed.atom."""
+    import uvicorn
+
+    from ingest.web import create_app
+    from ingest.web.app import WebConfig
+
+    web = app.settings.web
+    config = WebConfig(page_size=web.page_size, feed=_feed_info(app.settings))
+    uvicorn.run(create_app(app.sessions, config), host=host or web.host, port=web.port if port is None else port,
+                log_level=app.settings.log.level.lower(), server_header=False)
+
+
 # --- database -------------------------------------------------------------------------------------
 
 @cli.group("db")

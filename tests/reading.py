@@ -48,4 +48,33 @@ def set_columns(sessions, article_id: int, **values) -> None:
         s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
 
 
-__all__ = ["T0", "make_item", "open_store", "add_source", "save", "set_columns", "replace"]
+__all__ = ["T0", "make_item", "open_store", "add_source", "save", "set_columns", "replace", "LiveServer"]
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a thread (a real HTTP server, like `presswire serve`)."""
+
+    def __init__(self, app):
+        import socket
+
+        import uvicorn
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+    def __enter__(self) -> "LiveServer":
+        import threading
+        import time
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "uvicorn did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()

@@ -1,0 +1,188 @@
+"""The read-only web app: a Starlette application over a session factory.
+
+    /                      HTML: the items, newest first; a search box and filters; pages
+    /items/{id}            HTML: one item, its body, how it was obtained
+    /api/items             JSON: items with the filters of `items list` (source, since, until, q), paginated
+    /api/items/{id}        JSON: one item, with its body
+    /api/sources           JSON: the sources and their poll state
+    /feed.atom             Atom: the newest items (same filters)
+
+Every item field is untrusted text: templates autoescape (Jinja2), the body is sanitized again (nh3)
+before it is marked safe, the Atom feed is built by lxml, and a strict Content-Security-Policy forbids
+scripts on every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlencode
+
+import jinja2
+from markupsafe import Markup
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ingest.atom import CONTENT_TYPE as ATOM_TYPE, FeedInfo, atom_feed
+from ingest.extract import clean_html
+from ingest.filters import FilterError, query_from_params
+from ingest.frontmatter import rfc3339, seed_front
+from ingest.model import ItemQuery, StoredItem, StoredSource
+from store import queries, repository
+
+HERE = Path(__file__).parent
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    page_size: int = 50
+    feed: FeedInfo = FeedInfo()
+
+
+def create_app(sessions: sessionmaker[Session], config: WebConfig,
+               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Starlette:
+    """The application; `sessions` opens read transactions, one per request."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["when"] = lambda d: rfc3339(d) if d else "-"
+    views = _Views(sessions, config, Jinja2Templates(env=env), clock)
+    routes = [
+        Route("/", views.index),
+        Route("/items/{article_id:int}", views.item_page),
+        Route("/api/items", views.api_items),
+        Route("/api/items/{article_id:int}", views.api_item),
+        Route("/api/sources", views.api_sources),
+        Route("/feed.atom", views.feed),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={FilterError: _bad_filter, HTTPException: _http_error})
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class _Views:
+    def __init__(self, sessions: sessionmaker[Session], config: WebConfig, templates: Jinja2Templates,
+                 clock: Callable[[], datetime]):
+        self.sessions, self.config, self.templates, self.clock = sessions, config, templates, clock
+
+    def _query(self, request: Request) -> tuple[ItemQuery, int]:
+        return query_from_params(request.query_params, self.clock(), page_size=self.config.page_size)
+
+    def _page(self, query: ItemQuery) -> tuple[list[StoredItem], int]:
+        with self.sessions.begin() as s:
+            return queries.find_items(s, query), queries.count_items(s, query)
+
+    def index(self, request: Request) -> Response:
+        query, page = self._query(request)
+        items, total = self._page(query)
+        with self.sessions.begin() as s:
+            sources = repository.list_sources(s)
+        params = {k: v for k, v in request.query_params.items() if v and k != "page"}
+        return self.templates.TemplateResponse(request, "index.html", {
+            "items": items, "total": total, "page": page, "sources": sources, "params": params,
+            "pages": _pages(total, query.limit or 1), "link": lambda p: "/?" + urlencode({**params, "page": p}),
+        })
+
+    def item_page(self, request: Request) -> Response:
+        item = self._item(request.path_params["article_id"])
+        return self.templates.TemplateResponse(request, "item.html", {
+            "item": item, "body": Markup(clean_html(item.body_html)),
+        })
+
+    def api_items(self, request: Request) -> Response:
+        query, page = self._query(request)
+        items, total = self._page(query)
+        params = {k: v for k, v in request.query_params.items() if k != "page"}
+        more = query.offset + len(items) < total
+        return JSONResponse({
+            "items": [item_json(i) for i in items], "page": page, "limit": query.limit, "total": total,
+            "next": f"/api/items?{urlencode({**params, 'page': page + 1})}" if more else None,
+            "prev": f"/api/items?{urlencode({**params, 'page': page - 1})}" if page > 1 else None,
+        })
+
+    def api_item(self, request: Request) -> Response:
+        item = self._item(request.path_params["article_id"])
+        return JSONResponse({**item_json(item), "body_html": clean_html(item.body_html), "body_text": item.body_text})
+
+    def api_sources(self, request: Request) -> Response:
+        with self.sessions.begin() as s:
+            return JSONResponse({"sources": [source_json(r) for r in repository.list_sources(s)]})
+
+    def feed(self, request: Request) -> Response:
+        query, _page = self._query(request)
+        with self.sessions.begin() as s:
+            items = queries.find_items(s, query)
+        return Response(atom_feed(items, self.config.feed, self.clock()), media_type=ATOM_TYPE)
+
+    def _item(self, article_id: int) -> StoredItem:
+        with self.sessions.begin() as s:
+            item = repository.get_item(s, article_id)
+        if item is None:
+            raise HTTPException(404, f"no item {article_id}")
+        return item
+
+
+def item_json(item: StoredItem) -> dict:
+    """An item for the API: the seed keys plus how presswire got it (no body: see /api/items/{id})."""
+    return {**seed_front(item), "source_id": item.source_id, "method": item.method, "failure": item.failure,
+            "created_at": rfc3339(item.created_at) if item.created_at else None}
+
+
+def source_json(source: StoredSource) -> dict:
+    return {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in asdict(source).items()}
+
+
+def _pages(total: int, limit: int) -> int:
+    return max(1, -(-total // limit))
+
+
+async def _bad_filter(request: Request, exc: FilterError) -> Response:
+    if request.url.path.startswith("/api/") or request.url.path.endswith(".atom"):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return HTMLResponse(f"<!doctype html><title>Bad request</title><p>{_escape(str(exc))}</p>", status_code=400)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    return HTMLResponse(f"<!doctype html><title>{exc.status_code}</title><p>{_escape(str(exc.detail))}</p>",
+                        status_code=exc.status_code)
+
+
+def _escape(text: str) -> str:
+    return str(Markup.escape(text))
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every HTTP response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,104 @@
+"""The read-only web app served by uvicorn on 127.0.0.1: JSON API filters and pagination, Atom, escaping."""
+
+from __future__ import annotations
+
+import feedparser
+import pytest
+from lxml import etree
+import httpx
+
+from ingest.atom import ATOM_NS, FeedInfo
+from ingest.web import create_app
+from ingest.web.app import WebConfig
+from reading import T0, LiveServer, add_source, make_item, open_store, save, set_columns
+
+EVIL = 'Evil <script>alert("pwned")</script> & <img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def site(db_url):
+    engine, sessions = open_store(db_url)
+    a = add_source(sessions, "https://a.example/feed", "A Wire")
+    b = add_source(sessions, "https://b.example/feed", "B <b>Wire</b>")
+    ids = save(sessions, a, [make_item(n, f"Alpha story {n}", body=f"Alpha body {n} about lithium.") for n in range(1, 6)])
+    ids += save(sessions, b, [make_item(6, EVIL, body="Cobalt."), make_item(7, "Beta copper story", body="Copper.")])
+    set_columns(sessions, ids[5], body_html='<p onclick="x()">Cobalt.<script>alert(2)</script></p>',
+                failure_reason="fetch https://b.example/6: HTTP 404 <i>gone</i>")
+    app = create_app(sessions, WebConfig(page_size=3, feed=FeedInfo(title="Test feed", self_url="http://t/feed.atom",
+                                                                    site_url="http://t")), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        yield client, ids, (a, b)
+    engine.dispose()
+
+
+def test_api_filters_and_pagination(site):
+    client, ids, (a, b) = site
+    first = client.get("/api/items").json()
+    assert (first["total"], first["page"], first["limit"], first["prev"]) == (7, 1, 3, None)
+    assert [i["title"] for i in first["items"]] == ["Beta copper story", EVIL, "Alpha story 5"]
+    seen, url = [], "/api/items"
+    while url:
+        page = client.get(url).json()
+        seen += [i["article_id"] for i in page["items"]]
+        url = page["next"]
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert [i["title"] for i in client.get(f"/api/items?source={b}&limit=10").json()["items"]] == \
+        ["Beta copper story", EVIL]
+    window = client.get("/api/items", params={"since": "2025-05-15T14:00:00Z", "until": "2025-05-15T16:00Z"}).json()
+    assert [i["title"] for i in window["items"]] == ["Alpha story 3", "Alpha story 2"]
+    searched = client.get("/api/items", params={"q": "lithium", "limit": 2}).json()
+    assert searched["total"] == 5 and len(searched["items"]) == 2
+    assert searched["next"] == "/api/items?q=lithium&limit=2&page=2"
+
+
+def test_api_item_sources_and_errors(site):
+    client, ids, (a, b) = site
+    item = client.get(f"/api/items/{ids[5]}").json()
+    assert item["title"] == EVIL and item["source"] == "B <b>Wire</b>"
+    assert item["body_html"] == "<p>Cobalt.</p>"  # sanitized on the way out
+    assert list(item)[:12] == ["title", "date", "draft", "summary", "description", "source_link", "enclosure",
+                               "article_id", "feed_item_id", "url", "qrcode", "source"]
+    sources = client.get("/api/sources").json()["sources"]
+    assert [(s["id"], s["name"], s["item_count"]) for s in sources] == [(a, "A Wire", 5), (b, "B <b>Wire</b>", 2)]
+    assert client.get("/api/items/999999").status_code == 404
+    assert client.get("/items/999999").status_code == 404
+    bad = client.get("/api/items?since=soon")
+    assert bad.status_code == 400 and "since 'soon'" in bad.json()["error"]
+    assert client.get("/api/items?limit=0").status_code == 400
+    assert client.get("/api/items?page=-1").status_code == 400
+
+
+def test_atom_feed_parses_and_has_the_required_elements(site):
+    client, ids, _ = site
+    response = client.get("/feed.atom")
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo and parsed.version == "atom10"
+    assert parsed.feed.title == "Test feed" and parsed.feed.links[0].href == "http://t/feed.atom"
+    assert [e.title for e in parsed.entries] == ["Beta copper story", EVIL, "Alpha story 5"]  # page_size newest
+    root = etree.fromstring(response.content)
+    ns = {"a": ATOM_NS}
+    for path in ("a:id", "a:title", "a:updated", "a:author/a:name"):
+        assert root.xpath(f"string({path})", namespaces=ns), path
+    for entry in root.xpath("a:entry", namespaces=ns):
+        for path in ("a:id", "a:title", "a:updated", "a:link[@rel='alternate']/@href", "a:content"):
+            assert entry.xpath(f"string({path})", namespaces=ns), path
+    evil = parsed.entries[1]
+    assert "script" not in evil.content[0].value and "onclick" not in evil.content[0].value
+    assert [e.title for e in feedparser.parse(client.get("/feed.atom?q=copper").content).entries] == \
+        ["Beta copper story"]
+
+
+def test_pages_escape_item_text_and_send_a_strict_policy(site):
+    client, ids, _ = site
+    index = client.get("/?q=cobalt")
+    assert index.status_code == 200
+    assert "<script>alert" not in index.text and "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in index.text
+    assert "script-src" not in index.headers["content-security-policy"]
+    assert "default-src 'none'" in index.headers["content-security-policy"]
+    page = client.get(f"/items/{ids[5]}")
+    assert "<script>" not in page.text and "onclick" not in page.text and "<img src=x" not in page.text
+    assert "HTTP 404 &lt;i&gt;gone&lt;/i&gt;" in page.text  # the reason, as text
+    assert "B &lt;b&gt;Wire&lt;/b&gt;" in page.text
+    reflected = client.get("/", params={"q": '"><script>alert(3)</script>'})
+    assert "<script>alert(3)" not in reflected.text
