@@ -20,6 +20,7 @@ from ingest.model import StoredItem
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
+LABEL_SCHEME = "urn:presswire:label"  # <category> of an entry: its promotional-content label
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -59,6 +60,8 @@ def _entry(item: StoredItem, info: FeedInfo) -> etree._Element:
           "text/html")
     if info.site_url:
         _link(entry, f"{info.site_url.rstrip('/')}/items/{item.article_id}", "related", "text/html")
+    if item.promo is not None:
+        etree.SubElement(entry, _q("category"), term=item.promo.label, scheme=LABEL_SCHEME)
     if item.summary:
         _text(entry, "summary", item.summary).set("type", "text")
     _text(entry, "content", clean_html(item.body_html)).set("type", "html")

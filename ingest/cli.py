@@ -6,6 +6,7 @@ User-facing failures are PresswireError subclasses; each has an exit code.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from dataclasses import asdict
@@ -184,8 +185,12 @@ def items() -> None:
     """Read stored items."""
 
 
+FILTER_NAMES = ("source_ref", "since", "until", "search", "label", "ticker")
+
+
 def item_filters(func):
-    """The filters shared by `items list` and `export` (and, as URL parameters, by the JSON API)."""
+    """The filters shared by `items list` and `export` (and, as URL parameters, by the JSON API).
+    The command receives them as one `filters` dict."""
     options = [
         click.option("--source", "source_ref", metavar="ID|URL", help="Only this source's items."),
         click.option("--since", metavar="WHEN", help="Items dated at or after: 2025-05-15, "
@@ -193,22 +198,30 @@ def item_filters(func):
         click.option("--until", metavar="WHEN", help="Items dated before (same forms as --since)."),
         click.option("--search", metavar="TEXT", help="Full-text search of title, summary and body; "
                      "every word must match; best matches first."),
+        click.option("--label", type=click.Choice(LABELS), help="Only items with this promotional-content label."),
+        click.option("--ticker", metavar="SYMBOL", help="Only items naming this ticker: QS (any exchange) "
+                     "or NASDAQ:QS."),
     ]
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, filters={name: kwargs.pop(name) for name in FILTER_NAMES}, **kwargs)
+
     for option in reversed(options):
-        func = option(func)
-    return func
+        wrapper = option(wrapper)
+    return wrapper
 
 
-def _item_query(s, source_ref: str | None, since: str | None, until: str | None,
-                search: str | None, limit: int | None, changed_since: str | None = None) -> ItemQuery:
+def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
+    values = dict(filters)
+    source_ref = values.pop("source_ref")
     source_id = None
     if source_ref:
         found = repository.find_source(s, source_ref)
         if found is None:
             raise SourceError(f"--source {source_ref}: no such source (see `presswire sources list`)")
         source_id = found.id
-    return item_query(utcnow(), source_id=source_id, since=since, until=until, search=search,
-                      changed_since=changed_since, limit=limit)
+    return item_query(utcnow(), source_id=source_id, limit=limit, **values, **extra)
 
 
 @items.command("list")
@@ -216,11 +229,10 @@ def _item_query(s, source_ref: str | None, since: str | None, until: str | None,
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the default when stdout is not a terminal).")
 @click.pass_obj
-def items_list(app: App, source_ref: str | None, since: str | None, until: str | None, search: str | None,
-               limit: int, as_json: bool) -> None:
+def items_list(app: App, filters: dict, limit: int, as_json: bool) -> None:
     """List stored items, newest first (best match first with --search)."""
     with app.sessions.begin() as s:
-        rows = queries.find_items(s, _item_query(s, source_ref, since, until, search, limit))
+        rows = queries.find_items(s, _item_query(s, filters, limit))
     if as_json or not sys.stdout.isatty():
         for row in rows:
             click.echo(json.dumps({k: v for k, v in asdict(row).items() if k != "body_text"},
@@ -257,13 +269,18 @@ def items_show(app: App, article_id: int) -> None:
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (default: all; atom: [web] page_size).")
 @click.option("--no-qrcodes", is_flag=True, help="hugo: do not write the QR code images.")
 @click.pass_obj
-def export(app: App, fmt: str, out: str, source_ref: str | None, since: str | None, until: str | None,
-           search: str | None, changed_since: str | None, limit: int | None, no_qrcodes: bool) -> None:
-    """Write stored items as Hugo content files, JSON lines or an Atom feed. Unchanged files are not touched."""
+def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | None, limit: int | None,
+           no_qrcodes: bool) -> None:
+    """Write stored items as Hugo content files, JSON lines or an Atom feed. Unchanged files are not touched.
+
+    Items labeled promotional are left out when [promo] policy = "exclude_from_exports", and from the
+    Atom feed unless --label asks for them."""
     if fmt == "atom" and limit is None:
         limit = app.settings.web.page_size
     with app.sessions.begin() as s:
-        rows = queries.find_items(s, _item_query(s, source_ref, since, until, search, limit, changed_since))
+        query = _item_query(s, filters, limit, changed_since=changed_since,
+                            exclude_labels=_excluded_labels(app.settings, fmt, filters["label"]))
+        rows = queries.find_items(s, query)
     if fmt == "hugo":
         if out == "-":
             raise PresswireError("export --format hugo: --out must be a directory, not -")
@@ -280,6 +297,12 @@ def export(app: App, fmt: str, out: str, source_ref: str | None, since: str | No
         return
     changed = exporting.write_file(Path(out), text)
     click.echo(f"exported {len(rows)} items to {out} ({'written' if changed else 'unchanged'})", err=True)
+
+
+def _excluded_labels(settings: Settings, fmt: str, label: str | None) -> tuple[str, ...]:
+    if label:
+        return ()
+    return tuple(sorted({*settings.promo.export_excluded_labels, *(("promotional",) if fmt == "atom" else ())}))
 
 
 def _feed_info(settings: Settings) -> FeedInfo:

@@ -1,7 +1,8 @@
 """Write stored items out: Hugo content files in the seed format, JSON lines, or an Atom feed.
 
 Hugo: one `<slug>.html` file per item (Hugo renders .html content as is; the body is HTML), exactly
-the seed 002 format: `+++`, the 12 seed keys in order, `+++`, a blank line, the sanitized body. A QR code
+the seed 002 format: `+++`, the 12 seed keys in order, `+++`, a blank line, the sanitized body (the
+[presswire] table of `items show` is left out: JSON lines and the API carry labels and reasons). A QR code
 PNG is written where the `qrcode` key points when it is a relative path (not a URL).
 
 Only the export directory is ever written: every path is resolved and checked to be inside it, and
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ingest.extract import clean_html
-from ingest.frontmatter import render, seed_front
+from ingest.frontmatter import presswire_table, render, seed_front
 from ingest.model import StoredItem
 from ingest.qr import qr_png
 
@@ -87,9 +88,10 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True)
 
 
 def jsonl(items: Iterable[StoredItem]) -> str:
-    """One JSON object per item: the seed keys, then the sanitized body."""
-    return "".join(json.dumps({**seed_front(i), "body_html": clean_html(i.body_html)}, ensure_ascii=False) + "\n"
-                   for i in items)
+    """One JSON object per item: the seed keys, the [presswire] table (label, scores, tickers, reasons;
+    null when unclassified), then the sanitized body."""
+    return "".join(json.dumps({**seed_front(i), "presswire": presswire_table(i) or None,
+                               "body_html": clean_html(i.body_html)}, ensure_ascii=False) + "\n" for i in items)
 
 
 def write_file(path: Path, text: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Mapping
 
 from ingest.errors import PresswireError
 from ingest.model import ItemQuery
+from ingest.promo import LABELS
 
 _AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -39,6 +40,7 @@ def parse_when(text: str, now: datetime, name: str = "time") -> datetime:
 
 def item_query(now: datetime, *, source_id: int | None = None, since: str | None = None,
                until: str | None = None, search: str | None = None, changed_since: str | None = None,
+               label: str | None = None, exclude_labels: tuple[str, ...] = (), ticker: str | None = None,
                limit: int | None = 50, offset: int = 0) -> ItemQuery:
     """An ItemQuery from the readers' string values (None or "" = no filter)."""
     def when(value: str | None, name: str) -> datetime | None:
@@ -46,18 +48,35 @@ def item_query(now: datetime, *, source_id: int | None = None, since: str | None
 
     return ItemQuery(source_id=source_id, since=when(since, "since"), until=when(until, "until"),
                      search=search or "", changed_since=when(changed_since, "changed-since"),
+                     label=_label(label), exclude_labels=exclude_labels, ticker=_ticker(ticker),
                      limit=limit, offset=offset)
 
 
-def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: int,
-                      max_page_size: int = 200) -> tuple[ItemQuery, int]:
-    """(the query, the page number) from URL parameters: source, since, until, q, limit, page."""
+def _label(value: str | None) -> str | None:
+    if value and value not in LABELS:
+        raise FilterError(f"label {value!r}: expected one of {', '.join(LABELS)}")
+    return value or None
+
+
+def _ticker(value: str | None) -> str | None:
+    ticker = "".join((value or "").split()).upper()
+    if ticker and not re.fullmatch(r"(?:[A-Z0-9.\-]{1,16}:)?[A-Z0-9.\-]{1,16}", ticker):
+        raise FilterError(f"ticker {value!r}: expected a symbol (QS) or EXCHANGE:SYMBOL (NASDAQ:QS)")
+    return ticker or None
+
+
+def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: int, max_page_size: int = 200,
+                      exclude_labels: tuple[str, ...] = ()) -> tuple[ItemQuery, int]:
+    """(the query, the page number) from URL parameters: source, since, until, q, label, ticker, limit, page.
+    `exclude_labels` applies only when no label is asked for."""
     limit = _int_param(params, "limit", page_size, 1, max_page_size)
     page = _int_param(params, "page", 1, 1, 1_000_000)
     source = params.get("source") or None
     source_id = _int_param(params, "source", 0, 1, 2**31) if source else None
     query = item_query(now, source_id=source_id, since=params.get("since"), until=params.get("until"),
-                       search=params.get("q"), limit=limit, offset=(page - 1) * limit)
+                       search=params.get("q"), label=params.get("label"), ticker=params.get("ticker"),
+                       exclude_labels=() if params.get("label") else exclude_labels,
+                       limit=limit, offset=(page - 1) * limit)
     return query, page
 
 

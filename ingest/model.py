@@ -235,5 +235,8 @@ class ItemQuery:
     until: datetime | None = None  # item date < until
     search: str = ""  # full-text over title, summary and body; any text (never FTS syntax)
     changed_since: datetime | None = None  # stored or updated at or after (incremental exports)
+    label: str | None = None  # only this promo label ("promotional", "press_release", "news")
+    exclude_labels: tuple[str, ...] = ()  # leave these labels out (unclassified items stay)
+    ticker: str | None = None  # "NASDAQ:QS" (that listing) or "QS" (on any exchange); case-insensitive
     limit: int | None = 50  # None: all
     offset: int = 0

@@ -4,12 +4,12 @@
     find_items(s, query)          run it: StoredItem values
     count_items(s, query)         how many items match (pagination)
 
-New filters (promo labels, tickers, dedup clusters) are one more `where` in `_filtered`.
+New filters (dedup clusters, ...) are one more `where` in `_filtered`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ingest.model import ItemQuery, StoredItem
@@ -45,6 +45,10 @@ def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
         (q.since is not None, lambda: t.Item.date >= q.since),
         (q.until is not None, lambda: t.Item.date < q.until),
         (q.changed_since is not None, lambda: t.Item.updated_at >= q.changed_since),
+        (q.label is not None, lambda: t.Item.promo_label == q.label),
+        (bool(q.exclude_labels), lambda: or_(t.Item.promo_label.is_(None),
+                                              t.Item.promo_label.not_in(list(q.exclude_labels)))),
+        (bool(q.ticker), lambda: _has_ticker(dialect, q.ticker or "")),
     ]
     stmt = stmt.where(*(make() for wanted, make in conditions if wanted))
     if not q.search.strip():
@@ -54,6 +58,19 @@ def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
         return stmt.where(false()), None
     sub, rank = hits
     return stmt.join(sub, sub.c.id == t.Item.id).add_columns(rank), rank
+
+
+def _has_ticker(dialect: str, ticker: str) -> ColumnElement:
+    """items.tickers (a JSON array of "EXCHANGE:SYMBOL") holds the ticker; a bare symbol matches any exchange."""
+    wanted = "".join(ticker.split()).upper()
+    elements = func.json_array_elements_text if dialect == "postgresql" else func.json_each
+    values = elements(t.Item.tickers).table_valued("value")
+    if ":" in wanted:
+        match = values.c.value == wanted
+    else:
+        escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        match = or_(values.c.value == wanted, values.c.value.like(f"%:{escaped}", escape="\\"))
+    return exists(select(1).select_from(values).where(match))
 
 
 def _dialect(s: Session) -> str:

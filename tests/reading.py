@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 
-from ingest.model import EntryKeys, FeedEntry, Item
+from ingest.model import EntryKeys, FeedEntry, Item, PromoResult, Reason
 from store import db, repository
 from store import tables as t
 
@@ -15,14 +15,22 @@ T0 = datetime(2025, 5, 15, 12, 0, tzinfo=timezone.utc)
 
 
 def make_item(n: int, title: str, *, body: str = "", summary: str = "", date: datetime | None = None,
-              link: str | None = None, slug: str | None = None) -> Item:
+              link: str | None = None, slug: str | None = None, promo: PromoResult | None = None) -> Item:
     link = link or f"https://wire.example/news/{n}"
     body = body or f"Body of item {n}."
     entry = FeedEntry(guid=f"g{n}", link=link, title=title, summary_html=summary)
     return Item(keys=EntryKeys(f"g{n}", link), entry=entry, title=title, date=date or T0 + timedelta(hours=n),
                 draft=False, summary=summary or f"Summary {n}.", description=f"Description {n}.", source_link=link,
                 enclosure="", slug=slug or f"2025-05-15-item-{n}", source="", body_html=f"<p>{body}</p>",
-                body_text=body, method="feed")
+                body_text=body, method="feed", promo=promo)
+
+
+def promo(label: str, tickers: tuple[str, ...] = (), match: str = "may receive compensation") -> PromoResult:
+    """A classification as ingest.promo would store it, with one reason."""
+    reason = Reason(rule="compensation_disclosure", score="promo", weight=10.0, match=match, start=0,
+                    end=len(match), field="text")
+    return PromoResult(label=label, promo_score=10.0 if label == "promotional" else 0.5, pr_score=1.0,
+                       reasons=(reason,), boilerplate=(), tickers=tickers, lead_end=0, tail_start=0)
 
 
 def open_store(url: str):
@@ -48,7 +56,7 @@ def set_columns(sessions, article_id: int, **values) -> None:
         s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
 
 
-__all__ = ["T0", "make_item", "open_store", "add_source", "save", "set_columns", "replace", "LiveServer"]
+__all__ = ["T0", "make_item", "promo", "open_store", "add_source", "save", "set_columns", "replace", "LiveServer"]
 
 
 class LiveServer:

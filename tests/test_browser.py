@@ -13,7 +13,7 @@ import pytest
 
 from ingest.web import create_app
 from ingest.web.app import WebConfig
-from reading import T0, LiveServer, add_source, make_item, open_store, save, set_columns
+from reading import T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 EVIL = 'Evil <script>window.pwned = 1; alert("pwned")</script> results'
@@ -45,7 +45,8 @@ def site(sqlite_url):
     engine, sessions = open_store(sqlite_url)
     source = add_source(sessions, "https://wire.example/feed", "Example Wire")
     ids = save(sessions, source, [make_item(n, f"Story {n} about lithium", body="Lithium.") for n in range(1, 5)] +
-               [make_item(5, EVIL, body="Cobalt output rose.", summary="Cobalt <b>news</b>"),
+               [make_item(5, EVIL, body="Cobalt output rose.", summary="Cobalt <b>news</b>",
+                          promo=promo("promotional", ("OTC:EVIL",), match="paid <i>$5,000</i> by a third party")),
                 make_item(6, "Copper prices climb", body="Copper.")])
     set_columns(sessions, ids[4], failure_reason="fetch https://wire.example/news/5: HTTP 404")
     with LiveServer(create_app(sessions, WebConfig(page_size=20), clock=lambda: T0)) as live:
@@ -72,8 +73,11 @@ def test_list_search_item_page_and_untrusted_text(browser, site):
     browser.find_element(By.LINK_TEXT, EVIL).click()
     assert browser.current_url == f"{base}/items/{ids[4]}"
     assert browser.find_element(By.ID, "title").text == EVIL
+    assert browser.find_element(By.ID, "label").text == "promotional"
+    reasons = browser.find_element(By.ID, "reasons").text
+    assert "compensation disclosure" in reasons and "“paid <i>$5,000</i> by a third party”" in reasons
     provenance = browser.find_element(By.ID, "provenance").text
     assert "HTTP 404" in provenance and "feed" in provenance
     assert "Cobalt <b>news</b>" in browser.find_element(By.CSS_SELECTOR, ".lede").text
-    assert browser.execute_script("return document.querySelectorAll('script, b').length") == 0
+    assert browser.execute_script("return document.querySelectorAll('script, b, i').length") == 0
     assert browser.execute_script("return window.pwned === undefined")

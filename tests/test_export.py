@@ -17,7 +17,7 @@ from ingest import frontmatter
 from ingest.export import export_hugo, file_stem, hugo_document
 from ingest.frontmatter import SEED_KEYS
 from ingest.model import StoredItem
-from reading import T0, add_source, make_item, open_store, save, set_columns
+from reading import T0, add_source, make_item, open_store, promo, save, set_columns
 
 SEED = next(SEEDS.glob("002_*.txt"))
 UNSAFE = re.compile(r"<\s*(script|style)|\son[a-z]+\s*=|javascript:", re.I)
@@ -184,3 +184,22 @@ def _stored(**fields) -> StoredItem:
                   url="2025-05-15-a-title", qrcode="qrcodes/2025-05-15-a-title.png", source="W",
                   body_html="<p>b</p>")
     return StoredItem(**{**values, **fields})
+
+
+def test_promotional_items_leave_the_atom_feed_and_with_the_policy_every_export(store, tmp_path, db_url):
+    source = add_source(store)
+    save(store, source, [make_item(1, "Paid", promo=promo("promotional")), make_item(2, "Release",
+                         promo=promo("press_release")), make_item(3, "Unclassified")])
+    cli = Presswire(write_config(tmp_path / "c.toml", db_url))
+    atom = feedparser.parse(cli("export", "--format", "atom", "--out", "-").stdout)
+    assert [e.title for e in atom.entries] == ["Unclassified", "Release"]
+    assert atom.entries[1].tags[0].term == "press_release"
+    paid = feedparser.parse(cli("export", "--format", "atom", "--out", "-", "--label", "promotional").stdout)
+    assert [e.title for e in paid.entries] == ["Paid"]
+    lines = [json.loads(x) for x in cli("export", "--format", "jsonl", "--out", "-").stdout.splitlines()]
+    assert [(x["title"], (x["presswire"] or {}).get("label")) for x in lines] == \
+        [("Unclassified", None), ("Release", "press_release"), ("Paid", "promotional")]
+    strict = Presswire(write_config(tmp_path / "s.toml", db_url, extra='[promo]\npolicy = "exclude_from_exports"\n'))
+    strict("export", "--out", str(tmp_path / "content"))
+    assert sorted(p.name for p in (tmp_path / "content").glob("*.html")) == \
+        ["2025-05-15-item-2.html", "2025-05-15-item-3.html"]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import Presswire, write_config
-from reading import add_source, make_item, open_store, save
+from reading import add_source, make_item, open_store, promo, save
 
 
 @pytest.fixture
@@ -17,7 +17,8 @@ def cli(tmp_path, db_url):
     b = add_source(sessions, "https://b.example/feed", "B Wire")
     save(sessions, a, [make_item(1, "Copper demand rises", body="Copper copper."),
                        make_item(2, "Gold steady", body="Gold and a little copper.")])
-    save(sessions, b, [make_item(3, "Copper mine sold", body="A mine."), make_item(4, "Zinc report")])
+    save(sessions, b, [make_item(3, "Copper mine sold", body="A mine.", promo=promo("press_release", ("NYSE:CU",))),
+                       make_item(4, "Zinc report", promo=promo("promotional", ("OTC:ZNC", "CSE:CU")))])
     engine.dispose()
     return Presswire(write_config(tmp_path / "presswire.toml", db_url))
 
@@ -35,16 +36,21 @@ def test_filters(cli):
     assert _titles(cli, "--search", "copper", "--source", "2", "--limit", "5") == ["Copper mine sold"]
     assert _titles(cli, "--limit", "1") == ["Zinc report"]
     assert _titles(cli, "--since", "1d") == []  # the items are dated 2025
+    assert _titles(cli, "--label", "promotional") == ["Zinc report"]
+    assert _titles(cli, "--ticker", "cu") == ["Zinc report", "Copper mine sold"]
+    assert _titles(cli, "--ticker", "nyse:cu", "--search", "copper") == ["Copper mine sold"]
 
 
 def test_bad_filters_are_clear_errors(cli):
     bad = cli("items", "list", "--since", "yesterday-ish", ok=False)
     assert bad.exit_code == 2 and "since 'yesterday-ish': expected a date" in bad.stderr
+    ticker = cli("items", "list", "--ticker", "QS;DROP", ok=False)
+    assert ticker.exit_code == 2 and "expected a symbol" in ticker.stderr
     missing = cli("items", "list", "--source", "99", ok=False)
     assert missing.exit_code == 3 and "--source 99: no such source" in missing.stderr
 
 
 def test_help_shows_the_filters(cli):
     out = cli("items", "list", "--help").stdout
-    for flag in ("--source", "--since", "--until", "--search", "--limit", "--json"):
+    for flag in ("--source", "--since", "--until", "--search", "--label", "--ticker", "--limit", "--json"):
         assert flag in out

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from ingest.model import ItemQuery
 from store import db, queries
 from store.search import fts5_query
-from reading import T0, add_source, make_item, open_store, save, set_columns
+from reading import T0, add_source, make_item, open_store, promo, save, set_columns
 
 
 @pytest.fixture
@@ -99,3 +99,20 @@ def test_search_index_built_for_rows_stored_before_the_migration(db_url):
 def test_fts5_query_quotes_every_word():
     assert fts5_query('say "hi" OR x*') == '"say" "hi" "OR" "x"'
     assert fts5_query("+++ --") is None
+
+
+def test_label_and_ticker_filters(store):
+    source = add_source(store)
+    save(store, source, [
+        make_item(1, "Paid piece", promo=promo("promotional", ("OTC:ABCD", "NASDAQ:QS"))),
+        make_item(2, "Company release", promo=promo("press_release", ("NYSE:QSX",))),
+        make_item(3, "News story", promo=promo("news", ("TSXV:QS",))),
+        make_item(4, "Old unclassified item"),
+    ])
+    assert _titles(store, label="press_release") == ["Company release"]
+    assert _titles(store, exclude_labels=("promotional",)) == ["Old unclassified item", "News story",
+                                                              "Company release"]
+    assert _titles(store, ticker="QS") == ["News story", "Paid piece"]  # any exchange, not QSX
+    assert _titles(store, ticker="NASDAQ:QS") == ["Paid piece"]
+    assert _titles(store, ticker="OTC:QS") == []
+    assert _titles(store, ticker="QS", label="news") == ["News story"]

@@ -10,7 +10,7 @@ import httpx
 from ingest.atom import ATOM_NS, FeedInfo
 from ingest.web import create_app
 from ingest.web.app import WebConfig
-from reading import T0, LiveServer, add_source, make_item, open_store, save, set_columns
+from reading import T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
 
 EVIL = 'Evil <script>alert("pwned")</script> & <img src=x onerror=alert(1)>'
 
@@ -21,7 +21,8 @@ def site(db_url):
     a = add_source(sessions, "https://a.example/feed", "A Wire")
     b = add_source(sessions, "https://b.example/feed", "B <b>Wire</b>")
     ids = save(sessions, a, [make_item(n, f"Alpha story {n}", body=f"Alpha body {n} about lithium.") for n in range(1, 6)])
-    ids += save(sessions, b, [make_item(6, EVIL, body="Cobalt."), make_item(7, "Beta copper story", body="Copper.")])
+    ids += save(sessions, b, [make_item(6, EVIL, body="Cobalt.", promo=promo("promotional", ("OTC:EVIL",))),
+                              make_item(7, "Beta copper story", body="Copper.", promo=promo("news", ("NYSE:CU",)))])
     set_columns(sessions, ids[5], body_html='<p onclick="x()">Cobalt.<script>alert(2)</script></p>',
                 failure_reason="fetch https://b.example/6: HTTP 404 <i>gone</i>")
     app = create_app(sessions, WebConfig(page_size=3, feed=FeedInfo(title="Test feed", self_url="http://t/feed.atom",
@@ -49,6 +50,9 @@ def test_api_filters_and_pagination(site):
     searched = client.get("/api/items", params={"q": "lithium", "limit": 2}).json()
     assert searched["total"] == 5 and len(searched["items"]) == 2
     assert searched["next"] == "/api/items?q=lithium&limit=2&page=2"
+    assert [i["title"] for i in client.get("/api/items?label=promotional").json()["items"]] == [EVIL]
+    assert [i["title"] for i in client.get("/api/items?ticker=cu").json()["items"]] == ["Beta copper story"]
+    assert client.get("/api/items?label=spam").status_code == 400
 
 
 def test_api_item_sources_and_errors(site):
@@ -56,6 +60,8 @@ def test_api_item_sources_and_errors(site):
     item = client.get(f"/api/items/{ids[5]}").json()
     assert item["title"] == EVIL and item["source"] == "B <b>Wire</b>"
     assert item["body_html"] == "<p>Cobalt.</p>"  # sanitized on the way out
+    assert item["presswire"]["label"] == "promotional" and item["presswire"]["tickers"] == ["OTC:EVIL"]
+    assert item["presswire"]["reasons"][0]["match"] == "may receive compensation"
     assert list(item)[:12] == ["title", "date", "draft", "summary", "description", "source_link", "enclosure",
                                "article_id", "feed_item_id", "url", "qrcode", "source"]
     sources = client.get("/api/sources").json()["sources"]
@@ -75,7 +81,9 @@ def test_atom_feed_parses_and_has_the_required_elements(site):
     parsed = feedparser.parse(response.content)
     assert not parsed.bozo and parsed.version == "atom10"
     assert parsed.feed.title == "Test feed" and parsed.feed.links[0].href == "http://t/feed.atom"
-    assert [e.title for e in parsed.entries] == ["Beta copper story", EVIL, "Alpha story 5"]  # page_size newest
+    assert [e.title for e in parsed.entries] == ["Beta copper story", "Alpha story 5", "Alpha story 4"]  # newest
+    promotional = feedparser.parse(client.get("/feed.atom?label=promotional").content)  # only when asked
+    assert [e.title for e in promotional.entries] == [EVIL]
     root = etree.fromstring(response.content)
     ns = {"a": ATOM_NS}
     for path in ("a:id", "a:title", "a:updated", "a:author/a:name"):
@@ -83,7 +91,7 @@ def test_atom_feed_parses_and_has_the_required_elements(site):
     for entry in root.xpath("a:entry", namespaces=ns):
         for path in ("a:id", "a:title", "a:updated", "a:link[@rel='alternate']/@href", "a:content"):
             assert entry.xpath(f"string({path})", namespaces=ns), path
-    evil = parsed.entries[1]
+    evil = promotional.entries[0]
     assert "script" not in evil.content[0].value and "onclick" not in evil.content[0].value
     assert [e.title for e in feedparser.parse(client.get("/feed.atom?q=copper").content).entries] == \
         ["Beta copper story"]

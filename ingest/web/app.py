@@ -2,10 +2,11 @@
 
     /                      HTML: the items, newest first; a search box and filters; pages
     /items/{id}            HTML: one item, its body, how it was obtained
-    /api/items             JSON: items with the filters of `items list` (source, since, until, q), paginated
+    /api/items             JSON: items with the filters of `items list` (source, since, until, q, label,
+                           ticker), paginated
     /api/items/{id}        JSON: one item, with its body
     /api/sources           JSON: the sources and their poll state
-    /feed.atom             Atom: the newest items (same filters)
+    /feed.atom             Atom: the newest items (same filters; promotional ones only with ?label=)
 
 Every item field is untrusted text: templates autoescape (Jinja2), the body is sanitized again (nh3)
 before it is marked safe, the Atom feed is built by lxml, and a strict Content-Security-Policy forbids
@@ -34,8 +35,9 @@ from starlette.templating import Jinja2Templates
 from ingest.atom import CONTENT_TYPE as ATOM_TYPE, FeedInfo, atom_feed
 from ingest.extract import clean_html
 from ingest.filters import FilterError, query_from_params
-from ingest.frontmatter import rfc3339, seed_front
+from ingest.frontmatter import presswire_table, rfc3339, seed_front
 from ingest.model import ItemQuery, StoredItem, StoredSource
+from ingest.promo import LABELS
 from store import queries, repository
 
 HERE = Path(__file__).parent
@@ -80,8 +82,9 @@ class _Views:
                  clock: Callable[[], datetime]):
         self.sessions, self.config, self.templates, self.clock = sessions, config, templates, clock
 
-    def _query(self, request: Request) -> tuple[ItemQuery, int]:
-        return query_from_params(request.query_params, self.clock(), page_size=self.config.page_size)
+    def _query(self, request: Request, exclude_labels: tuple[str, ...] = ()) -> tuple[ItemQuery, int]:
+        return query_from_params(request.query_params, self.clock(), page_size=self.config.page_size,
+                                 exclude_labels=exclude_labels)
 
     def _page(self, query: ItemQuery) -> tuple[list[StoredItem], int]:
         with self.sessions.begin() as s:
@@ -96,6 +99,7 @@ class _Views:
         return self.templates.TemplateResponse(request, "index.html", {
             "items": items, "total": total, "page": page, "sources": sources, "params": params,
             "pages": _pages(total, query.limit or 1), "link": lambda p: "/?" + urlencode({**params, "page": p}),
+            "labels": LABELS,
         })
 
     def item_page(self, request: Request) -> Response:
@@ -124,7 +128,8 @@ class _Views:
             return JSONResponse({"sources": [source_json(r) for r in repository.list_sources(s)]})
 
     def feed(self, request: Request) -> Response:
-        query, _page = self._query(request)
+        """The newest items, promotional ones left out unless ?label= asks for a label."""
+        query, _page = self._query(request, exclude_labels=("promotional",))
         with self.sessions.begin() as s:
             items = queries.find_items(s, query)
         return Response(atom_feed(items, self.config.feed, self.clock()), media_type=ATOM_TYPE)
@@ -139,7 +144,8 @@ class _Views:
 
 def item_json(item: StoredItem) -> dict:
     """An item for the API: the seed keys plus how presswire got it (no body: see /api/items/{id})."""
-    return {**seed_front(item), "source_id": item.source_id, "method": item.method, "failure": item.failure,
+    return {**seed_front(item), "presswire": presswire_table(item) or None, "source_id": item.source_id,
+            "method": item.method, "failure": item.failure,
             "created_at": rfc3339(item.created_at) if item.created_at else None}
 
 
