@@ -5,7 +5,7 @@
     PostgreSQL  items.search_vector: a generated tsvector column (title A, summary B, body C) with a
                 GIN index; ranked by ts_rank.
 
-Both are created by the Alembic revision 0003_search (its DDL is the reference). They are not ORM columns
+Both are created by the Alembic revision 0004_search (its DDL is the reference). They are not ORM columns
 (SQLAlchemy cannot describe an FTS5 table or a dialect-only generated column), so `include_name` tells
 Alembic's autogenerate and compare to leave them alone.
 

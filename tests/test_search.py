@@ -85,12 +85,12 @@ def test_filters_combine_with_search_and_paginate(store):
 
 def test_search_index_built_for_rows_stored_before_the_migration(db_url):
     engine = db.make_engine(db_url)
-    db.upgrade(engine, "0002")
+    db.upgrade(engine, "0003")
     sessions = db.session_factory(engine)
     save(sessions, add_source(sessions), [make_item(1, "Graphite anodes")])
     db.upgrade(engine)
     assert _titles(sessions, search="graphite") == ["Graphite anodes"]
-    db.downgrade(engine, "0002")
+    db.downgrade(engine, "0003")
     assert not any(n.startswith("items_fts") for n in inspect(engine).get_table_names())
     assert "search_vector" not in {c["name"] for c in inspect(engine).get_columns("items")}
     engine.dispose()

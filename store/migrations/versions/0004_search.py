@@ -4,14 +4,14 @@ The names are those of store/search.py. On SQLite, a later revision that makes A
 items table (batch "move and copy") drops these triggers with the old table: run SQLITE_TRIGGERS
 again there, then INSERT INTO items_fts(items_fts) VALUES ('rebuild').
 
-Revision ID: 0003_search
-Revises: 0002
+Revision ID: 0004_search
+Revises: 0003
 Create Date: 2026-11-22
 """
 from alembic import op
 
-revision = '0003_search'
-down_revision = '0002'
+revision = '0004_search'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
