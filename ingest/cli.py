@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -65,6 +65,12 @@ class App:
         return Context(settings=self.settings, fetcher=self.fetcher, sessions=self.sessions,
                        extract=self.extractor, log=structlog.get_logger("presswire"), worker=_worker_id(),
                        promo_rules=self.promo_rules)
+
+    def inspect_context(self) -> Context:
+        """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""
+        return Context(settings=self.settings, fetcher=self.fetcher, sessions=None,
+                       extract=Extractor(replace(self.settings.extract, processes=0)),
+                       log=structlog.get_logger("presswire"), promo_rules=self.promo_rules)
 
     def sync_config_sources(self) -> None:
         """Sources declared in the config file are added (or renamed) in the store."""
@@ -176,6 +182,30 @@ def run(app: App, once: bool) -> None:
         return
     from ingest.schedule import run_service
     run_service(ctx)
+
+
+@cli.command("inspect")
+@click.argument("targets", nargs=-1, required=True, metavar="URL|FILE...")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per page (title, text, body_html, method, trail, promo, ...).")
+@click.option("--url", "page_url", metavar="URL", help="The address a FILE is read as (its links resolve against it).")
+@click.option("--source", "source_url", metavar="FEED_URL",
+              help="Apply the [sources.extract] rules of this configured source.")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Entries inspected when a target is a feed.")
+@click.pass_obj
+def inspect_command(app: App, targets: tuple[str, ...], as_json: bool, page_url: str | None,
+                    source_url: str | None, limit: int) -> None:
+    """Run pages (or a feed's entries) through fetch, extract, normalize and the promotional flag, and
+    show what each step produced and why. Nothing is stored."""
+    from ingest.inspect import as_json as inspection_json, inspect_target, render
+    if source_url and source_url not in {s.url for s in app.settings.sources}:
+        raise SourceError(f"inspect --source {source_url}: not a source of the config file")
+    ctx = app.inspect_context()
+    rules = app.settings.rules_for(source_url) if source_url else None
+    for target in targets:
+        for inspection in inspect_target(ctx, target, page_url=page_url, rules=rules, limit=limit):
+            click.echo(inspection_json(inspection) if as_json else render(inspection) + "\n")
 
 
 # --- items ----------------------------------------------------------------------------------------

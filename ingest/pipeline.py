@@ -115,11 +115,17 @@ def fetch_and_extract(ctx: Context, entry: FeedEntry, rules: ExtractRules | None
         response = ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
         return Extraction(failure=str(exc)), None, isinstance(exc, TransientFetchError)
-    page = ctx.extract(response.content, response.final_url, rules)
-    link = _read_more_link(ctx, entry, page, response.final_url)
+    return extract_and_follow(ctx, entry, response.content, response.final_url, rules), response.final_url, False
+
+
+def extract_and_follow(ctx: Context, entry: FeedEntry, content: bytes, page_url: str,
+                       rules: ExtractRules | None = None) -> Extraction:
+    """Extract a fetched page; a teaser's read-more link (on the page, or in the feed item) is followed once."""
+    page = ctx.extract(content, page_url, rules)
+    link = _read_more_link(ctx, entry, page, page_url)
     if link:
         page = follow_read_more(page, link, lambda url: _fetch_page(ctx, url), lambda c, u: ctx.extract(c, u))
-    return page, response.final_url, False
+    return page
 
 
 def _read_more_link(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str) -> str | None:

@@ -1,0 +1,82 @@
+"""`presswire inspect`: pages and feeds through fetch, extract, normalize and the promotional flag."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from conftest import ROOT, Presswire, write_config
+from fixtures.server import FixtureServer
+
+PAGES = ROOT / "fixtures" / "extract" / "pages"
+EXPECTED = ROOT / "fixtures" / "extract" / "expected"
+TEASER_TARGET = "https://www.energytechreview.com/2025/05/15/china-pulls-ahead-in-next-generation-batteries/"
+
+
+def blocks(text: str) -> list[str]:
+    return [line.removeprefix("- ") for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def pw(tmp_path, sqlite_url):
+    return Presswire(write_config(tmp_path / "c.toml", sqlite_url))
+
+
+def test_several_files_as_json_lines(pw, tmp_path):
+    files = [PAGES / "target_battery.html", PAGES / "news_tech_chip.html", PAGES / "comments_wp_blog.html"]
+    out = pw("inspect", "--json", *map(str, files)).stdout.splitlines()
+    assert len(out) == 3
+    rows = [json.loads(line) for line in out]
+    assert [r["method"] for r in rows] == ["fast", "fallback", "fast"]
+    assert rows[0]["title"] == "China pulls ahead in next-generation batteries"
+    assert blocks(rows[0]["text"]) == blocks((EXPECTED / "target_battery.txt").read_text())
+    assert rows[1]["trail"].startswith("fast: 0 chars, empty; fallback: ")
+    assert rows[2]["body_html"].startswith("<p>A year ago we closed the bakery") and "Marisol" not in rows[2]["text"]
+    assert all(r["promo"]["label"] in ("news", "press_release", "promotional") for r in rows)
+    assert not (tmp_path / "presswire.db").exists()  # inspect stores nothing
+
+
+def test_file_read_as_a_url_resolves_links_and_applies_source_rules(tmp_path, sqlite_url):
+    config = write_config(tmp_path / "c.toml", sqlite_url, [("https://circuitry.news/feed", "Circuitry")])
+    config.write_text(config.read_text() + "[sources.extract]\nbody_selector = \"div[class^='Story_body']\"\n")
+    out = Presswire(config)("inspect", "--json", "--source", "https://circuitry.news/feed",
+                            "--url", "https://circuitry.news/2025/10/x", str(PAGES / "news_tech_chip.html")).stdout
+    row = json.loads(out)
+    assert row["method"] == "selector" and row["url"] == "https://circuitry.news/2025/10/x"
+    assert blocks(row["text"]) == blocks((EXPECTED / "news_tech_chip.txt").read_text())
+
+
+def test_teaser_url_shows_every_step(pw):
+    with FixtureServer(None) as wire, FixtureServer(None) as publisher:
+        teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/story"))
+        wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+        publisher.route("/story", body=(PAGES / "target_battery.html").read_bytes(), headers={"Content-Type": "text/html"})
+        report = pw("inspect", wire.url("/bdc/china/")).stdout
+    assert f"GET {wire.url('/bdc/china/')}: HTTP 200" in report
+    assert f"followed {publisher.url('/story')}" in report
+    assert "method fast" in report and f"read-more {publisher.url('/story')}: fast: " in report
+    assert "title 'China Races Ahead in Revolutionizing Battery Technology'" in report
+    assert "\npromo         " in report and "\nbody          China has pulled ahead" in report
+
+
+def test_feed_url_inspects_its_entries(pw, server):
+    out = pw("inspect", "--json", "--limit", "2", server.url("/bdc/feed.xml")).stdout.splitlines()
+    rows = [json.loads(line) for line in out]
+    assert len(rows) == 2
+    assert rows[0]["title"].startswith("China Emerges as Global Leader")
+    assert rows[0]["method"] == "fast" and rows[0]["url"].startswith(server.url("/bdc/china-races-ahead"))
+
+
+def test_missing_file_is_a_clear_error(pw, tmp_path):
+    result = pw("inspect", str(tmp_path / "nope.html"), ok=False)
+    assert result.exit_code == 1 and "cannot read the file" in result.stderr
+
+
+def test_unknown_source_for_rules_is_an_error(pw):
+    result = pw("inspect", "--source", "https://nowhere.example/feed", str(PAGES / "target_ai.html"), ok=False)
+    assert result.exit_code == 3 and "not a source of the config file" in result.stderr
+
+
+def test_inspect_shows_in_help(pw):
+    assert "inspect" in pw("--help").stdout
+    assert "--source FEED_URL" in pw("inspect", "--help").stdout
