@@ -5,7 +5,10 @@
     PostgreSQL  items.search_vector: a generated tsvector column (title A, summary B, body C) with a
                 GIN index; ranked by ts_rank.
 
-Both are created by the Alembic revision 0004_search (its DDL is the reference). They are not ORM columns
+Both are created by the Alembic revision 0004_search. On SQLite, a later revision that rebuilds the items
+table (Alembic batch "move and copy", e.g. to add a foreign key) drops its triggers with the old table:
+`repair_sqlite_index`, run by store/migrations/env.py after every migration run, puts them back and
+rebuilds the index, so no revision has to remember it. They are not ORM columns
 (SQLAlchemy cannot describe an FTS5 table or a dialect-only generated column), so `include_name` tells
 Alembic's autogenerate and compare to leave them alone.
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text
+from sqlalchemy import ColumnElement, Connection, Select, column, func, literal_column, select, table, text
 
 FTS_TABLE = "items_fts"
 TS_COLUMN = "search_vector"
@@ -26,6 +29,36 @@ TS_INDEX = "ix_items_search_vector"
 TS_CONFIG = "english"
 BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, summary, body
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+SQLITE_TRIGGERS = {
+    "items_fts_insert": f"""CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+        INSERT INTO {FTS_TABLE}(rowid, title, summary, body_text)
+        VALUES (new.id, new.title, new.summary, new.body_text); END""",
+    "items_fts_delete": f"""CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, summary, body_text)
+        VALUES ('delete', old.id, old.title, old.summary, old.body_text); END""",
+    "items_fts_update": f"""CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, body_text ON items BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, summary, body_text)
+        VALUES ('delete', old.id, old.title, old.summary, old.body_text);
+        INSERT INTO {FTS_TABLE}(rowid, title, summary, body_text)
+        VALUES (new.id, new.title, new.summary, new.body_text); END""",
+}
+
+
+def repair_sqlite_index(connection: Connection) -> bool:
+    """On SQLite, when items_fts exists but a sync trigger is missing: recreate the triggers and rebuild
+    the index from items. True when it had to. A no-op on PostgreSQL (a generated column cannot be lost)."""
+    if connection.dialect.name != "sqlite":
+        return False
+    names = set(connection.scalars(text("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")))
+    missing = [name for name in SQLITE_TRIGGERS if name not in names]
+    if FTS_TABLE not in names or not missing:
+        return False
+    for name in missing:
+        connection.execute(text(SQLITE_TRIGGERS[name]))
+    connection.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
+    return True
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

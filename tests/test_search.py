@@ -116,3 +116,21 @@ def test_label_and_ticker_filters(store):
     assert _titles(store, ticker="NASDAQ:QS") == ["Paid piece"]
     assert _titles(store, ticker="OTC:QS") == []
     assert _titles(store, ticker="QS", label="news") == ["News story"]
+
+
+def test_lost_sqlite_triggers_are_restored_by_the_next_migration_run(sqlite_url):
+    """What an Alembic batch rebuild of `items` does on SQLite: the triggers go with the old table."""
+    from sqlalchemy import text
+    engine, sessions = open_store(sqlite_url)
+    source = add_source(sessions)
+    save(sessions, source, [make_item(1, "Graphite anodes")])
+    with engine.begin() as conn:
+        for name in ("items_fts_insert", "items_fts_update", "items_fts_delete"):
+            conn.execute(text(f"DROP TRIGGER {name}"))
+    save(sessions, source, [make_item(2, "Graphite supply")])  # not indexed: no trigger
+    assert _titles(sessions, search="graphite") == ["Graphite anodes"]
+    db.upgrade(engine)  # already at head: no revision runs, the repair does
+    assert _titles(sessions, search="graphite") == ["Graphite supply", "Graphite anodes"]
+    save(sessions, source, [make_item(3, "Graphite prices")])
+    assert len(_titles(sessions, search="graphite")) == 3
+    engine.dispose()

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from store.search import include_name
+from store.search import include_name, repair_sqlite_index
 from store.tables import Base, UTCDateTime
 
 config = context.config
@@ -23,3 +23,4 @@ with engine.begin() as connection:
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
+        repair_sqlite_index(connection)  # a batch rebuild of `items` on SQLite drops the FTS triggers

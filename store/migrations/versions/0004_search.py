@@ -1,8 +1,8 @@
 """full-text search: SQLite FTS5 table + triggers, PostgreSQL tsvector column + GIN index
 
 The names are those of store/search.py. On SQLite, a later revision that makes Alembic rebuild the
-items table (batch "move and copy") drops these triggers with the old table: run SQLITE_TRIGGERS
-again there, then INSERT INTO items_fts(items_fts) VALUES ('rebuild').
+items table (batch "move and copy") drops these triggers with the old table: store/migrations/env.py
+puts them back after every migration run (store.search.repair_sqlite_index).
 
 Revision ID: 0004_search
 Revises: 0003
