@@ -52,6 +52,7 @@ _BLOCK_TAGS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote
 # removed before extraction (trafilatura would drop them too, but after walking them several times)
 _NEVER_CONTENT = ("head", "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "footer",
                   "button", "select", "input", "textarea")
+_HEADER_CHARS = 600  # a <header> with less text than this is a title block, not (part of) the article
 _HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "h4"}
 
 # trafilatura option sets: templates, copied for each page (never changed in place)
@@ -73,7 +74,7 @@ def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES,
         return Extraction(failure=f"extract {url}: not an HTML page", trail="parse: not an HTML page")
     meta = page_metadata(tree, url)
     _drop(tree, rules.drop_selectors)
-    etree.strip_elements(tree, *_NEVER_CONTENT, with_tail=False)
+    _strip_chrome(tree)
     body = _by_selector(tree, url, rules.body_selector, meta) if rules.body_selector else None
     if body is None or not body.text:
         chain = _by_trafilatura(tree, url, meta, min_chars)
@@ -169,6 +170,15 @@ def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, template: Extractor
     return "\n\n".join(t for _, t, _ in blocks), clean_html("".join(h for _, _, h in blocks))
 
 
+def _strip_chrome(tree: lxml.html.HtmlElement) -> None:
+    """Remove what is never article text before trafilatura walks the tree (several times): scripts,
+    navigation, forms' controls, asides, footers, and <header>s that are only a title and a byline."""
+    etree.strip_elements(tree, *_NEVER_CONTENT, with_tail=False)
+    for header in list(tree.iter("header")):
+        if header.getparent() is not None and len(header.text_content()) < _HEADER_CHARS:
+            header.drop_tree()
+
+
 def _drop(tree: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> None:
     for selector in selectors:
         for el in select(tree, selector):
@@ -183,8 +193,6 @@ def find_read_more(tree: lxml.html.HtmlElement, url: str, body_text: str, teaser
     """The link of a teaser page to its full article: a short body, and a "Read More"-style link right
     after a lead paragraph that is part of that body. None for anything else."""
     if not body_text or len(body_text) >= teaser_chars:
-        return None
-    if not READ_MORE.search(tree.text_content()):  # one pass in C rules out most pages
         return None
     body = _norm(body_text)
     for anchor in tree.iter("a"):
@@ -219,12 +227,19 @@ def feed_read_more(entry: FeedEntry, page_url: str = "") -> str | None:
 
 def _says_read_more(anchor: etree._Element) -> bool:
     """The anchor's text, or the words just before it ("Read More>> <a>https://ibn.fm/x</a>"), say so."""
-    label = anchor.text_content()
-    if READ_MORE.search(label):
+    label = anchor.text if len(anchor) == 0 else "".join(anchor.itertext())
+    label = label or ""
+    if _may_say_read_more(label) and READ_MORE.search(label):
         return True
     previous, parent = anchor.getprevious(), anchor.getparent()
-    before = (previous.tail if previous is not None else parent.text if parent is not None else None) or ""
-    return len(label) < 100 and bool(READ_MORE.search(before[-40:]))
+    before = ((previous.tail if previous is not None else parent.text if parent is not None else None) or "")[-40:]
+    return len(label) < 100 and _may_say_read_more(before) and bool(READ_MORE.search(before))
+
+
+def _may_say_read_more(text: str) -> bool:
+    """A cheap first test (substrings) before the regular expression, which is slow on every link."""
+    low = text.lower()
+    return "read" in low or "continue" in low or "full" in low
 
 
 def _lead_before(anchor: etree._Element) -> str:
@@ -369,7 +384,7 @@ def _inline_html(el: etree._Element, base_url: str) -> str:
         if child.tag == "lb":
             parts.append(" ")
         parts.append(html.escape(child.tail or "", quote=False))
-    return _SPACE.sub(" ", "".join(parts)).strip()
+    return " ".join("".join(parts).split())
 
 
 def _absolute(href: str | None, base_url: str) -> str | None:
@@ -383,4 +398,4 @@ def _absolute(href: str | None, base_url: str) -> str | None:
 
 
 def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
