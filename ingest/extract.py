@@ -3,7 +3,9 @@
 The body comes from the first step of this chain that gives one, and `trail` says what each step gave:
 
     selector   the source's own `body_selector` (config), when it has one and it matches
-    fast       trafilatura's fast mode (no readability/justext comparison), favouring precision
+    fast       trafilatura's fast mode (no readability/justext comparison), favouring precision: first on
+               the page's content root (the element with most of its paragraph text) when it has a clear
+               one, then on the whole page
     fallback   trafilatura with its fallbacks, when the fast body is empty or shorter than `min_chars`
     (feed)     the feed's own content: not here, normalize() uses `from_feed` when the page gave nothing
 
@@ -106,18 +108,6 @@ def merge_read_more(teaser: Extraction, full: Extraction, full_url: str) -> Extr
                    image=teaser.image or full.image, canonical=full.canonical or teaser.canonical,
                    description=teaser.description or full.description, language=full.language or teaser.language,
                    trail=f"{trail}; used the linked page", read_more=None, followed_url=full_url)
-
-
-def extract_for_bench(content: bytes | str, url: str, fetch: Callable[[str], str | None]) -> Extraction:
-    """The bench's view of presswire's extraction: extract, and follow a teaser's link once."""
-    page = extract_page(content, url)
-    if not page.read_more:
-        return page
-
-    def fetch_page(link: str) -> tuple[str, str] | str:
-        found = fetch(link)
-        return (found, link) if found is not None else "not in the fixture set"
-    return follow_read_more(page, page.read_more, fetch_page, extract_page)
 
 
 # --- the chain ------------------------------------------------------------------------------------

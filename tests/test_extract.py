@@ -68,6 +68,18 @@ def test_fallbacks_run_when_fast_mode_finds_nothing():
     assert "Lumina Fabric, a two-year-old startup" in got.text
 
 
+def test_a_comment_thread_holding_most_paragraphs_is_not_taken_for_the_article():
+    article = "".join(f"<p>Article paragraph {i} about the council vote on the new library branch and its "
+                      "budget of several million.</p>" for i in range(3))
+    thread = "".join(f"<p>Reader comment number {i}: the council is wasting money on this project and should "
+                     "fix the roads first instead.</p>" for i in range(12))
+    page_html = (f"<html><body><article><h1>Council votes</h1>{article}</article>"
+                 f"<div id='comments' class='comments-area'>{thread}</div></body></html>")
+    got = extract_page(page_html, "https://news.example/council")
+    assert got.trail.startswith('fast in <div class="comments-area">: 0 chars; fast: ')
+    assert "Article paragraph 2" in got.text and "Reader comment" not in got.text
+
+
 def test_a_short_fast_body_is_retried_with_fallbacks_and_the_reason_recorded():
     got = extract("target_cannabis", min_chars=5000)
     assert got.trail.startswith('fast in <div class="mcj-text">: 1674 chars; fast: 1674 chars, shorter than 5000; '
