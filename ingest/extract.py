@@ -49,7 +49,6 @@ READ_MORE = re.compile(
     re.IGNORECASE)
 _ALLOWED_ATTRIBUTES = {"a": {"href"}}
 _URL_SCHEMES = {"http", "https", "mailto"}
-_SPACE = re.compile(r"\s+")
 _BLOCK_TAGS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "tr", "section", "article"}
 # removed before extraction (trafilatura would drop them too, but after walking them several times)
 _NEVER_CONTENT = ("head", "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "footer",
