@@ -149,6 +149,98 @@ def sources_list(app: App, as_json: bool) -> None:
              r.error_count, (r.last_error or "")[:60]] for r in rows])
 
 
+@sources.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def sources_import(app: App, opml_file: str) -> None:
+    """Add the feeds of an OPML subscription list as sources."""
+    from ingest.backfill import import_opml
+    for url, title, created in import_opml(app.context(), [opml_file]):
+        click.echo(f"{'added' if created else 'already present'}: {url} {title}".rstrip())
+
+
+# --- backfill -------------------------------------------------------------------------------------
+
+class _When(click.ParamType):
+    """A date or date-time (ISO 8601; UTC unless it says otherwise)."""
+
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        from datetime import datetime, timezone
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2025-05-15 or 2025-05-15T12:00:00Z", param, ctx)
+        return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+@cli.command()
+@click.option("--feed", "feeds", multiple=True, metavar="URL|FILE",
+              help="A feed to backfill with its older pages (rel=next / prev-archive, WordPress ?paged=N).")
+@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL|FILE", help="A sitemap, news sitemap or index.")
+@click.option("--urls", "url_lists", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A text file of article URLs, one a line.")
+@click.option("--dir", "directories", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A directory of documents in the seed formats (front matter, or plain-text articles).")
+@click.option("--opml", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An OPML subscription list: its feeds are added as sources.")
+@click.option("--backfill-sources", is_flag=True, help="Backfill the OPML lists' feeds too.")
+@click.option("--max-pages", type=click.IntRange(1), help="Pages read per feed. [default: [backfill] max_pages]")
+@click.option("--wordpress", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Page feeds with ?paged=N: for WordPress feeds (auto), always, or never.")
+@click.option("--since", type=_When(), help="Only items dated on or after this (UTC).")
+@click.option("--until", type=_When(), help="Only items dated before this (UTC).")
+@click.option("--include", multiple=True, metavar="REGEX", help="Only URLs matching this (any of them).")
+@click.option("--exclude", multiple=True, metavar="REGEX", help="Skip URLs matching this.")
+@click.option("--date", "doc_date", type=_When(), help="Date of plain-text documents (default: file mtime).")
+@click.option("--source-name", default="", help="Name of the sources this run creates for sitemaps, files.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Pages fetched at once. [default: [backfill]]")
+@click.option("--dry-run", is_flag=True, help="Report what would be stored; write nothing.")
+@click.option("--restart", is_flag=True, help="Forget the progress of an earlier run with the same arguments.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_sources, max_pages, wordpress,
+             since, until, include, exclude, doc_date, source_name, concurrency, dry_run, restart, as_json) -> None:
+    """Fill the store with history in one run, then exit; rerun the same command to resume."""
+    import re
+
+    from ingest.backfill import Options, PoliteFetcher, Request, backfill as run_backfill
+    from ingest.discover import Window
+    from ingest.errors import ConfigError
+    if not (feeds or sitemaps or url_lists or directories or opml):
+        raise ConfigError("backfill: nothing to read (give --feed, --sitemap, --urls, --dir or --opml)")
+    for pattern in include + exclude:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"backfill: bad URL pattern {pattern!r}: {exc}") from exc
+    conf = app.settings.backfill
+    absolute = lambda refs: tuple(r if "://" in r else str(Path(r).resolve()) for r in refs)  # noqa: E731
+    request = Request(feeds=absolute(feeds), sitemaps=absolute(sitemaps), url_lists=absolute(url_lists),
+                      directories=absolute(directories), opml=absolute(opml), backfill_sources=backfill_sources,
+                      max_pages=max_pages or conf.max_pages, wordpress=wordpress,
+                      window=Window(since, until, tuple(include), tuple(exclude)), date=doc_date,
+                      source_name=source_name)
+    options = Options(concurrency=concurrency or conf.concurrency, batch_size=conf.batch_size, dry_run=dry_run,
+                      restart=restart)
+    ctx = app.context()
+    ctx = replace(ctx, fetcher=PoliteFetcher(ctx.fetcher, conf.per_host, conf.host_delay))
+    tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run))
+    from ingest.progress import print_summary
+    print_summary(tally, sys.stdout, as_json=as_json, dry_run=dry_run)
+
+
+def _reporter(app: App, ctx: Context, dry_run: bool):
+    from ingest.progress import LogReporter, RichReporter
+    if sys.stderr.isatty():
+        from rich.console import Console
+        return RichReporter(Console(stderr=True), dry_run=dry_run)
+    return LogReporter(ctx.log, app.settings.backfill.progress_every)
+
+
 # --- polling --------------------------------------------------------------------------------------
 
 @cli.command()

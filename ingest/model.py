@@ -53,6 +53,8 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     problem: str | None = None  # set when the feed was malformed but partly readable
     ttl_minutes: int | None = None
+    older_pages: tuple[str, ...] = ()  # RFC 5005 paging/archive links: rel="next", rel="prev-archive"
+    generator: str = ""  # the feed's <generator> (tells a WordPress feed, which pages with ?paged=N)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,15 @@ class PromoResult:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """An imported document's identity in the system it came from (its article_id / feed_item_id)."""
+
+    article_id: int | None = None
+    feed_item_id: int | None = None
+    path: str = ""  # the file it was read from
+
+
+@dataclass(frozen=True)
 class Item:
     """A normalized item in the seed front-matter schema, before the store gives it its ids."""
 
@@ -160,6 +171,8 @@ class Item:
     promo: PromoResult | None = None  # label, scores, reasons, tickers, boilerplate spans of body_text
     trail: str = ""  # the extraction steps tried and what each gave
     read_more_url: str | None = None  # the full article followed from a teaser page (source_link is the teaser)
+    qrcode: str | None = None  # kept as given (an imported document's); None = the store derives it from url
+    origin: Provenance | None = None  # where an imported document came from (another system's ids)
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,8 @@ class StoredItem:
     promo: PromoResult | None = None  # None for items stored before classification existed
     trail: str = ""
     read_more_url: str | None = None
+    origin_article_id: int | None = None  # an imported document's ids in the system it came from
+    origin_feed_item_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import feedparser
 from ingest.errors import FeedError
 from ingest.model import FeedEntry, ParsedFeed
 
+_PAGING_RELS = ("next", "prev-archive")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 
 
@@ -40,6 +41,8 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         entries=tuple(_entry(e) for e in parsed.entries),
         problem=problem,
         ttl_minutes=_int(feed.get("ttl")),
+        older_pages=_older_pages(feed),
+        generator=_text(feed.get("generator")),
     )
 
 
@@ -55,6 +58,12 @@ def _entry(e: Mapping[str, Any]) -> FeedEntry:
         enclosure=_enclosure(e),
         author=_text(e.get("author")),
     )
+
+
+def _older_pages(feed: Mapping[str, Any]) -> tuple[str, ...]:
+    """RFC 5005: the next page of a paged feed and the previous archive document, resolved to absolute URLs."""
+    links = [link.get("href") for link in feed.get("links") or [] if link.get("rel") in _PAGING_RELS]
+    return tuple(dict.fromkeys(href for href in links if href))
 
 
 def _enclosure(e: Mapping[str, Any]) -> str | None:

@@ -6,6 +6,10 @@
 
 A failure on one entry never aborts the source: the item keeps what the feed gave and the reason,
 and a transient failure is tried again on a later poll.
+
+Polling and backfill (ingest/backfill.py) share one path from entry to stored item:
+new_entries (skip what the store has) -> build_item (fetch, extract, normalize) -> save_items
+(+ write_qrcodes), so a backfilled item and a polled one are indistinguishable.
 """
 
 from __future__ import annotations
@@ -66,9 +70,7 @@ def poll_source(ctx: Context, source: SourceState) -> PollResult:
     except (FetchError, SourceError) as exc:
         return _finish(ctx, source, started, now, PollResult(source.id, source.url, "error", error=str(exc)))
     entries = _unique_entries(feed.entries)
-    with ctx.sessions.begin() as s:
-        known = repository.known_keys(s, source.id, [entry_keys(e) for e in entries])
-    fresh = [e for e in entries if entry_keys(e) not in known]
+    fresh = new_entries(ctx, source.id, entries)
     items = _build_items(ctx, source, fresh, now)
     retried = _retry_pages(ctx, source, now)
     result = PollResult(source.id, source.url, "ok", duplicate=len(entries) - len(fresh),
@@ -87,6 +89,21 @@ def poll_due(ctx: Context, limit: int = 100) -> list[PollResult]:
     with ctx.sessions.begin() as s:
         due = repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)
     return poll_sources(ctx, [d.state for d in due])
+
+
+def new_entries(ctx: Context, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
+    """The entries the source does not have yet (by GUID or canonical link)."""
+    if not entries:
+        return []
+    with ctx.sessions.begin() as s:
+        known = repository.known_keys(s, source_id, [entry_keys(e) for e in entries])
+    return [e for e in entries if entry_keys(e) not in known]
+
+
+def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], now: datetime
+               ) -> repository.SaveResult:
+    """Save items in the caller's transaction; a stored entry is a duplicate. Then call write_qrcodes."""
+    return repository.save_items(s, source_id, items, now=now, qrcode_prefix=ctx.settings.output.qrcode_prefix)
 
 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
@@ -174,18 +191,18 @@ def _finish(ctx: Context, source: SourceState, started: float, now: datetime, re
     next_poll = now + timedelta(seconds=ctx.settings.poll.interval)
     headers = response.headers if response else {}
     with ctx.sessions.begin() as s:
-        saved = repository.save_items(s, source.id, items, now=now, qrcode_prefix=ctx.settings.output.qrcode_prefix)
+        saved = save_items(ctx, s, source.id, items, now)
         repository.record_poll(s, source.id, now=now, next_poll_at=next_poll, error=result.error,
                                etag=headers.get("etag"), last_modified=headers.get("last-modified"),
                                keep_validators=keep_validators)
-    _write_qrcodes(ctx, saved.saved)
+    write_qrcodes(ctx, saved.saved)
     result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate,
                      elapsed_ms=int((time.monotonic() - started) * 1000))
     _log_poll(ctx, result)
     return result
 
 
-def _write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
+def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
     directory = ctx.settings.output.qrcode_dir
     for _article_id, url, link in saved if directory else ():
         write_qrcode(Path(directory), url, link)

@@ -78,6 +78,16 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True)
+class BackfillSettings:
+    concurrency: int = 8  # pages fetched at once (--concurrency)
+    per_host: int = 2  # requests at once to one host
+    host_delay: Seconds = Seconds(0.25)  # least time between the starts of two requests to one host
+    batch_size: int = 100  # items saved per transaction
+    max_pages: int = 100  # older pages followed per feed (--max-pages)
+    progress_every: Seconds = Seconds(10.0)  # a progress log line this often when stderr is not a terminal
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     qrcode_prefix: str = "qrcodes/"  # `qrcode` front-matter value = prefix + url slug + ".png"
     qrcode_dir: str = "var/qrcodes"  # where QR code PNGs are written as items are stored ("" = don't)
@@ -127,6 +137,7 @@ class Settings:
     output: OutputSettings = field(default_factory=OutputSettings)
     promo: PromoSettings = field(default_factory=PromoSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
 
@@ -145,6 +156,7 @@ SECTIONS: dict[str, type] = {
     "output": OutputSettings,
     "promo": PromoSettings,
     "web": WebSettings,
+    "backfill": BackfillSettings,
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")

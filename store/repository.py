@@ -8,11 +8,12 @@ ORM rows stay in here: callers get the plain values of ingest.model.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,14 +31,16 @@ class SaveResult:
 
 # --- sources -------------------------------------------------------------------------------------
 
-def add_source(s: Session, url: str, name: str, now: datetime) -> tuple[StoredSource, bool]:
-    """Insert a source unless its URL is known; returns (source, created). A new name updates an old one."""
+def add_source(s: Session, url: str, name: str, now: datetime, status: str = "active") -> tuple[StoredSource, bool]:
+    """Insert a source unless its URL is known; returns (source, created). A new name updates an old one.
+
+    `status` "archive" is for backfill's pseudo-sources (a sitemap, a file, a directory): never polled."""
     row = s.scalar(select(t.Source).where(t.Source.url == url))
     if row is not None:
         if name and row.name != name:
             row.name = name
         return _source(row), False
-    row = t.Source(url=url, name=name, status="active", created_at=now, error_count=0)
+    row = t.Source(url=url, name=name, status=status, created_at=now, error_count=0)
     s.add(row)
     s.flush()
     return _source(row), True
@@ -55,6 +58,12 @@ def find_source(s: Session, id_or_url: str) -> StoredSource | None:
     query = select(t.Source).where(t.Source.id == int(id_or_url)) if id_or_url.isdigit() else \
         select(t.Source).where(t.Source.url == id_or_url)
     row = s.scalar(query)
+    return _source(row) if row else None
+
+
+def source_named(s: Session, name: str) -> StoredSource | None:
+    """The oldest source with exactly this display name."""
+    row = s.scalar(select(t.Source).where(t.Source.name == name).order_by(t.Source.id).limit(1))
     return _source(row) if row else None
 
 
@@ -141,22 +150,36 @@ def _insert_entry(s: Session, source_id: int, item: Item, now: datetime) -> int 
 
 def _insert_item(s: Session, source_id: int, entry_id: int, item: Item, now: datetime,
                  prefix: str) -> tuple[int, str]:
-    """Insert with the first free url slug: base, base-2, base-3, ... (the UNIQUE constraint decides)."""
-    taken = set(s.scalars(select(t.Item.url).where(
-        or_(t.Item.url == item.slug, t.Item.url.like(f"{item.slug}-%")))))  # slugs hold no LIKE wildcards
-    candidates = (item.slug if n == 1 else f"{item.slug}-{n}" for n in range(1, len(taken) + 100))
-    for url in candidates:
-        if url in taken:
-            continue
+    """Insert with the first free url slug: base, base-2, base-3, ... (the UNIQUE constraint decides).
+
+    The base slug is tried first without a query (it is almost always free: no LIKE scan per insert,
+    which kept large backfills quadratic); the taken suffixes are looked up only when it is not."""
+    for url in _slug_candidates(s, item.slug):
         try:
             with s.begin_nested():
-                row = t.Item(feed_entry_id=entry_id, source_id=source_id, url=url, qrcode=f"{prefix}{url}.png",
-                             created_at=now, updated_at=now, **_item_fields(item))
+                row = t.Item(feed_entry_id=entry_id, source_id=source_id, url=url,
+                             qrcode=item.qrcode if item.qrcode is not None else f"{prefix}{url}.png",
+                             created_at=now, updated_at=now, **_item_fields(item), **_origin_fields(item))
                 s.add(row)
             return row.id, url
-        except IntegrityError:  # another writer took this slug since we looked
-            taken.add(url)
+        except IntegrityError:  # taken (by an older item, or another writer since we looked)
+            continue
     raise RuntimeError(f"no free url slug for {item.slug!r}")
+
+
+def _slug_candidates(s: Session, slug: str) -> Iterable[str]:
+    yield slug
+    taken = set(s.scalars(select(t.Item.url).where(
+        or_(t.Item.url == slug, t.Item.url.like(f"{slug}-%")))))  # slugs hold no LIKE wildcards
+    for n in range(2, len(taken) + 100):
+        if f"{slug}-{n}" not in taken:
+            yield f"{slug}-{n}"
+
+
+def _origin_fields(item: Item) -> dict:
+    o = item.origin
+    return dict(origin_article_id=o.article_id, origin_feed_item_id=o.feed_item_id,
+                origin_path=o.path or None) if o else {}
 
 
 def _item_fields(item: Item) -> dict:
@@ -203,6 +226,48 @@ def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> No
         fields.pop("date")
         values.update(fields)
     s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
+
+
+# --- backfill runs -------------------------------------------------------------------------------
+
+def start_backfill_run(s: Session, key: str, arguments: str, now: datetime) -> tuple[int, bool]:
+    """The run for these arguments: (id, resumed). A finished run is reopened (its done units stay done)."""
+    row = s.scalar(select(t.BackfillRun).where(t.BackfillRun.key == key))
+    if row is not None:
+        row.updated_at, row.finished_at = now, None
+        return row.id, True
+    row = t.BackfillRun(key=key, arguments=arguments, started_at=now, updated_at=now)
+    s.add(row)
+    s.flush()
+    return row.id, False
+
+
+def forget_backfill_run(s: Session, key: str) -> None:
+    """Drop a run's progress (`backfill --restart`)."""
+    run_id = s.scalar(select(t.BackfillRun.id).where(t.BackfillRun.key == key))
+    if run_id is not None:
+        s.execute(delete(t.BackfillProgress).where(t.BackfillProgress.run_id == run_id))
+        s.execute(delete(t.BackfillRun).where(t.BackfillRun.id == run_id))
+
+
+def unit_done(s: Session, run_id: int, unit: str) -> str | None:
+    """The detail recorded when `unit` of the run was finished, or None when it was not."""
+    return s.scalar(select(t.BackfillProgress.detail).where(
+        t.BackfillProgress.run_id == run_id, t.BackfillProgress.unit_key == _unit_key(unit)))
+
+
+def mark_unit_done(s: Session, run_id: int, unit: str, detail: str, now: datetime) -> None:
+    s.execute(_insert(s, t.BackfillProgress).values(
+        run_id=run_id, unit_key=_unit_key(unit), unit=unit, detail=detail, done_at=now).on_conflict_do_nothing())
+    s.execute(update(t.BackfillRun).where(t.BackfillRun.id == run_id).values(updated_at=now))
+
+
+def finish_backfill_run(s: Session, run_id: int, now: datetime) -> None:
+    s.execute(update(t.BackfillRun).where(t.BackfillRun.id == run_id).values(updated_at=now, finished_at=now))
+
+
+def _unit_key(unit: str) -> str:
+    return hashlib.sha256(unit.encode()).hexdigest()
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -262,6 +327,7 @@ def stored_item(row: t.Item, source_name: str) -> StoredItem:
         source=source_name, body_html=row.body_html, body_text=row.body_text,
         method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
         promo=_promo(row), trail=row.extraction_trail, read_more_url=row.read_more_url,
+        origin_article_id=row.origin_article_id, origin_feed_item_id=row.origin_feed_item_id,
     )
 
 

@@ -5,6 +5,9 @@
                    GUID and by canonical link
     items          the normalized document in the seed schema, one per feed entry, with its
                    promotional-content label, scores, reasons, tickers and boilerplate spans
+    backfill_runs / backfill_progress
+                   one row per distinct `presswire backfill` (keyed by a hash of its arguments) and one
+                   per unit of it finished (a feed page, a sitemap, an input), so a rerun resumes
 """
 
 from __future__ import annotations
@@ -124,3 +127,30 @@ class Item(Base):
     promo_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{rule, score, weight, match, ...}]
     tickers: Mapped[list[str] | None] = mapped_column(JSON)  # ["NASDAQ:QS", ...]
     boilerplate: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # spans of body_text / feed summary
+    # provenance of an imported document: its ids in the system it came from, and the file
+    origin_article_id: Mapped[int | None] = mapped_column(Integer)
+    origin_feed_item_id: Mapped[int | None] = mapped_column(Integer)
+    origin_path: Mapped[str | None] = mapped_column(Text)
+
+
+class BackfillRun(Base):
+    __tablename__ = "backfill_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the normalized arguments
+    arguments: Mapped[str] = mapped_column(Text)  # the normalized arguments, JSON
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BackfillProgress(Base):
+    __tablename__ = "backfill_progress"
+    __table_args__ = (UniqueConstraint("run_id", "unit_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backfill_runs.id", ondelete="CASCADE"))
+    unit_key: Mapped[str] = mapped_column(String(64))  # sha256 of unit
+    unit: Mapped[str] = mapped_column(Text)  # "page <url>", "sitemap <url>", "input <n>", ...
+    detail: Mapped[str] = mapped_column(Text, default="")  # JSON: what a resumed run needs (a page's next links)
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime)

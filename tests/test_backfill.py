@@ -1,0 +1,341 @@
+"""`presswire backfill` end to end against 127.0.0.1: paged feeds, sitemaps, URL lists, seed documents,
+OPML, dry runs, and resuming (after a clean finish, and after kill -9)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SEEDS, Presswire, log_events, write_config
+from fixtures.server import FixtureServer
+from ingest.frontmatter import parse
+
+FAST = "[backfill]\nhost_delay = 0\nper_host = 8\nconcurrency = 4\n"
+
+
+def article(n: int, topic: str = "storage") -> str:
+    """A small article page with a body that extracts (several sentences) and a date."""
+    sentences = " ".join(f"Sentence {i} of article {n} explains the {topic} contract in some detail." for i in range(8))
+    return (f"<!DOCTYPE html><html><head><title>Article {n} about {topic}</title>"
+            f'<meta property="article:published_time" content="2025-03-{1 + n % 28:02d}T10:00:00Z"></head>'
+            f"<body><nav>Home | News</nav><article><h1>Article {n} about {topic}</h1>"
+            f"<p>{sentences}</p><h2>Details</h2><p>{sentences}</p></article><footer>(c) Wire</footer></body></html>")
+
+
+def serve_articles(server: FixtureServer, numbers, prefix: str = "/news", delay: float = 0.0) -> list[str]:
+    paths = []
+    for n in numbers:
+        path = f"{prefix}/article-{n}/"
+        server.route(path, body=article(n), headers={"Content-Type": "text/html; charset=utf-8"}, delay=delay)
+        paths.append(path)
+    return paths
+
+
+def rss_page(server: FixtureServer, numbers, *, older: list[tuple[str, str]] = (), generator: str = "") -> str:
+    links = "".join(f'<atom:link rel="{rel}" href="{server.url(href)}"/>' for rel, href in older)
+    items = "".join(
+        f"<item><title>Article {n} about storage</title><link>{server.url(f'/news/article-{n}/')}?utm_source=rss</link>"
+        f"<guid isPermaLink='false'>post-{n}</guid><pubDate>Mon, {1 + n % 28:02d} Mar 2025 10:00:00 +0000</pubDate>"
+        f"<description>Summary of article {n}.</description></item>" for n in numbers)
+    gen = f"<generator>{generator}</generator>" if generator else ""
+    return (f'<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+            f"<title>Storage Wire</title><link>{server.base}/</link>{gen}{links}{items}</channel></rss>")
+
+
+def route_feed(server: FixtureServer, path: str, body: str) -> None:
+    server.route(path, body=body, headers={"Content-Type": "application/rss+xml"})
+
+
+def items(pw: Presswire) -> list[dict]:
+    return [json.loads(x) for x in pw("items", "list", "--json", "--limit", "1000").stdout.splitlines()]
+
+
+def run_json(pw: Presswire, *args: str) -> dict:
+    result = pw("backfill", *args, "--json")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+# --- feeds -----------------------------------------------------------------------------------------
+
+def test_paged_feed_of_three_pages_is_fully_read(tmp_path, db_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 10))
+    route_feed(srv, "/feed.xml", rss_page(srv, [9, 8, 7], older=[("next", "/feed-2.xml")]))
+    route_feed(srv, "/feed-2.xml", rss_page(srv, [6, 5, 4], older=[("next", "/feed-3.xml")]))
+    route_feed(srv, "/feed-3.xml", rss_page(srv, [3, 2, 1], older=[("next", "/feed-3.xml")]))  # a loop: read once
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, extra=FAST))
+    summary = run_json(pw, "--feed", srv.url("/feed.xml"))
+    assert (summary["stored"], summary["duplicates"], summary["failed"], summary["errors"]) == (9, 0, 0, 0)
+    stored = items(pw)
+    assert sorted(int(i["title"].split()[1]) for i in stored) == list(range(1, 10))
+    assert all(i["method"] == "trafilatura" and "<h2>Details</h2>" in i["body_html"] for i in stored)
+    assert {i["source_link"] for i in stored} == {srv.url(f"/news/article-{n}/") for n in range(1, 10)}
+    assert len(srv.hits_for("/feed-3.xml")) == 1
+    sources = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
+    assert [(s["url"], s["status"], s["name"]) for s in sources] == [(srv.url("/feed.xml"), "active", "Storage Wire")]
+
+
+def test_backfilled_items_are_the_polled_ones(tmp_path, sqlite_url, empty_server):
+    """A backfill then a poll of the same feed: the poll finds only duplicates, and the rows are alike."""
+    srv = empty_server
+    serve_articles(srv, range(1, 4))
+    route_feed(srv, "/feed.xml", rss_page(srv, [3, 2, 1]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    run_json(pw, "--feed", srv.url("/feed.xml"))
+    assert "0 new items, 3 duplicates" in pw("poll").stderr
+    polled = Presswire(write_config(tmp_path / "p.toml", f"sqlite:///{tmp_path / 'p.db'}",
+                                    [(srv.url("/feed.xml"), "Storage Wire")], extra=FAST))
+    polled("poll")
+    drop = {"created_at"}
+    assert [{k: v for k, v in i.items() if k not in drop} for i in items(pw)] == \
+        [{k: v for k, v in i.items() if k not in drop} for i in items(polled)]
+
+
+def test_wordpress_feed_pages_with_paged_until_404(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 7))
+    wp = "https://wordpress.org/?v=6.5"
+    route_feed(srv, "/wp/feed/", rss_page(srv, [6, 5], generator=wp))
+    route_feed(srv, "/wp/feed/?paged=2", rss_page(srv, [4, 3], generator=wp))
+    route_feed(srv, "/wp/feed/?paged=3", rss_page(srv, [2, 1], generator=wp))
+    srv.route("/wp/feed/?paged=4", status=404, body="Not Found")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--feed", srv.url("/wp/feed/"), "--json")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["errors"]) == (6, 0)
+    assert any(e["event"] == "backfill feed ended" for e in log_events(result))
+    limited = Presswire(write_config(tmp_path / "d.toml", f"sqlite:///{tmp_path / 'd.db'}", extra=FAST))
+    assert run_json(limited, "--feed", srv.url("/wp/feed/"), "--max-pages", "2")["stored"] == 4
+
+
+def test_local_feed_file_with_prev_archive_and_since(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 7))
+    (tmp_path / "feed.xml").write_text(rss_page(srv, [6, 5, 4]).replace(
+        "<title>Storage Wire</title>", '<title>Storage Wire</title><atom:link rel="prev-archive" href="archive-1.xml"/>'))
+    (tmp_path / "archive-1.xml").write_text(rss_page(srv, [3, 2, 1]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", str(tmp_path / "feed.xml"), "--since", "2025-03-03")
+    assert (summary["stored"], summary["filtered"]) == (5, 1)  # articles 2..6 (dated 3..7 March)
+    sources = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
+    assert [(s["url"], s["status"]) for s in sources] == [((tmp_path / "feed.xml").as_uri(), "archive")]
+
+
+# --- sitemaps and URL lists ------------------------------------------------------------------------
+
+def urlset(srv: FixtureServer, numbers, news: bool = False) -> str:
+    def entry(n: int) -> str:
+        extra = (f"<news:news><news:publication><news:name>Wire</news:name></news:publication>"
+                 f"<news:publication_date>2025-04-{n:02d}T08:00:00Z</news:publication_date>"
+                 f"<news:title>News title {n}</news:title></news:news>") if news else ""
+        return (f"<url><loc>{srv.url(f'/news/article-{n}/')}</loc><lastmod>2025-04-{n:02d}</lastmod>"
+                f"<image:image><image:loc>{srv.url('/img.png')}</image:loc></image:image>{extra}</url>")
+    return ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9" '
+            'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">'
+            + "".join(entry(n) for n in numbers) + "</urlset>")
+
+
+def test_sitemap_index_with_two_sitemaps(tmp_path, db_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 9))
+    serve_articles(srv, [99], prefix="/about")
+    index = ('<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<sitemap><loc>{srv.url('/sitemap-1.xml')}</loc><lastmod>2025-04-05</lastmod></sitemap>"
+             "<sitemap><loc>/sitemap-news.xml.gz</loc></sitemap>"
+             f"<sitemap><loc>{srv.url('/sitemap-old.xml')}</loc><lastmod>2024-01-01</lastmod></sitemap>"
+             "</sitemapindex>")
+    xml = {"Content-Type": "application/xml"}
+    srv.route("/sitemap.xml", body=index, headers=xml)
+    srv.route("/sitemap-1.xml", body=urlset(srv, [1, 2, 3, 4]).replace(
+        "</urlset>", f"<url><loc>{srv.url('/about/article-99/')}</loc></url></urlset>"), headers=xml)
+    srv.route("/sitemap-news.xml.gz", body=gzip.compress(urlset(srv, [5, 6, 7, 8], news=True).encode()),
+              headers={"Content-Type": "application/x-gzip"})
+    srv.route("/sitemap-old.xml", status=500)  # lastmod before --since: never fetched
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, extra=FAST))
+    summary = run_json(pw, "--sitemap", srv.url("/sitemap.xml"), "--since", "2025-04-02", "--until", "2025-04-08",
+                       "--exclude", "/about/", "--source-name", "Sitemap Wire")
+    assert (summary["stored"], summary["errors"]) == (6, 0)  # 2..7; 1 and 8 out of range, /about/ excluded
+    assert summary["filtered"] == 3
+    assert srv.hits_for("/sitemap-old.xml") == []
+    by_link = {i["source_link"]: i for i in items(pw)}
+    assert set(by_link) == {srv.url(f"/news/article-{n}/") for n in range(2, 8)}
+    assert by_link[srv.url("/news/article-6/")]["title"] == "News title 6"  # news:title
+    assert by_link[srv.url("/news/article-6/")]["date"] == "2025-04-06T08:00:00Z"  # news:publication_date
+    assert by_link[srv.url("/news/article-3/")]["title"] == "Article 3 about storage"  # the page's title
+    assert by_link[srv.url("/news/article-3/")]["source"] == "Sitemap Wire"
+
+
+def test_url_list_file(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 4))
+    urls = tmp_path / "urls.txt"
+    urls.write_text("# three articles\n" + "".join(f"{srv.url(f'/news/article-{n}/')}\n\n" for n in (1, 2, 3))
+                    + f"{srv.url('/news/article-1/')}?utm_source=x\n" + srv.url("/missing/") + "\n")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--urls", str(urls))
+    assert (summary["stored"], summary["duplicates"], summary["failed"]) == (4, 1, 1)
+    missing = next(i for i in items(pw) if i["source_link"] == srv.url("/missing/"))
+    assert "HTTP 404" in missing["failure"] and missing["title"] == "(untitled)"
+
+
+# --- seed documents --------------------------------------------------------------------------------
+
+def test_directory_with_both_seeds(tmp_path, db_url):
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, extra=FAST))
+    summary = run_json(pw, "--dir", str(SEEDS), "--date", "2025-05-16T09:00:00Z")
+    assert (summary["stored"], summary["errors"]) == (2, 0)
+    by_method = {i["method"]: i for i in items(pw)}
+    seed = (SEEDS / "002_af0badd8b5f78533.txt").read_text()
+    imported = by_method["import"]
+    assert (imported["origin_article_id"], imported["origin_feed_item_id"]) == (85225, 14245)
+    shown = pw("items", "show", str(imported["article_id"])).stdout
+    ours = parse(shown)
+    assert (ours.front["article_id"], ours.front["feed_item_id"]) == (imported["article_id"], imported["feed_item_id"])
+    expected = seed.replace("article_id = 85225", f"article_id = {imported['article_id']}") \
+        .replace("feed_item_id = 14245", f"feed_item_id = {imported['feed_item_id']}")
+    assert shown == expected + "\n"  # every other field and the body exactly as in the seed
+    text = by_method["text"]
+    assert text["title"] == "China Gains Competitive Edge in Global Solid-State Battery Race"
+    assert text["date"] == "2025-05-16T09:00:00Z"
+    assert text["body_html"].count("<h2>") == 2
+    assert "<h2>Technological Advancements and Market Position</h2><p>China's progress" in text["body_html"]
+    assert text["body_html"].startswith("<p>The global competition for solid-state battery technology")
+    assert text["summary"].startswith("The global competition")
+    assert run_json(pw, "--dir", str(SEEDS), "--restart")["duplicates"] == 2
+
+
+def test_front_matter_document_joins_the_source_it_names(tmp_path, sqlite_url, server):
+    """Imported into the polled source of the same name, a document already polled is a duplicate."""
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")], extra=FAST))
+    pw("poll")
+    polled = next(i for i in items(pw) if i["title"].startswith("China"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    doc = (SEEDS / "002_af0badd8b5f78533.txt").read_text().replace(
+        'source = "InvestorBrandNetwork (IBN)"', 'source = "IBN"').replace(
+        "https://rss.investorbrandnetwork.com", server.base)
+    (docs / "a.md").write_text(doc)
+    (docs / "broken.md").write_text("+++\ntitle = \n+++\n")
+    summary = run_json(pw, "--dir", str(docs))
+    assert (summary["stored"], summary["duplicates"], summary["errors"]) == (0, 1, 1)
+    assert polled in items(pw)
+
+
+# --- OPML, dry run, resume -------------------------------------------------------------------------
+
+def test_opml_imports_sources_and_backfills_them_with_the_flag(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 3))
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1]))
+    opml = tmp_path / "subs.opml"
+    opml.write_text(f'<?xml version="1.0"?><opml version="2.0"><head><title>s</title></head><body>'
+                    f'<outline text="Wires"><outline text="Storage" title="Storage Wire" type="rss" '
+                    f'xmlUrl="{srv.url("/feed.xml")}"/><outline text="Other" xmlUrl="{srv.url("/other.xml")}"/>'
+                    f"</outline></body></opml>")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    out = pw("sources", "import", str(opml)).stdout
+    assert f"added: {srv.url('/feed.xml')} Storage Wire" in out
+    assert run_json(pw, "--opml", str(opml))["stored"] == 0
+    assert run_json(pw, "--opml", str(opml), "--backfill-sources")["stored"] == 2
+    sources = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
+    assert [(s["name"], s["status"], s["item_count"]) for s in sources] == [("Storage Wire", "active", 2),
+                                                                           ("Other", "active", 0)]
+
+
+def test_dry_run_writes_nothing(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 4))
+    route_feed(srv, "/feed.xml", rss_page(srv, [3, 2, 1, 3]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--feed", srv.url("/feed.xml"), "--dry-run", "--json")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["duplicates"], summary["dry_run"]) == (3, 1, True)
+    would = [e["title"] for e in log_events(result) if e["event"] == "backfill would store"]
+    assert sorted(would) == [f"Article {n} about storage" for n in (1, 2, 3)]
+    assert items(pw) == [] and pw("sources", "list", "--json").stdout == ""
+    table = pw("backfill", "--feed", srv.url("/feed.xml"), "--dry-run").stdout
+    assert "would store" in table and "nothing was written" in table
+
+
+def test_rerun_of_a_finished_backfill_reads_no_page_again(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 5))
+    route_feed(srv, "/feed.xml", rss_page(srv, [4, 3], older=[("next", "/feed-2.xml")]))
+    route_feed(srv, "/feed-2.xml", rss_page(srv, [2, 1]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--feed", srv.url("/feed.xml"))["stored"] == 4
+    again = run_json(pw, "--feed", srv.url("/feed.xml"))
+    assert (again["stored"], again["seen"], again["units"]) == (0, 0, 0)
+    assert len(srv.hits_for("/feed.xml")) == len(srv.hits_for("/feed-2.xml")) == 1
+    restarted = run_json(pw, "--feed", srv.url("/feed.xml"), "--restart")
+    assert (restarted["stored"], restarted["duplicates"]) == (0, 4)
+    assert len(srv.hits_for("/news/article-1/")) == 1  # known items are never fetched again
+
+
+def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_server):
+    srv = empty_server
+    pages, per_page = 5, 8
+    numbers = list(range(pages * per_page, 0, -1))
+    serve_articles(srv, numbers, delay=0.05)
+    for p in range(pages):
+        older = [("next", f"/feed-{p + 2}.xml")] if p + 1 < pages else []
+        route_feed(srv, f"/feed-{p + 1}.xml", rss_page(srv, numbers[p * per_page:(p + 1) * per_page], older=older))
+    db_file = tmp_path / "p.db"
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{db_file}",
+                          extra="[backfill]\nhost_delay = 0\nconcurrency = 2\nbatch_size = 4\n")
+    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--feed", srv.url("/feed-1.xml"),
+           "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for_items(db_file, per_page + 4, proc), "the backfill stored too little before the deadline"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+    killed_at = _count(db_file)
+    assert 0 < killed_at < len(numbers)
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout.splitlines()[-1])
+    assert summary["stored"] == len(numbers) - killed_at
+    with sqlite3.connect(db_file) as conn:
+        links = [row[0] for row in conn.execute("SELECT source_link FROM items")]
+    assert sorted(links) == sorted(srv.url(f"/news/article-{n}/") for n in numbers)  # each exactly once
+    assert len(srv.hits_for("/feed-1.xml")) == 1  # the first page was finished before the kill: not read again
+    assert sum(len(srv.hits_for(f"/news/article-{n}/")) for n in numbers) < len(numbers) + 12
+
+
+def _count(db_file: Path) -> int:
+    try:
+        with sqlite3.connect(db_file, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def _wait_for_items(db_file: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _count(db_file) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("bad", [["--since", "yesterday"], ["--include", "("], []])
+def test_bad_arguments_are_clear_errors(tmp_path, sqlite_url, bad):
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url))
+    result = pw("backfill", *(bad or []), *(["--dir", str(SEEDS)] if bad else []), ok=False)
+    assert result.exit_code == 2
+    assert ("not a date" in result.stderr or "bad URL pattern" in result.stderr or "nothing to read" in result.stderr)
