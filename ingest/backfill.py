@@ -46,6 +46,7 @@ from ingest.model import EntryKeys, FeedEntry, Item, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.pipeline import FEED_ACCEPT, Context, build_item, save_items, write_qrcodes
+from ingest.qr import write_qrcode
 from store import repository
 
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.5"
@@ -202,9 +203,18 @@ class PoliteFetcher:
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def backfill(ctx: Context, request: Request, options: Options, reporter: Reporter) -> Tally:
-    """Run the backfill; raises Interrupted on Ctrl-C (what was saved stays saved; rerun to resume)."""
-    run = _Run(ctx, request, options, reporter)
+class Offload(Protocol):
+    """Where CPU-bound side jobs run (ingest.workers.Extractor.submit: the extraction process pool)."""
+
+    def submit(self, fn, /, *args) -> Future: ...
+
+
+def backfill(ctx: Context, request: Request, options: Options, reporter: Reporter,
+             offload: Offload | None = None) -> Tally:
+    """Run the backfill; raises Interrupted on Ctrl-C (what was saved stays saved; rerun to resume).
+
+    With `offload`, QR codes are drawn there rather than in this process (which fetches and saves)."""
+    run = _Run(ctx, request, options, reporter, offload)
     return run.execute()
 
 
@@ -223,8 +233,10 @@ def import_opml(ctx: Context, paths: Iterable[str], *, dry_run: bool = False) ->
 
 
 class _Run:
-    def __init__(self, ctx: Context, request: Request, options: Options, reporter: Reporter):
-        self.ctx, self.request, self.options, self.reporter = ctx, request, options, reporter
+    def __init__(self, ctx: Context, request: Request, options: Options, reporter: Reporter,
+                 offload: Offload | None):
+        self.ctx, self.request, self.options, self.reporter, self.offload = ctx, request, options, reporter, offload
+        self.qr_jobs: deque[Future] = deque()
         self.now = ctx.clock()
         self.tally = Tally()
         self.run_id: int | None = None
@@ -245,6 +257,7 @@ class _Run:
                     self._process(unit, pool)
                 while self.in_flight:
                     self._collect()
+                self._wait_qrcodes(0)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self.reporter.close(self.tally)
@@ -479,10 +492,26 @@ class _Run:
                     self.tally.stored += result.new
                     self.tally.duplicates += result.duplicate
                     saved += result.saved
-            write_qrcodes(self.ctx, saved)
+            self._qrcodes(saved)
         self.tally.seen += len(batch)
         self.tally.failed += sum(1 for _, item in batch if item.failure)
         self.reporter.update(self.tally)
+
+    def _qrcodes(self, saved: list[tuple[int, str, str]]) -> None:
+        directory = self.ctx.settings.output.qrcode_dir
+        if self.offload is None or not directory:
+            write_qrcodes(self.ctx, saved)
+            return
+        for _article_id, url, link in saved:
+            self.qr_jobs.append(self.offload.submit(write_qrcode, Path(directory), url, link))
+        self._wait_qrcodes(self.options.batch_size * 4)
+
+    def _wait_qrcodes(self, keep: int) -> None:
+        """Wait for QR code jobs until at most `keep` are pending; a failed one is logged."""
+        while self.qr_jobs and (len(self.qr_jobs) > keep or self.qr_jobs[0].done()):
+            job = self.qr_jobs.popleft()
+            if job.exception() is not None:
+                self.ctx.log.warning("backfill qrcode", error=str(job.exception()))
 
     def _mark_done(self, unit: Unit) -> None:
         self.tally.units += 1

@@ -228,7 +228,7 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
                       restart=restart)
     ctx = app.context()
     ctx = replace(ctx, fetcher=PoliteFetcher(ctx.fetcher, conf.per_host, conf.host_delay))
-    tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run))
+    tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run), offload=app.extractor)
     from ingest.progress import print_summary
     print_summary(tally, sys.stdout, as_json=as_json, dry_run=dry_run)
 

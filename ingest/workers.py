@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ingest.extract import extract_page
@@ -26,6 +27,7 @@ class Extractor:
         self._recycle_after = settings.recycle_after
         self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # threads calling at once must not each start a pool
 
     def __call__(self, content: bytes | str, url: str, rules: ExtractRules | None = None) -> Extraction:
         args = (content, url, rules or ExtractRules())
@@ -37,12 +39,28 @@ class Extractor:
             self._pool = None
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 
+    def submit(self, fn, /, *args) -> Future:
+        """Run another CPU-bound job (a picklable top-level function) in the pool; inline when processes = 0.
+        Backfill writes QR codes this way, off the process that fetches and saves."""
+        if self.processes > 0:
+            try:
+                return self._executor().submit(fn, *args)
+            except BrokenProcessPool:
+                self._pool = None
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future, as the pool does
+            done.set_exception(exc)
+        return done
+
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.processes,
-                                             mp_context=multiprocessing.get_context("forkserver"),
-                                             max_tasks_per_child=self._recycle_after or None)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                                 mp_context=multiprocessing.get_context("forkserver"),
+                                                 max_tasks_per_child=self._recycle_after or None)
+            return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,247 @@
+"""Backfill throughput and memory, against a bare single-process trafilatura.extract loop.
+
+Serves N generated article pages (four site layouts, varied lengths, headings, lists, tables, chrome)
+on 127.0.0.1 from a separate process, behind a sitemap index (sitemaps of 5,000 URLs), then runs
+`presswire backfill --sitemap ...` in a subprocess on a fresh SQLite file with the default extraction
+pool (one process per core) and prints:
+
+    backfill   items/s (wall clock of the backfill process) and peak RSS (the process tree: the CLI and
+               its extraction workers, sampled from /proc; plus the largest single process)
+    baseline   items/s of `trafilatura.extract(html)` in one process over the same pages, in memory
+               (no HTTP, no store): on the first --baseline-pages of them (all of them by default
+               up to 2,000; the pages cycle through the same generators, so the rate is representative)
+    ratio      backfill items/s / baseline items/s (target >= 1.6 on 2 cores)
+
+    PYTHONPATH=. python bench/backfill.py                  # N = 2,000
+    PYTHONPATH=. python bench/backfill.py -n 50000         # the memory target: peak RSS <= 400 MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PER_SITEMAP = 5000
+WORDS = ("battery storage contract utility grid capacity megawatt hours project company announced today "
+         "investors market revenue quarter growth lithium supply chain manufacturing facility expansion "
+         "agreement customers technology platform solution partnership regulatory approval shareholders "
+         "financial results guidance pipeline development commercial deployment energy solar wind hydrogen "
+         "network services operations management board director officer strategy acquisition funding").split()
+
+
+# --- the generated site ------------------------------------------------------------------------------
+
+def sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(9, 26))]
+    return " ".join(words).capitalize() + rng.choice([".", ".", ".", "!", "?"])
+
+
+def paragraph(rng: random.Random) -> str:
+    return " ".join(sentence(rng) for _ in range(rng.randint(2, 6)))
+
+
+def body_blocks(rng: random.Random, n: int) -> str:
+    out = []
+    for i in range(rng.randint(4, 18)):
+        roll = rng.random()
+        if i and roll < 0.12:
+            out.append(f"<h2>{sentence(rng)[:-1].title()[:60]}</h2>")
+        elif roll < 0.2:
+            out.append("<ul>" + "".join(f"<li>{sentence(rng)}</li>" for _ in range(rng.randint(2, 6))) + "</ul>")
+        elif roll < 0.24:
+            rows = "".join(f"<tr><td>{rng.choice(WORDS)}</td><td>{rng.randint(1, 999)}</td></tr>" for _ in range(4))
+            out.append(f"<table>{rows}</table>")
+        elif roll < 0.3:
+            out.append(f"<blockquote><p>{paragraph(rng)}</p></blockquote>")
+        else:
+            link = f' <a href="/news/{rng.randint(1, max(2, n))}/">{rng.choice(WORDS)}</a>' if roll < 0.5 else ""
+            out.append(f"<p>{paragraph(rng)}{link}</p>")
+    return "".join(out)
+
+
+def page(n: int) -> bytes:
+    """Article page n: deterministic, one of four layouts."""
+    rng = random.Random(n)
+    title = sentence(rng)[:-1].title()[:90]
+    date = f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:00:00Z"
+    nav = "".join(f'<li><a href="/c/{w}/">{w}</a></li>' for w in rng.sample(WORDS, 8))
+    related = "".join(f'<li><a href="/news/{rng.randint(1, 9999)}/">{sentence(rng)}</a></li>' for _ in range(5))
+    body = body_blocks(rng, n)
+    head = (f"<head><meta charset='utf-8'><title>{title} | Wire</title>"
+            f"<meta name='description' content='{sentence(rng)}'>"
+            f"<meta property='og:image' content='https://cdn.example/{n}.jpg'>"
+            f"<meta property='article:published_time' content='{date}'></head>")
+    layouts = [
+        f"<body><header><ul class='menu'>{nav}</ul></header><main><article class='post'><h1>{title}</h1>"
+        f"<time datetime='{date}'>{date}</time><div class='entry-content'>{body}</div></article>"
+        f"<aside><h3>Related</h3><ul>{related}</ul></aside></main><footer><p>Copyright Wire Inc.</p></footer></body>",
+        f"<body><div id='top'><ul>{nav}</ul></div><div class='release'><h1 class='headline'>{title}</h1>"
+        f"<p class='dateline'>NEW YORK, {date} /Wire/ --</p><section class='release-body'>{body}</section>"
+        f"<p>About the company: {paragraph(rng)}</p></div><div class='more'><ul>{related}</ul></div></body>",
+        f"<body><nav>{nav}</nav><div class='layout'><div class='col-main'><h1>{title}</h1><div class='byline'>By "
+        f"Staff</div><div class='story'>{body}</div></div><div class='col-side'><div class='ad'>Advertisement</div>"
+        f"<ul>{related}</ul></div></div><div class='footer'>Terms | Privacy</div></body>",
+        f"<body><h1>{title}</h1>{body}<hr><p><a href='/'>Home</a></p></body>",
+    ]
+    return f"<!DOCTYPE html><html lang='en'>{head}{layouts[n % 4]}</html>".encode()
+
+
+def sitemap_index(base: str, n: int) -> bytes:
+    parts = "".join(f"<sitemap><loc>{base}/sitemap-{k}.xml</loc></sitemap>"
+                    for k in range((n + PER_SITEMAP - 1) // PER_SITEMAP))
+    return (f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{parts}'
+            "</sitemapindex>").encode()
+
+
+def sitemap(base: str, n: int, k: int) -> bytes:
+    urls = "".join(f"<url><loc>{base}/news/{i}/</loc></url>"
+                   for i in range(k * PER_SITEMAP + 1, min(n, (k + 1) * PER_SITEMAP) + 1))
+    return (f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}'
+            "</urlset>").encode()
+
+
+def serve(n: int, port_file: Path) -> None:
+    """The site, in its own process. Pages are generated into files first (so serving costs little CPU:
+    the server shares the cores with what is measured) and read per request (nothing held in memory)."""
+    pages = port_file.parent / "pages"
+    pages.mkdir(exist_ok=True)
+    for i in range(1, n + 1):
+        (pages / f"{i}.html").write_bytes(page(i))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16  # headers and body in one send (else Nagle + delayed ACK: 40 ms a request)
+
+        def do_GET(self) -> None:  # noqa: N802
+            base = f"http://{self.headers['Host']}"
+            parts = self.path.strip("/").split("/")
+            body, kind = b"not found", "text/plain"
+            if self.path == "/sitemap.xml":
+                body, kind = sitemap_index(base, n), "application/xml"
+            elif parts[0].startswith("sitemap-"):
+                body, kind = sitemap(base, n, int(parts[0][8:-4])), "application/xml"
+            elif parts[0] == "news" and len(parts) == 2 and parts[1].isdigit() and 1 <= int(parts[1]) <= n:
+                body, kind = (pages / f"{int(parts[1])}.html").read_bytes(), "text/html; charset=utf-8"
+            self.send_response(200 if body != b"not found" else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    port_file.write_text(str(httpd.server_address[1]))
+    httpd.serve_forever()
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(sum, largest) resident set size in bytes of pid and its descendants, from /proc."""
+    total, largest, stack = 0, 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            rss = int(next(line for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:")).split()[1]) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+        total, largest = total + rss, max(largest, rss)
+    return total, largest
+
+
+def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bool) -> dict:
+    config = workdir / "presswire.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{workdir / "bench.db"}"\n'
+                      f'[log]\nformat = "json"\n'
+                      f'[output]\nqrcode_dir = "{workdir / "qrcodes" if qrcodes else ""}"\n'
+                      f"[backfill]\nconcurrency = {concurrency}\nper_host = {concurrency}\nhost_delay = 0\n"
+                      f"batch_size = 200\nprogress_every = 30\n")
+    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--sitemap",
+           f"{base}/sitemap.xml", "--json"]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak, largest = 0, 0
+    while proc.poll() is None:
+        total, big = tree_rss(proc.pid)
+        peak, largest = max(peak, total), max(largest, big)
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    out = proc.stdout.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"backfill failed ({proc.returncode}): {out}")
+    summary = json.loads(out.strip().splitlines()[-1])
+    return {"summary": summary, "wall_s": wall, "peak_rss": peak, "largest_rss": largest}
+
+
+def baseline(n: int) -> tuple[float, int]:
+    """Pages per second of trafilatura.extract over the first n pages (after a warm-up on 20 of them)."""
+    import trafilatura
+    pages = [page(i) for i in range(1, n + 1)]
+    for html in pages[:20]:
+        trafilatura.extract(html)
+    started = time.monotonic()
+    for html in pages:
+        trafilatura.extract(html)
+    return n / (time.monotonic() - started), n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--pages", type=int, default=2000, help="pages served and backfilled")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--baseline-pages", type=int, default=2000, help="pages of the bare trafilatura loop")
+    parser.add_argument("--no-qrcodes", action="store_true", help="do not write QR code PNGs")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.pages, args.serve)
+        return
+    with tempfile.TemporaryDirectory(prefix="presswire-bench-") as tmp:
+        workdir = Path(tmp)
+        port_file = workdir / "port"
+        server = subprocess.Popen([sys.executable, __file__, "-n", str(args.pages), "--serve", str(port_file)])
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                if server.poll() is not None:
+                    raise SystemExit("the page server died")
+                time.sleep(0.1)
+            base = f"http://127.0.0.1:{port_file.read_text()}"
+            load_before = os.getloadavg()
+            result = run_backfill(base, workdir, args.pages, args.concurrency, not args.no_qrcodes)
+        finally:
+            server.terminate()
+            server.wait()
+    rate_base, sampled = baseline(min(args.baseline_pages, args.pages))
+    s = result["summary"]
+    rate = s["seen"] / result["wall_s"]
+    print(f"pages                {args.pages} (stored {s['stored']}, failed {s['failed']}, errors {s['errors']})")
+    print(f"backfill             {rate:.1f} items/s ({result['wall_s']:.1f} s wall, process start included; "
+          f"{s['items_per_s']:.1f} items/s by its own clock)")
+    print(f"peak RSS             {result['peak_rss'] / 2**20:.0f} MB (backfill + extraction workers); "
+          f"largest process {result['largest_rss'] / 2**20:.0f} MB")
+    print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
+    print(f"ratio                {rate / rate_base:.2f} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
+    print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
+          f"(1 min; other processes share the cores)")
+    print(f"bench self max RSS   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (pages of the baseline)")
+
+
+if __name__ == "__main__":
+    main()
