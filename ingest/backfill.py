@@ -46,6 +46,7 @@ from ingest.model import EntryKeys, FeedEntry, Item, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.pipeline import FEED_ACCEPT, Context, build_item, save_items, write_qrcodes
+from ingest.pipeline import _draft as promo_draft
 from ingest.qr import write_qrcode
 from store import repository
 
@@ -392,14 +393,16 @@ class _Run:
     def _directory(self, directory: Path) -> Iterator[Candidate]:
         spec = SourceSpec(directory.resolve().as_uri(), self.request.source_name or directory.name)
         for path in document_files(directory):
-            imported = import_file(path, source_name=spec.name, date=self.request.date)
+            imported = import_file(path, source_name=spec.name, date=self.request.date, rules=self.ctx.promo_rules)
             if imported.problem:
                 self._error("document", str(path), imported.problem)
-            elif imported.source_name:
+                continue
+            item = replace(imported.item, draft=promo_draft(self.ctx, imported.item))  # [promo] policy, as polled
+            if imported.source_name:
                 named = SourceSpec(f"import:{quote(imported.source_name)}", imported.source_name, by_name=True)
-                yield Candidate(named, item=imported.item)
+                yield Candidate(named, item=item)
             else:
-                yield Candidate(spec, item=imported.item)
+                yield Candidate(spec, item=item)
 
     # --- units -> items ---
 
@@ -495,6 +498,7 @@ class _Run:
             self._qrcodes(saved)
         self.tally.seen += len(batch)
         self.tally.failed += sum(1 for _, item in batch if item.failure)
+        self.tally.promotional += sum(1 for _, item in batch if item.promo and item.promo.label == "promotional")
         self.reporter.update(self.tally)
 
     def _qrcodes(self, saved: list[tuple[int, str, str]]) -> None:

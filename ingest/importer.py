@@ -5,7 +5,8 @@ Two formats, told apart by the first line:
   front matter (seed 002)  `+++`, TOML, `+++`, HTML body. Imported field by field: title, date, draft,
                            summary, description, source_link, enclosure, url, qrcode, source and the body
                            are kept exactly; article_id / feed_item_id are another system's ids, kept as
-                           provenance (presswire gives the item its own ids).
+                           provenance (presswire gives the item its own ids). With promo rules it is
+                           classified like a polled item (its fields stay as written).
   plain text (seed 000)    first line the title, then one block per line (blank lines are only spacing);
                            a short line without final punctuation is a heading (<h2>), the rest paragraphs.
                            It goes through normalize() like a polled entry whose page gave this text. The
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date as date_type, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +27,8 @@ from typing import Any, Iterator
 from ingest.extract import clean_html, html_blocks
 from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
-from ingest.normalize import entry_keys, item_slug, normalize
+from ingest.normalize import entry_keys, item_slug, normalize, plain
+from ingest.promo import Rules, classify
 
 HEADING_MAX_CHARS = 100
 HEADING_MAX_WORDS = 12
@@ -55,7 +57,8 @@ def document_files(directory: Path) -> Iterator[Path]:
             yield path
 
 
-def import_file(path: Path, *, source_name: str, date: datetime | None = None) -> Imported:
+def import_file(path: Path, *, source_name: str, date: datetime | None = None, rules: Rules | None = None
+                ) -> Imported:
     """Read one document; `source_name` names plain-text items (front matter names its own)."""
     try:
         raw = path.read_bytes()[:MAX_FILE_BYTES + 1]
@@ -68,14 +71,14 @@ def import_file(path: Path, *, source_name: str, date: datetime | None = None) -
     except UnicodeDecodeError:
         return Imported(path, problem=f"import {path}: not UTF-8 text")
     if text.startswith("+++"):
-        return _front_matter(path, text)
+        return _front_matter(path, text, rules)
     when = date or datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-    return _plain_text(path, text, source_name, when)
+    return _plain_text(path, text, source_name, when, rules)
 
 
 # --- front matter (seed 002) ----------------------------------------------------------------------
 
-def _front_matter(path: Path, text: str) -> Imported:
+def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
     try:
         doc = parse(text, str(path))
         front = doc.front
@@ -97,6 +100,10 @@ def _front_matter(path: Path, text: str) -> Imported:
                 body_html=doc.body, body_text="\n\n".join(html_blocks(doc.body)), method="import",
                 qrcode=fields["qrcode"] if "qrcode" in front else None,
                 origin=Provenance(_int(front.get("article_id")), _int(front.get("feed_item_id")), str(path)))
+    if rules:
+        item = replace(item, promo=classify(item.body_text, title=title, summary=plain(fields["summary"]),
+                                            source_name=fields["source"], source_url=fields["source_link"],
+                                            rules=rules))
     return Imported(path, item=item, source_name=fields["source"])
 
 
@@ -129,7 +136,7 @@ def _int(value: Any) -> int | None:
 
 # --- plain text (seed 000) ------------------------------------------------------------------------
 
-def _plain_text(path: Path, text: str, source_name: str, when: datetime) -> Imported:
+def _plain_text(path: Path, text: str, source_name: str, when: datetime, rules: Rules | None) -> Imported:
     lines = [" ".join(line.split()) for line in text.splitlines()]
     lines = [line for line in lines if line]
     if len(lines) < 2:
@@ -140,7 +147,7 @@ def _plain_text(path: Path, text: str, source_name: str, when: datetime) -> Impo
     digest = hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()[:32]
     entry = FeedEntry(guid=f"sha256:{digest}", link=None, title=html.escape(title, quote=False), published=when)
     page = Extraction(text=body_text, body_html=body_html, method="text", title=title)
-    item = normalize(entry, page, source_name=source_name, seen_at=when, feed_body=Extraction())
+    item = normalize(entry, page, source_name=source_name, seen_at=when, feed_body=Extraction(), rules=rules)
     return Imported(path, item=item)
 
 

@@ -199,11 +199,16 @@ def test_directory_with_both_seeds(tmp_path, db_url):
     imported = by_method["import"]
     assert (imported["origin_article_id"], imported["origin_feed_item_id"]) == (85225, 14245)
     shown = pw("items", "show", str(imported["article_id"])).stdout
-    ours = parse(shown)
+    ours, theirs = parse(shown), parse(seed)
     assert (ours.front["article_id"], ours.front["feed_item_id"]) == (imported["article_id"], imported["feed_item_id"])
     expected = seed.replace("article_id = 85225", f"article_id = {imported['article_id']}") \
         .replace("feed_item_id = 14245", f"feed_item_id = {imported['feed_item_id']}")
-    assert shown == expected + "\n"  # every other field and the body exactly as in the seed
+    seed_keys = expected.split("+++")[1]
+    assert shown.startswith("+++" + seed_keys)  # the 12 seed keys, as written in the seed (ids aside)
+    assert ours.body == theirs.body + "\n"  # the body exactly (click.echo adds the last newline)
+    assert imported["promo"]["label"] in ("promotional", "press_release", "news")  # classified like a polled item
+    labels = [i["promo"]["label"] for i in items(pw)]
+    assert summary["promotional"] == labels.count("promotional")
     text = by_method["text"]
     assert text["title"] == "China Gains Competitive Edge in Global Solid-State Battery Race"
     assert text["date"] == "2025-05-16T09:00:00Z"
