@@ -170,6 +170,7 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
     config = workdir / "presswire.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{workdir / "bench.db"}"\n'
                       f'[log]\nformat = "json"\n'
+                      f'[http]\nallow_networks = ["127.0.0.1/32"]\n'
                       f'[output]\nqrcode_dir = "{workdir / "qrcodes" if qrcodes else ""}"\n'
                       f"[backfill]\nconcurrency = {concurrency}\nper_host = {concurrency}\nhost_delay = 0\n"
                       f"batch_size = 200\nprogress_every = 30\n")

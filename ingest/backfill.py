@@ -319,7 +319,7 @@ class _Run:
                 unit, older = page
                 yield unit
             for link in older:
-                if link not in queued:
+                if link not in queued and _may_follow(url, link):
                     queued.add(link)
                     queue.append(link)
 
@@ -375,8 +375,10 @@ class _Run:
         since = self.request.window.since
         try:
             for child in entries:
-                if child.kind == "sitemap" and (since is None or child.lastmod is None or child.lastmod >= since):
-                    yield from self._sitemap_units(urljoin(url, child.loc), spec, depth + 1)
+                loc = urljoin(url, child.loc)
+                if child.kind == "sitemap" and (since is None or child.lastmod is None or child.lastmod >= since) \
+                        and _may_follow(url, loc):
+                    yield from self._sitemap_units(loc, spec, depth + 1)
         except SourceError as exc:
             self._error("sitemap", url, exc)
 
@@ -569,6 +571,13 @@ def _location(ref: str) -> str:
     if ref.startswith(("http://", "https://", "file:")):
         return ref
     return Path(ref).resolve().as_uri()
+
+
+def _may_follow(parent: str, link: str) -> bool:
+    """http(s) links always (the fetcher's guard checks where they go); file: links only from a local file,
+    so a remote feed or sitemap can never make presswire read local files."""
+    scheme = urlsplit(link).scheme
+    return scheme in ("http", "https") or (scheme == "file" and urlsplit(parent).scheme == "file")
 
 
 def _parse_base(url: str) -> str:
