@@ -150,20 +150,25 @@ def serve(n: int, port_file: Path) -> None:
 
 # --- measuring -----------------------------------------------------------------------------------------
 
-def tree_rss(pid: int) -> tuple[int, int]:
-    """(sum, largest) resident set size in bytes of pid and its descendants, from /proc."""
-    total, largest, stack = 0, 0, [pid]
+def tree_memory(pid: int) -> tuple[int, int, int]:
+    """(RSS sum, PSS sum, largest RSS) in bytes of pid and its descendants, from /proc. RSS counts the
+    pages that forked workers share with each other once per process; PSS splits them between them."""
+    rss_sum, pss_sum, largest, stack = 0, 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            rss = int(next(line for line in Path(f"/proc/{p}/status").read_text().splitlines()
-                           if line.startswith("VmRSS:")).split()[1]) * 1024
+            rss = _kb(Path(f"/proc/{p}/status"), "VmRSS:")
+            pss = _kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:")
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):
             continue
-        total, largest = total + rss, max(largest, rss)
-    return total, largest
+        rss_sum, pss_sum, largest = rss_sum + rss, pss_sum + pss, max(largest, rss)
+    return rss_sum, pss_sum, largest
+
+
+def _kb(path: Path, key: str) -> int:
+    return int(next(line for line in path.read_text().splitlines() if line.startswith(key)).split()[1]) * 1024
 
 
 def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bool) -> dict:
@@ -178,17 +183,17 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
            f"{base}/sitemap.xml", "--json"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak, largest = 0, 0
+    peak, peak_pss, largest = 0, 0, 0
     while proc.poll() is None:
-        total, big = tree_rss(proc.pid)
-        peak, largest = max(peak, total), max(largest, big)
+        total, pss, big = tree_memory(proc.pid)
+        peak, peak_pss, largest = max(peak, total), max(peak_pss, pss), max(largest, big)
         time.sleep(0.2)
     wall = time.monotonic() - started
     out = proc.stdout.read()
     if proc.returncode != 0:
         raise SystemExit(f"backfill failed ({proc.returncode}): {out}")
     summary = json.loads(out.strip().splitlines()[-1])
-    return {"summary": summary, "wall_s": wall, "peak_rss": peak, "largest_rss": largest}
+    return {"summary": summary, "wall_s": wall, "peak_rss": peak, "peak_pss": peak_pss, "largest_rss": largest}
 
 
 def baseline(n: int) -> tuple[float, int]:
@@ -235,8 +240,8 @@ def main() -> None:
     print(f"pages                {args.pages} (stored {s['stored']}, failed {s['failed']}, errors {s['errors']})")
     print(f"backfill             {rate:.1f} items/s ({result['wall_s']:.1f} s wall, process start included; "
           f"{s['items_per_s']:.1f} items/s by its own clock)")
-    print(f"peak RSS             {result['peak_rss'] / 2**20:.0f} MB (backfill + extraction workers); "
-          f"largest process {result['largest_rss'] / 2**20:.0f} MB")
+    print(f"peak RSS             {result['peak_rss'] / 2**20:.0f} MB summed over the backfill and its extraction "
+          f"workers (PSS {result['peak_pss'] / 2**20:.0f} MB); largest process {result['largest_rss'] / 2**20:.0f} MB")
     print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
     print(f"ratio                {rate / rate_base:.2f} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
