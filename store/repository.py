@@ -159,7 +159,10 @@ def _insert_item(s: Session, source_id: int, entry_id: int, item: Item, now: dat
             with s.begin_nested():
                 row = t.Item(feed_entry_id=entry_id, source_id=source_id, url=url,
                              qrcode=item.qrcode if item.qrcode is not None else f"{prefix}{url}.png",
-                             created_at=now, updated_at=now, **_item_fields(item), **_origin_fields(item))
+                             created_at=now, updated_at=now, **_item_fields(item))
+                if item.origin is not None:
+                    row.origin = t.ItemOrigin(article_id=item.origin.article_id,
+                                              feed_item_id=item.origin.feed_item_id, path=item.origin.path or None)
                 s.add(row)
             return row.id, url
         except IntegrityError:  # taken (by an older item, or another writer since we looked)
@@ -174,12 +177,6 @@ def _slug_candidates(s: Session, slug: str) -> Iterable[str]:
     for n in range(2, len(taken) + 100):
         if f"{slug}-{n}" not in taken:
             yield f"{slug}-{n}"
-
-
-def _origin_fields(item: Item) -> dict:
-    o = item.origin
-    return dict(origin_article_id=o.article_id, origin_feed_item_id=o.feed_item_id,
-                origin_path=o.path or None) if o else {}
 
 
 def _item_fields(item: Item) -> dict:
@@ -327,7 +324,8 @@ def stored_item(row: t.Item, source_name: str) -> StoredItem:
         source=source_name, body_html=row.body_html, body_text=row.body_text,
         method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
         promo=_promo(row), trail=row.extraction_trail, read_more_url=row.read_more_url,
-        origin_article_id=row.origin_article_id, origin_feed_item_id=row.origin_feed_item_id,
+        origin_article_id=row.origin.article_id if row.origin else None,
+        origin_feed_item_id=row.origin.feed_item_id if row.origin else None,
     )
 
 

@@ -5,6 +5,7 @@
                    GUID and by canonical link
     items          the normalized document in the seed schema, one per feed entry, with its
                    promotional-content label, scores, reasons, tickers and boilerplate spans
+    item_origins   an imported document's ids in the system it came from (provenance), one per such item
     backfill_runs / backfill_progress
                    one row per distinct `presswire backfill` (keyed by a hash of its arguments) and one
                    per unit of it finished (a feed page, a sitemap, an input), so a rerun resumes
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
                         UniqueConstraint, TypeDecorator)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -127,10 +128,19 @@ class Item(Base):
     promo_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{rule, score, weight, match, ...}]
     tickers: Mapped[list[str] | None] = mapped_column(JSON)  # ["NASDAQ:QS", ...]
     boilerplate: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # spans of body_text / feed summary
-    # provenance of an imported document: its ids in the system it came from, and the file
-    origin_article_id: Mapped[int | None] = mapped_column(Integer)
-    origin_feed_item_id: Mapped[int | None] = mapped_column(Integer)
-    origin_path: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[ItemOrigin | None] = relationship(lazy="selectin", uselist=False)
+
+
+class ItemOrigin(Base):
+    """Provenance of an imported document (backfill --dir): its ids in the system it came from, and the file.
+    A table of its own: most items have none, and the items table stays as the other stages know it."""
+
+    __tablename__ = "item_origins"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(Integer)
+    feed_item_id: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str | None] = mapped_column(Text)
 
 
 class BackfillRun(Base):

@@ -36,17 +36,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_backfill_progress')),
     sa.UniqueConstraint('run_id', 'unit_key', name=op.f('uq_backfill_progress_run_id_unit_key'))
     )
-    with op.batch_alter_table('items', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('origin_article_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('origin_feed_item_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('origin_path', sa.Text(), nullable=True))
+    op.create_table('item_origins',
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('article_id', sa.Integer(), nullable=True),
+    sa.Column('feed_item_id', sa.Integer(), nullable=True),
+    sa.Column('path', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_item_origins_item_id_items'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('item_id', name=op.f('pk_item_origins'))
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('items', schema=None) as batch_op:
-        batch_op.drop_column('origin_path')
-        batch_op.drop_column('origin_feed_item_id')
-        batch_op.drop_column('origin_article_id')
-
+    op.drop_table('item_origins')
     op.drop_table('backfill_progress')
     op.drop_table('backfill_runs')
