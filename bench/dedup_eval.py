@@ -1,0 +1,375 @@
+"""Duplicate detection: precision/recall on fixtures/dedup/pairs.jsonl, and the
+cost of a near-duplicate lookup at 10k, 100k and 1M stored fingerprints in SQLite.
+
+    PYTHONPATH=. python bench/dedup_eval.py                # accuracy + lookup (~2-4 min)
+    PYTHONPATH=. python bench/dedup_eval.py --accuracy     # accuracy only (seconds)
+    PYTHONPATH=. python bench/dedup_eval.py --sweep        # accuracy over a threshold grid
+    PYTHONPATH=. python bench/dedup_eval.py --lookup --sizes 10000,100000,1000000
+
+Accuracy: each pair is decided the way the store decides a new item against a
+stored one: equal canonical URL, else ``ingest.dedup.match`` (content hash,
+title + date fallback for short texts, LSH band overlap then exact shingle
+overlap). A pair whose texts never share a band key is a miss, so LSH recall is
+part of the figure.
+
+Lookup: a real SQLite file with the table layout of store/tables.py
+(``item_fingerprints`` with an indexed ``content_hash`` and ``title_key``;
+``item_bands(band_key, item_id)`` keyed by band_key). Synthetic fingerprints
+(random band keys) are bulk-loaded; per size we time the lookup of real
+fingerprints: one content-hash probe plus one ``band_key IN (...)`` query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import random
+import sqlite3
+import statistics
+import struct
+import sys
+import tempfile
+import tomllib
+import time
+from collections import Counter
+from pathlib import Path
+
+from ingest.dedup import (
+    DedupParams,
+    Doc,
+    Match,
+    match,
+    normalize_text,
+    prepare,
+    shingles_of,
+    similarity,
+    strip_wrapper,
+    verify,
+)
+from ingest.urls import canonicalize
+
+PAIRS = Path(__file__).resolve().parent.parent / "fixtures" / "dedup" / "pairs.jsonl"
+BASE = PAIRS.with_name("base_releases.toml")
+
+
+# --- accuracy -----------------------------------------------------------------------------
+
+
+def load_pairs(path: Path = PAIRS) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def as_doc(side: dict, params: DedupParams) -> Doc:
+    day = dt.date.fromisoformat(side["published"][:10])
+    return prepare(side["title"], side["text"], day, params)
+
+
+def decide(row: dict, params: DedupParams) -> Match | None:
+    if canonicalize(row["a"]["url"]) == canonicalize(row["b"]["url"]):
+        return Match("url", 1.0, 0)
+    return match(as_doc(row["b"], params), as_doc(row["a"], params), 0, params)
+
+
+def score(rows: list[dict], params: DedupParams) -> dict:
+    tp = fp = fn = tn = 0
+    methods: Counter[str] = Counter()
+    errors = []
+    for row in rows:
+        found = decide(row, params)
+        predicted = found is not None
+        if predicted:
+            methods[found.method] += 1
+        tp += predicted and row["duplicate"]
+        fp += predicted and not row["duplicate"]
+        fn += (not predicted) and row["duplicate"]
+        tn += (not predicted) and not row["duplicate"]
+        if predicted != row["duplicate"]:
+            errors.append((row, found))
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall,
+            "methods": methods, "errors": errors}
+
+
+def explain(row: dict, params: DedupParams) -> str:
+    a, b = as_doc(row["a"], params), as_doc(row["b"], params)
+    sim = similarity(a, b)
+    shared = len(set(a.fingerprint.band_keys) & set(b.fingerprint.band_keys))
+    return (f"jaccard={sim.jaccard:.3f} containment={sim.containment:.3f} lead={sim.lead:.2f} "
+            f"shared_bands={shared} shingles={a.fingerprint.shingle_count}/{b.fingerprint.shingle_count}")
+
+
+def print_accuracy(rows: list[dict], params: DedupParams) -> dict:
+    result = score(rows, params)
+    positives = sum(r["duplicate"] for r in rows)
+    print(f"pairs: {len(rows)} ({positives} duplicates, {len(rows) - positives} non-duplicates) from {PAIRS.name}")
+    print(f"params: {dataclasses.asdict(params)}")
+    print(f"precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
+          f"(tp={result['tp']} fp={result['fp']} fn={result['fn']} tn={result['tn']})")
+    print("decided by: " + ", ".join(f"{m}={n}" for m, n in sorted(result["methods"].items())))
+    for row, found in result["errors"]:
+        label = "FALSE POSITIVE" if found else "MISSED"
+        print(f"  {label} {row['id']} [{row['kind']}] {explain(row, params)}")
+    print_margins(rows, params)
+    return result
+
+
+def print_margins(rows: list[dict], params: DedupParams) -> None:
+    """Overlap distribution per kind: the headroom around the thresholds."""
+    by_kind: dict[tuple[str, bool], list[tuple[float, float, float]]] = {}
+    for row in rows:
+        a, b = as_doc(row["a"], params), as_doc(row["b"], params)
+        if a.fingerprint.is_short or b.fingerprint.is_short:
+            continue
+        sim = similarity(a, b)
+        by_kind.setdefault((row["kind"], row["duplicate"]), []).append((sim.jaccard, sim.containment, sim.lead))
+    print("exact overlap of long-text pairs per kind (min/median/max):")
+    for (kind, dup), sims in sorted(by_kind.items(), key=lambda kv: (not kv[0][1], kv[0][0])):
+        j = sorted(s[0] for s in sims)
+        c = sorted(s[1] for s in sims)
+        lead = sorted(s[2] for s in sims)
+        print(f"  {'dup' if dup else 'non'} {kind:26s} n={len(sims):3d} "
+              f"jaccard {j[0]:.2f}/{statistics.median(j):.2f}/{j[-1]:.2f}  "
+              f"containment {c[0]:.2f}/{statistics.median(c):.2f}/{c[-1]:.2f}  "
+              f"lead {lead[0]:.2f}/{statistics.median(lead):.2f}/{lead[-1]:.2f}")
+
+
+def sweep(rows: list[dict], base: DedupParams) -> None:
+    """Justify the defaults: verification thresholds, then LSH geometry."""
+    sweep_thresholds(rows, base)
+    sweep_lsh(rows, base)
+
+
+def sweep_thresholds(rows: list[dict], base: DedupParams) -> None:
+    """Precision/recall of exact verification alone (LSH assumed to find every
+    candidate) over a grid; pairs decided by URL or content hash count as found."""
+    decided = []
+    for row in rows:
+        a, b = as_doc(row["a"], base), as_doc(row["b"], base)
+        same_url = canonicalize(row["a"]["url"]) == canonicalize(row["b"]["url"])
+        if same_url or a.fingerprint.content_hash == b.fingerprint.content_hash:
+            decided.append((row["duplicate"], True))
+        elif a.fingerprint.is_short or b.fingerprint.is_short:
+            decided.append((row["duplicate"], match(b, a, 0, base) is not None))
+        else:
+            decided.append((row["duplicate"], similarity(a, b)))
+    print("verification thresholds (exact overlap only):")
+    print("  lead  jaccard  containment  precision  recall")
+    for lead in (0.0, 0.6, 0.7, 0.8, 0.9):
+        for jt in (0.4, 0.5, 0.6, 0.7):
+            for ct in (0.6, 0.7, 0.8, 0.9):
+                params = dataclasses.replace(base, lead_threshold=lead, jaccard_threshold=jt, containment_threshold=ct)
+                found = [(dup, s if isinstance(s, bool) else verify(s, 0, params) is not None) for dup, s in decided]
+                p, r = precision_recall(found)
+                mark = "  <- default" if params == base else ""
+                print(f"  {lead:4.1f}  {jt:7.1f}  {ct:11.1f}  {p:9.4f}  {r:6.4f}{mark}")
+
+
+def precision_recall(found: list[tuple[bool, bool]]) -> tuple[float, float]:
+    tp = sum(1 for dup, hit in found if dup and hit)
+    fp = sum(1 for dup, hit in found if hit and not dup)
+    fn = sum(1 for dup, hit in found if dup and not hit)
+    return (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
+
+
+def sweep_lsh(rows: list[dict], base: DedupParams) -> None:
+    """LSH geometry from exact head Jaccard. With MinHash every band of a pair
+    with head Jaccard j collides with probability j**rows, independently, so a
+    pair becomes a candidate with probability 1 - (1 - j**rows)**bands. Printed:
+    that probability averaged over long duplicate pairs not equal by hash (LSH
+    recall), over the hard negatives (candidates verification must reject), and
+    summed over stored items for a lookup at 1M stored items, using every pair
+    of base releases of different companies as the model of unrelated items."""
+    pos = [r for r in rows if r["duplicate"]]
+    neg = [r for r in rows if not r["duplicate"]]
+    print("LSH geometry (shingle size %d), expected from exact head Jaccard:" % base.shingle_size)
+    print("  head words  bands x rows  LSH recall on dups  negatives as candidates  false candidates @1M")
+    for head in (50, 100, 150, 10**9):
+        j_pos = head_jaccards(pos, head, base)
+        j_neg = head_jaccards(neg, head, base)
+        j_unrelated = unrelated_head_jaccards(head, base)
+        for bands, rows_per_band in ((16, 4), (20, 4), (24, 4), (20, 3), (10, 5), (20, 5)):
+            def p_cand(j: float) -> float:
+                return 1 - (1 - j**rows_per_band) ** bands
+            recall = statistics.mean(map(p_cand, j_pos))
+            neg_rate = statistics.mean(map(p_cand, j_neg))
+            per_million = statistics.mean(map(p_cand, j_unrelated)) * 1_000_000
+            label = "all" if head == 10**9 else str(head)
+            mark = "  <- default" if (head, bands, rows_per_band) == (base.head_words, base.bands, base.rows) else ""
+            print(f"  {label:>10}  {bands:5d} x {rows_per_band:<4d}  {recall:18.4f}  {neg_rate:23.4f}  "
+                  f"{per_million:20.2f}{mark}")
+
+
+def head_set(text: str, head: int, params: DedupParams) -> frozenset[int]:
+    words = normalize_text(strip_wrapper(text)).split()
+    return shingles_of(words[:head], params.shingle_size)
+
+
+def head_jaccards(rows: list[dict], head: int, params: DedupParams) -> list[float]:
+    """Head Jaccard of the long pairs that reach the LSH step (not equal by hash)."""
+    out = []
+    for row in rows:
+        a, b = as_doc(row["a"], params), as_doc(row["b"], params)
+        if a.fingerprint.is_short or b.fingerprint.is_short:
+            continue
+        if a.fingerprint.content_hash == b.fingerprint.content_hash:
+            continue
+        out.append(jaccard(head_set(row["a"]["text"], head, params), head_set(row["b"]["text"], head, params)))
+    return out
+
+
+def unrelated_head_jaccards(head: int, params: DedupParams) -> list[float]:
+    data = tomllib.loads(BASE.read_text(encoding="utf-8"))
+    releases = [(r["company"], head_set(r["body"], head, params)) for r in data["release"]]
+    return [jaccard(x[1], y[1]) for i, x in enumerate(releases) for y in releases[i + 1 :] if x[0] != y[0]]
+
+
+def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+# --- lookup cost --------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE item_fingerprints (
+    item_id INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    title_key TEXT NOT NULL,
+    shingle_count INTEGER NOT NULL
+);
+CREATE TABLE item_bands (
+    band_key BIGINT NOT NULL,
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (band_key, item_id)
+) WITHOUT ROWID;
+"""
+INDEXES = """
+CREATE INDEX IF NOT EXISTS ix_item_fingerprints_content_hash ON item_fingerprints (content_hash);
+CREATE INDEX IF NOT EXISTS ix_item_fingerprints_title_key ON item_fingerprints (title_key);
+"""
+
+
+def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: random.Random) -> None:
+    """Insert synthetic items start..stop-1: random hashes and band keys, staged
+    in a plain table and moved into item_bands in key order (fast bulk load)."""
+    conn.execute("CREATE TEMP TABLE staging (band_key BIGINT, item_id INTEGER)")
+    chunk = 50_000
+    for first in range(start, stop, chunk):
+        ids = range(first, min(first + chunk, stop))
+        conn.executemany(
+            "INSERT INTO item_fingerprints VALUES (?, ?, ?, ?)",
+            ((i, rng.randbytes(16).hex(), rng.randbytes(16).hex(), 400) for i in ids),
+        )
+        keys = struct.unpack(f"<{len(ids) * bands}q", rng.randbytes(8 * len(ids) * bands))
+        owners = (i for i in ids for _ in range(bands))
+        conn.executemany("INSERT INTO staging VALUES (?, ?)", zip(keys, owners))
+    conn.execute("INSERT INTO item_bands SELECT band_key, item_id FROM staging ORDER BY band_key, item_id")
+    conn.execute("DROP TABLE staging")
+    conn.commit()
+
+
+def lookup(conn: sqlite3.Connection, doc: Doc) -> list[int]:
+    fp = doc.fingerprint
+    exact = conn.execute(
+        "SELECT item_id FROM item_fingerprints WHERE content_hash = ? LIMIT 1", (fp.content_hash,)
+    ).fetchall()
+    if exact:
+        return [exact[0][0]]
+    marks = ",".join("?" * len(fp.band_keys))
+    rows = conn.execute(
+        f"SELECT DISTINCT item_id FROM item_bands WHERE band_key IN ({marks})", fp.band_keys
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def time_lookups(conn: sqlite3.Connection, docs: list[Doc], repeats: int) -> float:
+    """Median over repeats of the mean time per lookup, in microseconds."""
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for doc in docs:
+            lookup(conn, doc)
+        runs.append((time.perf_counter() - start) / len(docs) * 1e6)
+    return statistics.median(runs)
+
+
+def probe_docs(rows: list[dict], params: DedupParams) -> list[Doc]:
+    docs = [as_doc(row[side], params) for row in rows for side in ("a", "b")]
+    return [d for d in docs if not d.fingerprint.is_short]
+
+
+def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Path) -> None:
+    docs = probe_docs(rows, params)
+    t0 = time.perf_counter()
+    for doc in docs:
+        prepare("t", "x", None, params)  # warm caches (probe orders)
+    fp_us = time_fingerprint(rows, params)
+    print(f"\nfingerprint (strip, normalize, shingle, MinHash, bands): {fp_us:.0f} us per item")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA temp_store=FILE;"
+    )
+    conn.executescript(SCHEMA)
+    rng = random.Random(7)
+    stored = 0
+    results = {}
+    print(f"SQLite file {path}; {params.bands} band keys per item; {len(docs)} probe items per run")
+    for size in sorted(sizes):
+        t1 = time.perf_counter()
+        fill(conn, stored, size, params.bands, rng)
+        conn.executescript(INDEXES + "ANALYZE;")
+        stored = size
+        load_s = time.perf_counter() - t1
+        conn.close()  # lookups run on a fresh connection with default settings
+        reader = sqlite3.connect(path)
+        time_lookups(reader, docs, 1)  # warm-up
+        results[size] = time_lookups(reader, docs, 5)
+        reader.close()
+        conn = sqlite3.connect(path)
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072;")
+        mb = path.stat().st_size / 1e6
+        print(f"  {size:>9,d} stored: {results[size]:7.1f} us per lookup  (db {mb:,.0f} MB, loaded in {load_s:.1f} s)")
+    conn.close()
+    smallest, largest = min(results), max(results)
+    print(f"ratio {largest:,d} / {smallest:,d}: {results[largest] / results[smallest]:.2f}x "
+          f"(target <= 1.5x); total {time.perf_counter() - t0:.0f} s")
+
+
+def time_fingerprint(rows: list[dict], params: DedupParams) -> float:
+    sides = [row[s] for row in rows for s in ("a", "b")]
+    start = time.perf_counter()
+    for side in sides:
+        prepare(side["title"], side["text"], None, params)
+    return (time.perf_counter() - start) / len(sides) * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="dedup precision/recall and lookup cost")
+    parser.add_argument("--accuracy", action="store_true", help="only precision/recall")
+    parser.add_argument("--lookup", action="store_true", help="only the lookup benchmark")
+    parser.add_argument("--sweep", action="store_true", help="precision/recall over a parameter grid")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--db", default="", help="SQLite file (default: a temporary file, removed after)")
+    args = parser.parse_args()
+    rows = load_pairs()
+    params = DedupParams()
+    if args.sweep:
+        sweep(rows, params)
+        return 0
+    ok = True
+    if not args.lookup:
+        result = print_accuracy(rows, params)
+        ok = result["precision"] >= 0.98 and result["recall"] >= 0.95
+    if not args.accuracy:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+            path = Path(args.db) if args.db else Path(tmp) / "dedup_bench.sqlite"
+            run_lookup(rows, params, sizes, path)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Identity keys and near-duplicate fingerprints for press releases (pure, no DB).
+
+The way a text becomes keys, in order:
+
+1. ``strip_wrapper``: cut the syndication tail (About blocks, forward-looking
+   statements, contacts, disclaimers, wire footers: ``strip_tail``) and the
+   wire dateline (``CITY, May 1, 2025 /PRNewswire/ --``: ``strip_dateline``);
+2. ``normalize_text``: NFKC, casefold, punctuation to spaces, whitespace collapsed;
+3. ``content_hash``: BLAKE2b-128 of that text, for exact duplicates;
+4. ``shingles``: the set of hashed word k-grams (64-bit);
+5. ``signature``: classic MinHash (``bands * rows`` hash functions) of the
+   head, the first ``head_words`` words. Copies share their beginning while
+   unstripped boilerplate sits at the end, so the heads of two copies stay
+   similar even when the whole texts are not; and the cost is bounded (about
+   100 shingles x 80 functions, a few ms in pure Python, whatever the length);
+6. ``band_keys``: LSH, one signed 64-bit key per band (fits BIGINT), stored in
+   the database with an index so a lookup is ``bands`` index probes at any size;
+7. candidates found by band keys are verified exactly with ``similarity``
+   (Jaccard and containment over the shingle sets, and lead containment: the
+   first substantial paragraph of one found in the other) by ``verify``.
+
+Texts with fewer than ``min_shingles`` shingles get no band keys; they fall
+back to ``title_key`` (hash of the normalized title) plus publication dates no
+more than ``title_window_days`` apart (syndication partners often publish the
+next calendar day).
+
+``match`` applies the whole decision to one candidate: content hash, then the
+title fallback when either text is short, then band overlap + exact overlap.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+import re
+import struct
+import unicodedata
+import datetime as dt
+from dataclasses import dataclass
+
+_MERSENNE61 = (1 << 61) - 1
+_NON_WORD = re.compile(r"[\W_]+")
+_FIRST_CLAUSE = re.compile(r"(?<=[.:])\s+")
+_UNITS = (("%", " percent "), ("&", " and "))
+_MAX_HEADING_WORDS = 10
+_MIN_WORDS_BEFORE_TAIL = 25
+_LEAD_MIN_WORDS = 8
+_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d", "\u2019", ")")
+_LEAD_MAX_WORDS = 50
+
+# Lines that start a syndication tail. Heading-like markers must be short lines
+# (<= _MAX_HEADING_WORDS words); "line start" markers cut at any length.
+_TAIL_HEADINGS = re.compile(
+    r"""^(?:
+        about\s+(?:the\s+)?[A-Z"'“‘]         # About Acme Corp. / About the Company
+      | (?:cautionary\s+(?:note|statement)|forward[\s-]looking\s+(?:statements?|information)
+         |safe\s+harbou?r|disclaimers?|legal\s+notice|qualified\s+persons?)\b
+      | (?:(?:media|press|investor|investors|ir|company|corporate)\s+)?(?:(?:and|&)\s+(?:media|press|investor)\s+)?
+         (?:contacts?|inquiries|enquiries|relations)\b
+      | (?:media|press|investors?)\s*:?\s*$
+      | for\s+(?:further|more)\s+information\b | notes?\s+to\s+editors?\b
+      | (?:related\s+(?:stories|articles|news|links)|share\s+this\s+(?:article|story|post)|tags?\s*:)
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_TAIL_LINE_STARTS = re.compile(
+    r"""^(?:
+        \#{3}\s*$ | -\s*30\s*-\s*$ | source\s*: | view\s+original\s+content
+      | attachments?\s*$ | disclaimer\s*: | please\s+see\s+full\s+terms\s+of\s+use
+      | this\s+(?:press\s+)?(?:release|announcement|communication)\s+(?:shall|does)\s+not\s+constitute
+      | (?:originally\s+)?(?:published|distributed)\s+by\b | press\s+release\s+(?:service|distributed)\s+by
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_WIRE_SOURCE_LINE = re.compile(r"^SOURCE\s+\S")  # PR Newswire footer, upper case only
+_DATELINE = re.compile(
+    r"""^\s*(?P<prefix>[^\n]{0,250}?)
+        (?: /\s*[A-Za-z][^/\n]{1,40}/           # /PRNewswire/
+          | \(\s*[A-Za-z][^()\n]{1,40}\)        # (GLOBE NEWSWIRE)  (IBN)
+          | \d{4}                               # ..., May 1, 2025 --
+        )\s*(?:--|—|–|-)\s*""",
+    re.VERBOSE,
+)
+_WIRE_WORD = re.compile(r"wire|ibn|newsfile|prweb|\b(?:19|20)\d\d\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Tunable thresholds; defaults chosen by bench/dedup_eval.py (see README)."""
+
+    shingle_size: int = 4
+    head_words: int = 100
+    bands: int = 20
+    rows: int = 4
+    min_shingles: int = 40
+    lead_threshold: float = 0.8
+    jaccard_threshold: float = 0.5
+    containment_threshold: float = 0.7
+    title_window_days: int = 2
+    seed: int = 20250515
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything the store keeps to find copies of one item."""
+
+    content_hash: str
+    band_keys: tuple[int, ...]
+    title_key: str
+    shingle_count: int
+
+    @property
+    def is_short(self) -> bool:
+        return not self.band_keys
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """Exact overlap of two shingle sets."""
+
+    jaccard: float
+    containment: float
+    lead: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why an item was linked to another: method is one of ``url``,
+    ``content_hash``, ``jaccard``, ``containment``, ``title_date``."""
+
+    method: str
+    similarity: float
+    matched_id: int
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One item prepared for comparison: its keys, shingles and publication day."""
+
+    fingerprint: Fingerprint
+    shingles: frozenset[int]
+    lead: frozenset[int]
+    published: dt.date | None
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, casefold, ``%``/``&`` spelled out, punctuation and symbols to
+    spaces, whitespace collapsed."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    for symbol, word in _UNITS:
+        folded = folded.replace(symbol, word)
+    return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+def strip_tail(text: str) -> str:
+    """Cut the text at the first line that starts a syndication tail (About
+    block, forward-looking statements, contacts, disclaimers, wire footers),
+    provided at least 25 words of body come before it."""
+    lines = text.splitlines()
+    words_before = 0
+    for index, line in enumerate(lines):
+        if words_before >= _MIN_WORDS_BEFORE_TAIL and _is_tail_marker(line.strip()):
+            return "\n".join(lines[:index]).strip()
+        words_before += len(line.split())
+    return text.strip()
+
+
+def _is_tail_marker(line: str) -> bool:
+    """A tail starts at a heading line, or at a paragraph whose first short
+    sentence is a heading (sites that put ``<b>About X.</b>`` inline)."""
+    if _TAIL_LINE_STARTS.match(line) or _WIRE_SOURCE_LINE.match(line):
+        return True
+    head = _FIRST_CLAUSE.split(line, maxsplit=1)[0]
+    return len(head.split()) <= _MAX_HEADING_WORDS and bool(_TAIL_HEADINGS.match(head))
+
+
+def strip_dateline(text: str) -> str:
+    """Drop a wire dateline at the start (``RENO, Nev., March 4, 2025
+    /PRNewswire/ --``, ``AUSTIN, Texas--(BUSINESS WIRE)--``)."""
+    match = _DATELINE.match(text)
+    if match is None or "\n" in match.group(0).strip():
+        return text
+    if not _WIRE_WORD.search(match.group(0)):
+        return text
+    return text[match.end() :]
+
+
+def strip_wrapper(text: str) -> str:
+    """The release itself: tail and dateline removed."""
+    return strip_dateline(strip_tail(text).lstrip())
+
+
+def content_hash(text: str) -> str:
+    """Hash of the normalized release text (wrapper removed): equal for exact copies."""
+    return _hash_words(normalize_text(strip_wrapper(text)).split())
+
+
+def shingles(text: str, size: int = 4) -> frozenset[int]:
+    """64-bit hashes of the word ``size``-grams of the normalized release text."""
+    return shingles_of(normalize_text(strip_wrapper(text)).split(), size)
+
+
+def lead_words(core: str) -> list[str]:
+    """Normalized words of the lead: the first line that reads like a sentence
+    (at least 8 words, ends with sentence punctuation), at most 50 words.
+    Header lines (bylines, dates, share bars, titles) are skipped; the lead
+    never runs into the next paragraph, so a one-line body followed by
+    boilerplate keeps a lead of its own."""
+    for line in core.splitlines():
+        stripped = line.strip()
+        if len(stripped.split()) >= _LEAD_MIN_WORDS and stripped.endswith(_SENTENCE_ENDS):
+            return normalize_text(stripped).split()[:_LEAD_MAX_WORDS]
+    return normalize_text(core).split()[:_LEAD_MAX_WORDS]
+
+
+def _hash_words(words: list[str]) -> str:
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def shingles_of(words: list[str], size: int) -> frozenset[int]:
+    """64-bit hashes of the ``size``-grams of already normalized words."""
+    if len(words) < size:
+        return frozenset({_hash64(" ".join(words))} if words else ())
+    grams = (" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
+    return frozenset(_hash64(gram) for gram in grams)
+
+
+def _hash64(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def signature(shingle_set: frozenset[int], num_perm: int, seed: int) -> tuple[int, ...]:
+    """Classic MinHash: for each of ``num_perm`` hash functions
+    ``(a * x + b) mod (2**61 - 1)`` the minimum over the shingles; ``()`` for none."""
+    if not shingle_set:
+        return ()
+    values = [h & _MERSENNE61 for h in shingle_set]
+    return tuple(min((a * x + b) % _MERSENNE61 for x in values) for a, b in _permutations(num_perm, seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[tuple[int, int], ...]:
+    """The fixed (a, b) pairs of the hash functions, derived from ``seed``."""
+    rng = random.Random(seed)
+    return tuple((rng.randrange(1, _MERSENNE61), rng.randrange(0, _MERSENNE61)) for _ in range(num_perm))
+
+
+def band_keys(sig: tuple[int, ...], bands: int, rows: int) -> tuple[int, ...]:
+    """One signed 64-bit LSH key per band; the band number is part of the key."""
+    if len(sig) < bands * rows:
+        return ()
+    keys = []
+    for band in range(bands):
+        chunk = sig[band * rows : (band + 1) * rows]
+        packed = struct.pack(f"<I{rows}Q", band, *(v & 0xFFFFFFFFFFFFFFFF for v in chunk))
+        digest = hashlib.blake2b(packed, digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "little", signed=True))
+    return tuple(keys)
+
+
+def title_key(title: str) -> str:
+    """Key for the short-text fallback: hash of the normalized title."""
+    return hashlib.blake2b(normalize_text(title).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def fingerprint(title: str, text: str, params: DedupParams) -> Fingerprint:
+    """All keys of one item."""
+    return prepare(title, text, None, params).fingerprint
+
+
+def prepare(title: str, text: str, published: dt.date | None, params: DedupParams) -> Doc:
+    """Keys, shingles and lead shingles of one item, ready for ``match``."""
+    core = strip_wrapper(text)
+    words = normalize_text(core).split()
+    shingle_set = shingles_of(words, params.shingle_size)
+    keys: tuple[int, ...] = ()
+    if len(shingle_set) >= params.min_shingles:
+        head = shingles_of(words[: params.head_words], params.shingle_size)
+        keys = band_keys(signature(head, params.num_perm, params.seed), params.bands, params.rows)
+    fp = Fingerprint(
+        content_hash=_hash_words(words),
+        band_keys=keys,
+        title_key=title_key(title),
+        shingle_count=len(shingle_set),
+    )
+    lead = shingles_of(lead_words(core), params.shingle_size)
+    return Doc(fp, shingle_set, lead, published)
+
+
+def similarity(a: Doc, b: Doc) -> Similarity:
+    """Exact overlap of two items' shingle sets: Jaccard, containment (overlap
+    / smaller set), and lead containment (the larger share of either item's
+    lead found anywhere in the other: copies share their lead, releases that
+    only share boilerplate do not, since boilerplate sits in the tail)."""
+    if not a.shingles or not b.shingles:
+        return Similarity(0.0, 0.0, 0.0)
+    common = len(a.shingles & b.shingles)
+    smaller = min(len(a.shingles), len(b.shingles))
+    return Similarity(
+        jaccard=common / (len(a.shingles) + len(b.shingles) - common),
+        containment=common / smaller,
+        lead=max(_share(a.lead, b.shingles), _share(b.lead, a.shingles)),
+    )
+
+
+def _share(part: frozenset[int], whole: frozenset[int]) -> float:
+    return len(part & whole) / len(part) if part else 0.0
+
+
+def verify(sim: Similarity, matched_id: int, params: DedupParams) -> Match | None:
+    """Accept a candidate when the leads agree and the whole texts overlap enough."""
+    if sim.lead < params.lead_threshold:
+        return None
+    if sim.jaccard >= params.jaccard_threshold:
+        return Match("jaccard", round(sim.jaccard, 4), matched_id)
+    if sim.containment >= params.containment_threshold:
+        return Match("containment", round(sim.containment, 4), matched_id)
+    return None
+
+
+def within_days(a: dt.date | None, b: dt.date | None, days: int) -> bool:
+    return a is not None and b is not None and abs((a - b).days) <= days
+
+
+def match(new: Doc, old: Doc, old_id: int, params: DedupParams) -> Match | None:
+    """Is ``new`` a copy of ``old``? Content hash, then the title + date
+    fallback when either text is short, then LSH band overlap verified exactly."""
+    a, b = new.fingerprint, old.fingerprint
+    if a.content_hash == b.content_hash:
+        return Match("content_hash", 1.0, old_id)
+    if a.is_short or b.is_short:
+        same_title = a.title_key == b.title_key
+        if same_title and within_days(new.published, old.published, params.title_window_days):
+            return Match("title_date", 1.0, old_id)
+        return None
+    if not set(a.band_keys) & set(b.band_keys):
+        return None
+    return verify(similarity(new, old), old_id, params)

@@ -1,0 +1,303 @@
+"""Pure dedup functions: normalization, wrapper stripping, hashes, MinHash/LSH, decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.dedup import (
+    DedupParams,
+    Match,
+    band_keys,
+    content_hash,
+    match,
+    normalize_text,
+    prepare,
+    shingles,
+    signature,
+    similarity,
+    strip_dateline,
+    strip_tail,
+    title_key,
+    verify,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMS = DedupParams()
+DAY = dt.date(2025, 3, 4)
+
+BODY = """Voltaris Energy Inc. today broke ground on a new battery module and energy storage system assembly plant in Sparks, Nevada. The 410,000 square foot facility is designed for an initial annual capacity of 8 gigawatt-hours and is expected to begin production in the second half of 2026.
+The plant will assemble lithium iron phosphate modules and containerized storage systems for utility customers and independent power producers. Voltaris expects the site to create approximately 650 full-time jobs when it reaches full output.
+"Demand for long-duration storage on the western grid has more than doubled in the past two years," said Elena Marsh, chief executive officer of Voltaris. "Sparks gives us room to grow and short routes to the largest storage markets in California and Arizona."
+The company has secured a $140 million tax-exempt bond allocation from the State of Nevada and a twelve-year lease on the land from the Reno-Sparks industrial authority."""
+
+OTHER_BODY = """Voltaris Energy Inc. has signed a supply agreement with Desert Sun Power, an Arizona utility, to deliver 1.2 gigawatt-hours of battery energy storage systems for three solar-plus-storage projects near Phoenix and Tucson.
+Under the agreement, Voltaris will supply containerized systems, power conversion equipment and a fifteen-year service contract covering monitoring, maintenance and performance guarantees. Deliveries are scheduled to begin in the first quarter of 2026.
+"Desert Sun needs storage that can shift midday solar into the evening peak every day of the summer," said Tomas Greer, vice president of grid operations at Desert Sun Power.
+Financial terms beyond the backlog estimate were not disclosed."""
+
+ABOUT = """About Voltaris Energy Inc.
+Voltaris Energy Inc. designs and manufactures lithium iron phosphate battery systems for utility-scale storage, commercial buildings and electric fleets. Founded in 2016 and headquartered in Reno, Nevada, the company operates production facilities in Nevada and Ohio and serves customers in North America and Europe. For more information, visit www.voltaris-energy.com.
+Forward-Looking Statements
+This press release contains forward-looking statements within the meaning of the Private Securities Litigation Reform Act of 1995, including statements regarding production capacity, the timing of construction and future financial results. Actual results may differ materially.
+Media Contact:
+Dana Whitfield
+press@voltaris-energy.com"""
+
+
+def wire_copy(body: str) -> str:
+    return f"RENO, Nev., March 4, 2025 /PRNewswire/ -- {body}\n{ABOUT}\nSOURCE Voltaris Energy Inc."
+
+
+def partner_copy(body: str) -> str:
+    header = "Posted by Newsdesk on March 5, 2025\nShare: Facebook | X | LinkedIn"
+    footer = (
+        "MarketPulse Daily republishes company announcements for individual investors and does not "
+        "verify them; readers should do their own research."
+    )
+    return f"{header}\nRENO, Nev., March 4, 2025 (GLOBE NEWSWIRE) -- {body}\n{ABOUT}\n{footer}"
+
+
+def newsroom_copy(body: str) -> str:
+    """Boilerplate under headings no tail rule knows: nothing gets stripped."""
+    about = ABOUT.replace("About Voltaris Energy Inc.", "Company Profile")
+    about = about.replace("Forward-Looking Statements", "Looking Ahead").replace("Media Contact:", "Press Office")
+    return f"March 4, 2025\n{body}\n{about}"
+
+
+# --- normalization and hashing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello,   World!", "hello world"),
+        ("  Tabs\tand\nnewlines  ", "tabs and newlines"),
+        ("Straße", "strasse"),  # casefold, not lower
+        ("ﬁnancial ＡＢＣ １２３", "financial abc 123"),  # NFKC: ligature, full width
+        ("“Curly” ‘quotes’ — dashes…", "curly quotes dashes"),
+        ("up 38% to $212.4M", "up 38 percent to 212 4m"),
+        ("Smith & Co.", "smith and co"),
+        ("snake_case-and-hyphens", "snake case and hyphens"),
+        ("", ""),
+    ],
+)
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+def test_content_hash_ignores_dateline_tail_and_typography() -> None:
+    plain = content_hash(BODY)
+    assert content_hash(wire_copy(BODY)) == plain
+    typographic = BODY.replace('"', "\u201c").replace(" percent", "%").upper()
+    assert content_hash(typographic) == plain
+    assert content_hash(OTHER_BODY) != plain
+
+
+def test_content_hash_is_stable_across_versions() -> None:
+    # Stored in the database: a change here silently breaks exact-duplicate detection.
+    # Definition: BLAKE2b-128 of the normalized words joined by single spaces.
+    assert content_hash("Hello, World!") == "e9a804b2e527fd3601d2ffc0bb023cd6"
+    assert title_key("Hello,  WORLD") == "e9a804b2e527fd3601d2ffc0bb023cd6"
+
+
+# --- wrapper stripping ----------------------------------------------------------------------
+
+LEAD = "Acme Corp. today announced a new widget line for industrial customers in North America, with shipments starting next month from its plant in Ohio and a second plant in Texas later this year."
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "About Acme Corp.\nAcme makes widgets.",
+        "About the Company\nAcme makes widgets.",
+        "About Acme Corp. Acme Corp. is a maker of widgets founded in 1950 in Ohio.",  # inline heading
+        "Forward-Looking Statements\nThis release contains forward-looking statements.",
+        "Forward-looking statements. This release contains statements about the future.",
+        "Cautionary Note Regarding Forward-Looking Statements\nStatements...",
+        "Safe Harbor Statement\nThis release may contain...",
+        "Media Contact:\nJane Doe\njane@acme.example",
+        "Investor and Media Contact:\nJane Doe",
+        "Contacts\nJane Doe",
+        "Media:\nJane Doe",
+        "For further information:\nJane Doe",
+        "Notes to Editors\nAcme was founded in 1950.",
+        "###",
+        "- 30 -",
+        "SOURCE Acme Corp.",
+        "Source: Acme Corp.",
+        "View original content to download multimedia: https://www.prnewswire.com/x.html",
+        "Disclaimer: this content is provided by a third party.",
+        "Please see full terms of use and disclaimers on the IBN website.",
+        "This press release shall not constitute an offer to sell or the solicitation of an offer to buy.",
+        "Related Stories\nAnother headline",
+        "Attachment\nAcme logo",
+    ],
+)
+def test_strip_tail_cuts_at_tail_markers(tail: str) -> None:
+    assert strip_tail(f"{LEAD}\nShipments will be handled by partners.\n{tail}\nMore.") == (
+        f"{LEAD}\nShipments will be handled by partners."
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "About 40 percent of the output will be exported to Canada.",  # 'About' as a word
+        "Source of funds for the plant is a bank loan signed in March with three lenders.",
+        "Media coverage of the launch was strong across trade publications and local newspapers.",
+        "Contacts between the two companies started in 2023, according to people familiar.",
+        "Related companies in the region have announced similar expansions of their plants this year.",
+    ],
+)
+def test_strip_tail_keeps_body_lines_that_only_look_like_markers(line: str) -> None:
+    text = f"{LEAD}\n{line}\nThe company expects the line to be profitable in its second year."
+    assert strip_tail(text) == text
+
+
+def test_strip_tail_never_cuts_before_25_words() -> None:
+    text = "Short lead of a few words.\nAbout Acme Corp.\nAcme makes widgets."
+    assert strip_tail(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("RENO, Nev., March 4, 2025 /PRNewswire/ -- Voltaris broke ground.", "Voltaris broke ground."),
+        ("RENO, Nev., March 4, 2025 (GLOBE NEWSWIRE) -- Voltaris broke ground.", "Voltaris broke ground."),
+        ("AUSTIN, Texas--(BUSINESS WIRE)--Helixa AI today launched.", "Helixa AI today launched."),
+        ("NEW YORK, May 15, 2025 (IBN) \u2013 China leads.", "China leads."),
+        ("LONDON, May 15, 2025 -- Acme said.", "Acme said."),
+        ("Acme (NASDAQ: ACME) - the widget maker - said.", "Acme (NASDAQ: ACME) - the widget maker - said."),
+        ("No dateline here at all.", "No dateline here at all."),
+        ("Line one without a tag\nsecond line (GLOBE NEWSWIRE) -- text", "Line one without a tag\nsecond line (GLOBE NEWSWIRE) -- text"),
+    ],
+)
+def test_strip_dateline(text: str, expected: str) -> None:
+    assert strip_dateline(text) == expected
+
+
+# --- shingles, MinHash, LSH -----------------------------------------------------------------
+
+
+def test_shingles_are_word_ngrams_of_the_release() -> None:
+    assert len(shingles("one two three four five", 4)) == 2
+    assert shingles("One, two; THREE four!", 4) == shingles("one two three four", 4)
+    assert len(shingles("one two", 4)) == 1
+    assert shingles("", 4) == frozenset()
+    assert shingles(wire_copy(BODY), 4) == shingles(BODY, 4)  # wrapper removed first
+
+
+def test_minhash_estimates_jaccard() -> None:
+    common = set(range(0, 600))
+    a = frozenset(x * 2654435761 for x in common | set(range(1000, 1200)))
+    b = frozenset(x * 2654435761 for x in common | set(range(2000, 2200)))
+    true_j = len(a & b) / len(a | b)  # 0.6
+    sig_a, sig_b = signature(a, 256, 1), signature(b, 256, 1)
+    estimate = sum(x == y for x, y in zip(sig_a, sig_b)) / 256
+    assert abs(estimate - true_j) < 0.08
+    assert signature(a, 256, 1) == sig_a  # deterministic
+    assert signature(frozenset(), 16, 1) == ()
+
+
+def test_band_keys_are_signed_64bit_and_depend_on_band_position() -> None:
+    sig = tuple(range(80))
+    keys = band_keys(sig, 20, 4)
+    assert len(keys) == 20 and len(set(keys)) == 20
+    assert all(-(2**63) <= k < 2**63 for k in keys)
+    assert band_keys(sig, 20, 4) == keys
+    swapped = sig[4:8] + sig[0:4] + sig[8:]  # same values, other band: other keys
+    assert set(band_keys(swapped, 20, 4)[:2]).isdisjoint(keys[:2])
+    assert band_keys(sig[:10], 20, 4) == ()
+
+
+def test_short_text_has_no_band_keys() -> None:
+    doc = prepare("Acme opens a branch", "Acme opened a branch in Dublin, Ohio today.", DAY, PARAMS)
+    assert doc.fingerprint.is_short and doc.fingerprint.band_keys == ()
+    long_doc = prepare("t", BODY, DAY, PARAMS)
+    assert not long_doc.fingerprint.is_short and len(long_doc.fingerprint.band_keys) == PARAMS.bands
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def test_same_release_with_different_wrappers_is_a_near_duplicate() -> None:
+    wire = prepare("Voltaris breaks ground", wire_copy(BODY), DAY, PARAMS)
+    partner = prepare("Voltaris breaks ground | MarketPulse", partner_copy(BODY), DAY, PARAMS)
+    newsroom = prepare("Voltaris breaks ground", newsroom_copy(BODY), DAY, PARAMS)
+    found = match(partner, wire, 7, PARAMS)
+    assert found is not None and found.method in ("jaccard", "containment") and found.matched_id == 7
+    assert found.similarity >= 0.7
+    unstripped = match(newsroom, wire, 8, PARAMS)  # boilerplate kept on one side
+    assert unstripped is not None and unstripped.matched_id == 8
+    assert similarity(newsroom, wire).jaccard < similarity(partner, wire).jaccard
+
+
+def test_same_text_under_another_url_is_an_exact_duplicate() -> None:
+    a = prepare("Voltaris breaks ground", wire_copy(BODY), DAY, PARAMS)
+    b = prepare("VOLTARIS BREAKS GROUND", BODY.replace("\n", "\n\n"), DAY + dt.timedelta(days=30), PARAMS)
+    assert match(b, a, 3, PARAMS) == Match("content_hash", 1.0, 3)
+
+
+def test_releases_sharing_only_the_about_block_stay_apart() -> None:
+    for wrap in (wire_copy, newsroom_copy):
+        a = prepare("Voltaris breaks ground", wrap(BODY), DAY, PARAMS)
+        b = prepare("Voltaris signs Desert Sun", wrap(OTHER_BODY), DAY, PARAMS)
+        assert match(b, a, 1, PARAMS) is None
+        assert similarity(a, b).lead < 0.2
+
+
+def test_short_releases_sharing_the_about_block_stay_apart() -> None:
+    # unstripped boilerplate makes these "long", and they share most of their text
+    first = newsroom_copy("Northgate will webcast its first quarter earnings call on April 24.")
+    second = newsroom_copy("Northgate Bank opened its 58th branch today in Dublin, Ohio.")
+    a = prepare("Northgate to webcast call", first, DAY, PARAMS)
+    b = prepare("Northgate opens branch", second, DAY, PARAMS)
+    assert similarity(a, b).containment > 0.7  # the trap
+    assert match(b, a, 1, PARAMS) is None
+
+
+def test_short_text_falls_back_to_title_and_date() -> None:
+    text = "Cobalt Ridge has granted 1,150,000 stock options exercisable at $0.42 for five years."
+    a = prepare("Cobalt Ridge Grants Stock Options", text, DAY, PARAMS)
+    b = prepare("COBALT RIDGE GRANTS STOCK OPTIONS", "Posted by staff. " + text, DAY + dt.timedelta(days=1), PARAMS)
+    assert a.fingerprint.is_short
+    assert match(b, a, 5, PARAMS) == Match("title_date", 1.0, 5)
+    late = prepare("Cobalt Ridge Grants Stock Options", text + " Filed.", DAY + dt.timedelta(days=3), PARAMS)
+    assert match(late, a, 5, PARAMS) is None  # outside the 2-day window
+    other = prepare("Cobalt Ridge Appoints Director", text + " Filed.", DAY, PARAMS)
+    assert match(other, a, 5, PARAMS) is None
+    undated = prepare("Cobalt Ridge Grants Stock Options", text + " Filed.", None, PARAMS)
+    assert match(undated, a, 5, PARAMS) is None
+
+
+def test_verify_requires_the_lead_and_enough_overlap() -> None:
+    from ingest.dedup import Similarity
+
+    assert verify(Similarity(0.9, 0.95, 0.5), 1, PARAMS) is None  # lead not shared
+    assert verify(Similarity(0.9, 0.95, 0.9), 1, PARAMS) == Match("jaccard", 0.9, 1)
+    assert verify(Similarity(0.4, 0.95, 0.9), 1, PARAMS) == Match("containment", 0.95, 1)
+    assert verify(Similarity(0.4, 0.6, 1.0), 1, PARAMS) is None
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+def test_fixture_pairs_are_complete_and_up_to_date() -> None:
+    path = ROOT / "fixtures" / "dedup" / "pairs.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 100 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["duplicate"] for r in rows} == {True, False}
+    for row in rows:
+        assert set(row) == {"id", "kind", "a", "b", "duplicate", "note"}
+        for side in (row["a"], row["b"]):
+            assert set(side) == {"url", "title", "text", "source", "published"}
+    check = subprocess.run(
+        [sys.executable, "fixtures/dedup/make_pairs.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
