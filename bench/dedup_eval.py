@@ -12,11 +12,12 @@ title + date fallback for short texts, LSH band overlap then exact shingle
 overlap). A pair whose texts never share a band key is a miss, so LSH recall is
 part of the figure.
 
-Lookup: a real SQLite file with the table layout of store/tables.py
-(``item_fingerprints`` with an indexed ``content_hash`` and ``title_key``;
-``item_bands(band_key, item_id)`` keyed by band_key). Synthetic fingerprints
-(random band keys) are bulk-loaded; per size we time the lookup of real
-fingerprints: one content-hash probe plus one ``band_key IN (...)`` query.
+Lookup: a real SQLite file with ``item_bands`` exactly as store/tables.py
+declares it (primary key (band_key, item_id), WITHOUT ROWID) and an ``items``
+stand-in with the indexed ``content_hash``. Synthetic fingerprints (random
+band keys) are bulk-loaded; per size we time the queries store.repository runs
+for a new item: one content-hash probe plus one ``band_key IN (...)`` probe.
+Verifying the candidates found costs the same at any size (it reads only them).
 """
 
 from __future__ import annotations
@@ -233,22 +234,29 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
 
 # --- lookup cost --------------------------------------------------------------------------
 
-SCHEMA = """
-CREATE TABLE item_fingerprints (
-    item_id INTEGER PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    title_key TEXT NOT NULL,
-    shingle_count INTEGER NOT NULL
+def schema() -> str:
+    """item_bands exactly as store/tables.py declares it (DDL compiled from the ORM table), and a stand-in
+    for `items` with the columns and index the content-hash probe uses (the real table needs sources and
+    feed entries for every row)."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateTable
+
+    from store.tables import ItemBand
+
+    bands = str(CreateTable(ItemBand.__table__).compile(dialect=sqlite.dialect())).strip()
+    return bands + """;
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    content_hash VARCHAR(32),
+    title_key VARCHAR(32),
+    band_count INTEGER NOT NULL
 );
-CREATE TABLE item_bands (
-    band_key BIGINT NOT NULL,
-    item_id INTEGER NOT NULL,
-    PRIMARY KEY (band_key, item_id)
-) WITHOUT ROWID;
 """
+
+
 INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_item_fingerprints_content_hash ON item_fingerprints (content_hash);
-CREATE INDEX IF NOT EXISTS ix_item_fingerprints_title_key ON item_fingerprints (title_key);
+CREATE INDEX IF NOT EXISTS ix_items_content_hash ON items (content_hash);
+CREATE INDEX IF NOT EXISTS ix_items_title_key ON items (title_key);
 """
 
 
@@ -260,8 +268,8 @@ def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: rando
     for first in range(start, stop, chunk):
         ids = range(first, min(first + chunk, stop))
         conn.executemany(
-            "INSERT INTO item_fingerprints VALUES (?, ?, ?, ?)",
-            ((i, rng.randbytes(16).hex(), rng.randbytes(16).hex(), 400) for i in ids),
+            "INSERT INTO items VALUES (?, ?, ?, ?)",
+            ((i, rng.randbytes(16).hex(), rng.randbytes(16).hex(), bands) for i in ids),
         )
         keys = struct.unpack(f"<{len(ids) * bands}q", rng.randbytes(8 * len(ids) * bands))
         owners = (i for i in ids for _ in range(bands))
@@ -271,16 +279,18 @@ def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: rando
     conn.commit()
 
 
-def lookup(conn: sqlite3.Connection, doc: Doc) -> list[int]:
+def lookup(conn: sqlite3.Connection, doc: Doc, limit: int = 50) -> list[int]:
+    """The queries of store.repository._find_copy: content hash, then band keys (newest first, capped)."""
     fp = doc.fingerprint
     exact = conn.execute(
-        "SELECT item_id FROM item_fingerprints WHERE content_hash = ? LIMIT 1", (fp.content_hash,)
+        "SELECT id FROM items WHERE content_hash = ? AND band_count > 0 ORDER BY id LIMIT 1", (fp.content_hash,)
     ).fetchall()
     if exact:
         return [exact[0][0]]
     marks = ",".join("?" * len(fp.band_keys))
     rows = conn.execute(
-        f"SELECT DISTINCT item_id FROM item_bands WHERE band_key IN ({marks})", fp.band_keys
+        f"SELECT DISTINCT item_id FROM item_bands WHERE band_key IN ({marks}) ORDER BY item_id DESC LIMIT ?",
+        (*fp.band_keys, limit),
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -312,7 +322,7 @@ def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Pa
     conn.executescript(
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA temp_store=FILE;"
     )
-    conn.executescript(SCHEMA)
+    conn.executescript(schema())
     rng = random.Random(7)
     stored = 0
     results = {}

@@ -260,7 +260,8 @@ def poll(app: App, source_ref: str | None) -> None:
     results = poll_sources(ctx, targets)
     failed = [r for r in results if r.status == "error"]
     click.echo(f"polled {len(results)} sources: {sum(r.new for r in results)} new items, "
-               f"{sum(r.duplicate for r in results)} duplicates, {len(failed)} sources failed", err=True)
+               f"{sum(r.duplicate for r in results)} duplicates, {len(failed)} sources failed; "
+               f"{sum(r.copies for r in results)} new items are copies of stored stories", err=True)
 
 
 @cli.command()
@@ -349,19 +350,23 @@ def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
 @items.command("list")
 @item_filters
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--all-copies", is_flag=True,
+              help="Every stored copy; by default a story syndicated many times is listed once (its canonical "
+                   "copy) with its number of copies.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the default when stdout is not a terminal).")
 @click.pass_obj
-def items_list(app: App, filters: dict, limit: int, as_json: bool) -> None:
-    """List stored items, newest first (best match first with --search)."""
+def items_list(app: App, filters: dict, limit: int, all_copies: bool, as_json: bool) -> None:
+    """List stored items, newest first (best match first with --search): one row per story (its canonical
+    copy, with the number of copies) unless --all-copies or --source."""
     with app.sessions.begin() as s:
-        rows = queries.find_items(s, _item_query(s, filters, limit))
+        rows = queries.find_items(s, _item_query(s, filters, limit, all_copies=all_copies))
     if as_json or not sys.stdout.isatty():
         for row in rows:
             click.echo(json.dumps({k: v for k, v in asdict(row).items() if k != "body_text"},
                                   default=_json_default, ensure_ascii=False))
         return
-    _table(["id", "date", "source", "label", "title", "body"],
-           [[r.article_id, rfc3339(r.date), r.source, r.promo.label if r.promo else "-", r.title[:70],
+    _table(["id", "date", "source", "label", "title", "copies", "body"],
+           [[r.article_id, rfc3339(r.date), r.source, r.promo.label if r.promo else "-", r.title[:70], r.copies,
              r.method + (" (!)" if r.failure else "")] for r in rows])
 
 
@@ -370,12 +375,37 @@ def items_list(app: App, filters: dict, limit: int, as_json: bool) -> None:
 @click.pass_obj
 def items_show(app: App, article_id: int) -> None:
     """Print one item as a front-matter document in the seed format (plus a trailing [presswire]
-    table: promotional-content label, scores, tickers and reasons)."""
+    table: promotional-content label, scores, tickers and reasons) on stdout; its story's copies and
+    how each was matched on stderr."""
     with app.sessions.begin() as s:
         item = repository.get_item(s, article_id)
+        copies = repository.list_copies(s, item.cluster_id) if item and item.cluster_id else []
     if item is None:
         raise PresswireError(f"items show {article_id}: no such item")
     click.echo(item_document(item))
+    click.echo(_copies_text(item, copies), err=True, nl=False)
+
+
+def _copies_text(item, copies) -> str:
+    """The story's copies, and how this item was matched: `items show` explains every dedup decision."""
+    lines = [f"story (cluster {item.cluster_id}): {len(copies)} {'copy' if len(copies) == 1 else 'copies'}"]
+    for c in copies:
+        mark = "*" if c.canonical else " "
+        how = "canonical copy" if c.canonical else ""
+        if c.match:
+            how = (how + "; " if how else "") + _explain(c.match)
+        lines.append(f" {mark} item {c.article_id}  {rfc3339(c.date)}  {c.source}  {c.source_link}  {how}".rstrip())
+    if item.match:
+        lines.append(f"item {item.article_id} {_explain(item.match)}")
+    else:
+        lines.append(f"item {item.article_id} was the first stored copy of this story")
+    return "\n".join(lines) + "\n"
+
+
+def _explain(match) -> str:
+    how = {"content_hash": "same text (content hash)", "jaccard": "shingle Jaccard",
+           "containment": "shingle containment", "title_date": "same title within days (short text)"}
+    return f"matched item {match.matched_id} by {how.get(match.method, match.method)}, similarity {match.similarity:.2f}"
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -30,14 +30,19 @@ title fallback when either text is short, then band overlap + exact overlap.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import random
 import re
 import struct
 import unicodedata
-import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from ingest.model import Candidate, Fingerprint, Item, Match
+from ingest.urls import registrable_domain
 
 _MERSENNE61 = (1 << 61) - 1
 _NON_WORD = re.compile(r"[\W_]+")
@@ -106,36 +111,12 @@ class DedupParams:
 
 
 @dataclass(frozen=True)
-class Fingerprint:
-    """Everything the store keeps to find copies of one item."""
-
-    content_hash: str
-    band_keys: tuple[int, ...]
-    title_key: str
-    shingle_count: int
-
-    @property
-    def is_short(self) -> bool:
-        return not self.band_keys
-
-
-@dataclass(frozen=True)
 class Similarity:
     """Exact overlap of two shingle sets."""
 
     jaccard: float
     containment: float
     lead: float
-
-
-@dataclass(frozen=True)
-class Match:
-    """Why an item was linked to another: method is one of ``url``,
-    ``content_hash``, ``jaccard``, ``containment``, ``title_date``."""
-
-    method: str
-    similarity: float
-    matched_id: int
 
 
 @dataclass(frozen=True)
@@ -146,6 +127,7 @@ class Doc:
     shingles: frozenset[int]
     lead: frozenset[int]
     published: dt.date | None
+    short: bool  # fewer than min_shingles shingles: compared by title + date only
 
 
 def normalize_text(text: str) -> str:
@@ -268,28 +250,28 @@ def title_key(title: str) -> str:
     return hashlib.blake2b(normalize_text(title).encode("utf-8"), digest_size=16).hexdigest()
 
 
-def fingerprint(title: str, text: str, params: DedupParams) -> Fingerprint:
-    """All keys of one item."""
-    return prepare(title, text, None, params).fingerprint
-
-
-def prepare(title: str, text: str, published: dt.date | None, params: DedupParams) -> Doc:
-    """Keys, shingles and lead shingles of one item, ready for ``match``."""
+def prepare(
+    title: str, text: str, published: dt.date | None, params: DedupParams, *, keys: bool = True
+) -> Doc:
+    """Keys, shingles and lead shingles of one item, ready for ``match``.
+    ``keys=False`` skips the MinHash (candidates read back from the store only
+    need verifying)."""
     core = strip_wrapper(text)
     words = normalize_text(core).split()
     shingle_set = shingles_of(words, params.shingle_size)
-    keys: tuple[int, ...] = ()
-    if len(shingle_set) >= params.min_shingles:
+    short = len(shingle_set) < params.min_shingles
+    band: tuple[int, ...] = ()
+    if keys and not short:
         head = shingles_of(words[: params.head_words], params.shingle_size)
-        keys = band_keys(signature(head, params.num_perm, params.seed), params.bands, params.rows)
+        band = band_keys(signature(head, params.num_perm, params.seed), params.bands, params.rows)
     fp = Fingerprint(
         content_hash=_hash_words(words),
-        band_keys=keys,
+        band_keys=band,
         title_key=title_key(title),
         shingle_count=len(shingle_set),
     )
     lead = shingles_of(lead_words(core), params.shingle_size)
-    return Doc(fp, shingle_set, lead, published)
+    return Doc(fp, shingle_set, lead, published, short)
 
 
 def similarity(a: Doc, b: Doc) -> Similarity:
@@ -328,16 +310,64 @@ def within_days(a: dt.date | None, b: dt.date | None, days: int) -> bool:
 
 
 def match(new: Doc, old: Doc, old_id: int, params: DedupParams) -> Match | None:
-    """Is ``new`` a copy of ``old``? Content hash, then the title + date
-    fallback when either text is short, then LSH band overlap verified exactly."""
+    """Is ``new`` a copy of ``old``? When either text is short: the title + date
+    fallback only (a short generic text such as "Read the full release" proves
+    nothing). Otherwise the content hash, then (when both carry band keys) LSH
+    band overlap, then exact verification."""
     a, b = new.fingerprint, old.fingerprint
-    if a.content_hash == b.content_hash:
-        return Match("content_hash", 1.0, old_id)
-    if a.is_short or b.is_short:
+    if new.short or old.short:
         same_title = a.title_key == b.title_key
         if same_title and within_days(new.published, old.published, params.title_window_days):
             return Match("title_date", 1.0, old_id)
         return None
-    if not set(a.band_keys) & set(b.band_keys):
+    if a.content_hash == b.content_hash:
+        return Match("content_hash", 1.0, old_id)
+    if a.band_keys and b.band_keys and not set(a.band_keys) & set(b.band_keys):
         return None
     return verify(similarity(new, old), old_id, params)
+
+
+_METHOD_RANK = {"content_hash": 0, "jaccard": 1, "containment": 1, "title_date": 2}
+
+
+def best_match(matches: Iterable[Match | None]) -> Match | None:
+    """The strongest of several matches: exact first, then the most similar, then the oldest item."""
+    found = [m for m in matches if m is not None]
+    if not found:
+        return None
+    return min(found, key=lambda m: (_METHOD_RANK.get(m.method, 3), -m.similarity, m.matched_id))
+
+
+@dataclass(frozen=True)
+class Deduplicator:
+    """The pipeline's dedup policy: fingerprints new items, judges the store's candidates."""
+
+    params: DedupParams = DedupParams()
+    wire_domains: frozenset[str] = frozenset()
+    max_candidates: int = 50
+
+    @property
+    def title_window(self) -> dt.timedelta:
+        return dt.timedelta(days=self.params.title_window_days)
+
+    @property
+    def min_shingles(self) -> int:
+        return self.params.min_shingles
+
+    def fingerprint(self, item: Item) -> Fingerprint | None:
+        """The item's keys; None when it has no text at all (it stays a cluster of its own)."""
+        if not item.body_text.strip():
+            return None
+        doc = prepare(item.title, item.body_text, item.date.date(), self.params)
+        wire = registrable_domain(item.source_link) in self.wire_domains
+        return dataclasses.replace(doc.fingerprint, wire=wire)
+
+    def decide(self, item: Item, candidates: Sequence[Candidate]) -> Match | None:
+        """The candidate ``item`` is a copy of, if any (exact verification of each)."""
+        if not candidates:
+            return None
+        new = prepare(item.title, item.body_text, item.date.date(), self.params, keys=False)
+        return best_match(
+            match(new, prepare(c.title, c.body_text, c.date.date(), self.params, keys=False), c.id, self.params)
+            for c in candidates
+        )

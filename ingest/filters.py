@@ -41,7 +41,7 @@ def parse_when(text: str, now: datetime, name: str = "time") -> datetime:
 def item_query(now: datetime, *, source_id: int | None = None, since: str | None = None,
                until: str | None = None, search: str | None = None, changed_since: str | None = None,
                label: str | None = None, exclude_labels: tuple[str, ...] = (), ticker: str | None = None,
-               limit: int | None = 50, offset: int = 0) -> ItemQuery:
+               all_copies: bool = False, limit: int | None = 50, offset: int = 0) -> ItemQuery:
     """An ItemQuery from the readers' string values (None or "" = no filter)."""
     def when(value: str | None, name: str) -> datetime | None:
         return parse_when(value, now, name) if value else None
@@ -49,7 +49,7 @@ def item_query(now: datetime, *, source_id: int | None = None, since: str | None
     return ItemQuery(source_id=source_id, since=when(since, "since"), until=when(until, "until"),
                      search=search or "", changed_since=when(changed_since, "changed-since"),
                      label=_label(label), exclude_labels=exclude_labels, ticker=_ticker(ticker),
-                     limit=limit, offset=offset)
+                     all_copies=all_copies, limit=limit, offset=offset)
 
 
 def _label(value: str | None) -> str | None:

@@ -149,6 +149,43 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """What the store keeps to find copies of an item (computed by ingest.dedup)."""
+
+    content_hash: str  # BLAKE2b-128 hex of the normalized text, wrapper removed
+    band_keys: tuple[int, ...]  # LSH keys of the MinHash signature; () for short texts
+    title_key: str  # BLAKE2b-128 hex of the normalized title (the short-text fallback)
+    shingle_count: int
+    wire: bool = False  # the copy comes from an original wire (preferred as the cluster's canonical copy)
+
+    @property
+    def is_short(self) -> bool:
+        return not self.band_keys
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why an item joined another's cluster. method: content_hash, jaccard, containment or title_date."""
+
+    method: str
+    similarity: float
+    matched_id: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored item that may be a copy of a new one, with what exact verification needs."""
+
+    id: int
+    cluster_id: int
+    title: str
+    body_text: str
+    date: datetime
+    content_hash: str
+    shingle_count: int
+
+
+@dataclass(frozen=True)
 class Item:
     """A normalized item in the seed front-matter schema, before the store gives it its ids."""
 
@@ -173,6 +210,7 @@ class Item:
     read_more_url: str | None = None  # the full article followed from a teaser page (source_link is the teaser)
     qrcode: str | None = None  # kept as given (an imported document's); None = the store derives it from url
     origin: Provenance | None = None  # where an imported document came from (another system's ids)
+    fingerprint: Fingerprint | None = None  # set by the pipeline (ingest.dedup); None: no dedup keys
 
 
 @dataclass(frozen=True)
@@ -184,6 +222,7 @@ class PollResult:
     status: str  # "ok", "not_modified", "error"
     new: int = 0
     duplicate: int = 0
+    copies: int = 0  # new items that joined the cluster of an item stored before (syndicated copies)
     failed: int = 0
     retried: int = 0
     error: str | None = None
@@ -236,6 +275,22 @@ class StoredItem:
     read_more_url: str | None = None
     origin_article_id: int | None = None  # an imported document's ids in the system it came from
     origin_feed_item_id: int | None = None
+    cluster_id: int | None = None
+    copies: int = 1  # stored copies in the item's cluster, this one included
+    canonical: bool = True  # this item is its cluster's canonical copy
+    match: Match | None = None  # how it joined its cluster; None for the cluster's first item
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One stored copy of a story, as `items show` lists it."""
+
+    article_id: int
+    source: str
+    source_link: str
+    date: datetime
+    canonical: bool
+    match: Match | None
 
 
 @dataclass(frozen=True)
@@ -253,5 +308,6 @@ class ItemQuery:
     label: str | None = None  # only this promo label ("promotional", "press_release", "news")
     exclude_labels: tuple[str, ...] = ()  # leave these labels out (unclassified items stay)
     ticker: str | None = None  # "NASDAQ:QS" (that listing) or "QS" (on any exchange); case-insensitive
+    all_copies: bool = False  # every stored copy; else one row per story (its canonical copy), unless source_id
     limit: int | None = 50  # None: all
     offset: int = 0

@@ -1,8 +1,10 @@
 """The orchestrators. One poll of one source reads top to bottom as the whole story:
 
     fetch the feed (conditional GET) -> 304? record and stop -> parse -> identity keys
-    -> ask the store which entries are new -> for each new entry: fetch page, extract, normalize
-    -> one short transaction: save items, record the poll -> one log line for the poll
+    -> ask the store which entries are new -> for each new entry: fetch page, extract, normalize,
+       fingerprint (ingest.dedup)
+    -> one short transaction: save items (each joins the cluster of a stored copy, found and verified
+       inside the transaction, or a new one), record the poll -> one log line for the poll
 
 A failure on one entry never aborts the source: the item keeps what the feed gave and the reason,
 and a transient failure is tried again on a later poll.
@@ -23,6 +25,7 @@ from typing import Callable, Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.dedup import DedupParams, Deduplicator
 from ingest.errors import FetchError, SourceError, TransientFetchError
 from ingest.extract import extract_page, feed_read_more, follow_read_more, from_feed
 from ingest.fetch import Fetcher
@@ -31,7 +34,7 @@ from ingest.normalize import entry_keys, normalize
 from ingest.parse import parse_feed
 from ingest.promo import Rules
 from ingest.qr import write_qrcode
-from ingest.settings import Settings
+from ingest.settings import DedupSettings, Settings
 from store import repository
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -55,6 +58,22 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
     promo_rules: Rules | None = None  # ingest.promo rules, loaded once by the CLI; None = don't classify
+
+    @property
+    def dedup(self) -> Deduplicator | None:
+        return deduplicator(self.settings.dedup)
+
+
+def deduplicator(settings: DedupSettings) -> Deduplicator | None:
+    """The dedup policy from [dedup]; None when it is off. The fingerprint geometry (shingle size,
+    head words, bands x rows) is fixed in ingest.dedup: stored band keys depend on it."""
+    if not settings.enabled:
+        return None
+    params = DedupParams(lead_threshold=settings.lead_threshold, jaccard_threshold=settings.jaccard_threshold,
+                         containment_threshold=settings.containment_threshold, min_shingles=settings.min_shingles,
+                         title_window_days=settings.title_window_days)
+    return Deduplicator(params=params, wire_domains=frozenset(d.lower() for d in settings.wire_domains),
+                        max_candidates=settings.max_candidates)
 
 
 def poll_source(ctx: Context, source: SourceState) -> PollResult:
@@ -102,16 +121,24 @@ def new_entries(ctx: Context, source_id: int, entries: list[FeedEntry]) -> list[
 
 def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], now: datetime
                ) -> repository.SaveResult:
-    """Save items in the caller's transaction; a stored entry is a duplicate. Then call write_qrcodes."""
-    return repository.save_items(s, source_id, items, now=now, qrcode_prefix=ctx.settings.output.qrcode_prefix)
+    """Save items in the caller's transaction; a stored entry is a duplicate, a copy of a stored story joins
+    its cluster. Then call write_qrcodes."""
+    dedup = ctx.dedup
+    if dedup is not None:  # items built elsewhere (imported documents) are fingerprinted here
+        items = [i if i.fingerprint is not None else replace(i, fingerprint=dedup.fingerprint(i)) for i in items]
+    return repository.save_items(s, source_id, items, now=now, qrcode_prefix=ctx.settings.output.qrcode_prefix,
+                                 judge=dedup)
 
 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
-    """Fetch the entry's page and extract its body; when that fails, the feed's content stands in."""
+    """Fetch the entry's page and extract its body (when that fails, the feed's content stands in),
+    classify it, then compute its dedup fingerprint."""
     page, page_url, retryable = fetch_and_extract(ctx, entry, ctx.settings.rules_for(source.url))
     item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
                      page_url=page_url, rules=ctx.promo_rules)
-    return replace(item, retryable=retryable, draft=_draft(ctx, item))
+    dedup = ctx.dedup
+    return replace(item, retryable=retryable, draft=_draft(ctx, item),
+                   fingerprint=dedup.fingerprint(item) if dedup else None)
 
 
 def _draft(ctx: Context, item: Item) -> bool:
@@ -196,7 +223,7 @@ def _finish(ctx: Context, source: SourceState, started: float, now: datetime, re
                                etag=headers.get("etag"), last_modified=headers.get("last-modified"),
                                keep_validators=keep_validators)
     write_qrcodes(ctx, saved.saved)
-    result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate,
+    result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate, copies=saved.copies,
                      elapsed_ms=int((time.monotonic() - started) * 1000))
     _log_poll(ctx, result)
     return result
@@ -210,7 +237,7 @@ def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
 
 def _log_poll(ctx: Context, r: PollResult) -> None:
     fields = dict(source=r.source_id, url=r.url, status=r.status, new=r.new, duplicate=r.duplicate,
-                  failed=r.failed, retried=r.retried, elapsed_ms=r.elapsed_ms)
+                  copies=r.copies, failed=r.failed, retried=r.retried, elapsed_ms=r.elapsed_ms)
     if r.error:
         ctx.log.warning("poll", error=r.error, **fields)
     elif r.problem:

@@ -111,6 +111,24 @@ class PromoSettings:
         return ("promotional",) if self.policy == "exclude_from_exports" else ()
 
 
+WIRE_DOMAINS = ("prnewswire.com", "globenewswire.com", "businesswire.com", "accesswire.com", "newsfilecorp.com",
+                "newswire.ca", "einpresswire.com", "prweb.com", "investorbrandnetwork.com")
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """Near-duplicate thresholds; defaults measured by bench/dedup_eval.py (see the README)."""
+
+    enabled: bool = True  # link copies of the same release into clusters
+    lead_threshold: float = 0.8  # share of one copy's lead paragraph found in the other
+    jaccard_threshold: float = 0.5  # shingle Jaccard at or above which leads-agreeing texts are copies
+    containment_threshold: float = 0.7  # ... or shingle containment (overlap / smaller text)
+    min_shingles: int = 40  # shorter texts are matched by title + date only
+    title_window_days: int = 2  # how far apart the dates of two short copies with the same title may be
+    max_candidates: int = 50  # stored items verified per new item, newest first
+    wire_domains: tuple[str, ...] = WIRE_DOMAINS  # a copy from these is preferred as the canonical one
+
+
 @dataclass(frozen=True)
 class WebSettings:
     host: str = "127.0.0.1"  # `presswire serve` listens here (read-only pages, JSON API, Atom feed)
@@ -138,6 +156,7 @@ class Settings:
     promo: PromoSettings = field(default_factory=PromoSettings)
     web: WebSettings = field(default_factory=WebSettings)
     backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     sources: tuple[SourceConfig, ...] = ()
     config_path: Path | None = None
 
@@ -157,6 +176,7 @@ SECTIONS: dict[str, type] = {
     "promo": PromoSettings,
     "web": WebSettings,
     "backfill": BackfillSettings,
+    "dedup": DedupSettings,
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")

@@ -57,14 +57,21 @@ _AMP_HTML = re.compile(r"(?:\.amp)+(\.html?)$", re.IGNORECASE)
 def canonicalize(url: str) -> str:
     """Return the canonical spelling of ``url`` (see the module docstring)."""
     text = url.strip() if isinstance(url, str) else ""
+    for _ in range(8):  # rules can enable each other (an AMP cache URL unwraps to an AMP page): to a fixpoint
+        following = _canonical_once(text)
+        if following == text:
+            break
+        text = following
+    return text
+
+
+def _canonical_once(text: str) -> str:
     try:
         parts = urlsplit(text)
         if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
             return text
         unwrapped = _unwrap_amp_cache(parts)
-        if unwrapped is not None:
-            return canonicalize(unwrapped)
-        return _rebuild(parts)
+        return unwrapped if unwrapped is not None else _rebuild(parts)
     except ValueError:  # bad port, bad IPv6 literal, ...
         return text
 
@@ -107,6 +114,11 @@ def registrable_domain(url: str) -> str:
         return ""
     fld = get_fld(f"http://{host}/", fail_silently=True)
     return fld.lower() if isinstance(fld, str) else host.lower()
+
+
+def _is_public_host(netloc: str) -> bool:
+    """A host name under a public suffix (``example.com``, not ``a.html`` or ``c``)."""
+    return get_fld(f"http://{netloc}/", fail_silently=True) is not None
 
 
 def _is_http_url(url: str) -> bool:
@@ -171,7 +183,7 @@ def _unwrap_amp_cache(parts: SplitResult) -> str | None:
     if not (is_cache or is_google_viewer):
         return None
     match = _AMP_CACHE_PATH.match(parts.path)
-    if match is None:
+    if match is None or not _is_public_host(match.group("rest").split("/", 1)[0]):
         return None
     scheme = "https" if match.group(1) else "http"
     query = f"?{parts.query}" if parts.query else ""

@@ -19,7 +19,7 @@ from store.repository import stored_item
 
 
 def items_select(dialect: str, q: ItemQuery) -> Select:
-    """SELECT (Item, source name) matching `q`, newest first (best match first when searching)."""
+    """SELECT (Item, source name, cluster copies, cluster canonical item id) matching `q`, newest first (best match first when searching)."""
     stmt, rank = _filtered(dialect, q)
     order = [t.Item.date.desc(), t.Item.id.desc()]
     stmt = stmt.order_by(*([rank.asc()] if rank is not None else []), *order)
@@ -30,7 +30,7 @@ def items_select(dialect: str, q: ItemQuery) -> Select:
 
 def find_items(s: Session, q: ItemQuery) -> list[StoredItem]:
     rows = s.execute(items_select(_dialect(s), q)).all()
-    return [stored_item(row[0], row[1]) for row in rows]
+    return [stored_item(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def count_items(s: Session, q: ItemQuery) -> int:
@@ -39,9 +39,12 @@ def count_items(s: Session, q: ItemQuery) -> int:
 
 
 def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
-    stmt = select(t.Item, t.Source.name).join(t.Source, t.Source.id == t.Item.source_id)
+    stmt = (select(t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)
+            .join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, t.Cluster.id == t.Item.cluster_id))
     conditions = [
         (q.source_id is not None, lambda: t.Item.source_id == q.source_id),
+        # one row per story (its canonical copy), unless every copy or one source's own items are asked for
+        (not q.all_copies and q.source_id is None, lambda: t.Cluster.canonical_item_id == t.Item.id),
         (q.since is not None, lambda: t.Item.date >= q.since),
         (q.until is not None, lambda: t.Item.date < q.until),
         (q.changed_since is not None, lambda: t.Item.updated_at >= q.changed_since),

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.model import EntryKeys, FeedEntry, Item, PromoResult, Reason, Span, StoredItem, StoredSource
+from ingest.model import (Candidate, Copy, EntryKeys, FeedEntry, Fingerprint, Item, Match, PromoResult, Reason, Span,
+                          StoredItem, StoredSource)
 from store import tables as t
+
+# Held (transaction-scoped) by every PostgreSQL transaction that stores fingerprinted items, see save_items.
+DEDUP_LOCK = 0x70726573_64656475  # "presdedu"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,17 @@ class SaveResult:
     new: int
     duplicate: int
     saved: tuple[tuple[int, str, str], ...] = ()  # (article_id, url slug, source_link) of each new item
+    copies: int = 0  # new items that joined an existing cluster
+
+
+class DuplicateJudge(Protocol):
+    """What save_items needs from the dedup policy (ingest.dedup.Deduplicator)."""
+
+    title_window: timedelta
+    min_shingles: int
+    max_candidates: int
+
+    def decide(self, item: Item, candidates: Sequence[Candidate]) -> Match | None: ...
 
 
 # --- sources -------------------------------------------------------------------------------------
@@ -124,18 +139,92 @@ def known_keys(s: Session, source_id: int, keys: Sequence[EntryKeys]) -> set[Ent
 
 
 def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: datetime,
-               qrcode_prefix: str) -> SaveResult:
+               qrcode_prefix: str, judge: DuplicateJudge | None = None) -> SaveResult:
     """Insert each item's feed entry and item. An entry that is already stored (a UNIQUE constraint
-    fires: same GUID or canonical link in this source) is counted as a duplicate and skipped."""
-    dup, saved = 0, []
+    fires: same GUID or canonical link in this source) is counted as a duplicate and skipped.
+
+    Every new item joins a cluster: the cluster of the stored item `judge` says it copies (found by
+    content hash, by title + date for short texts, or by shared LSH band keys, then verified), else a
+    new cluster of its own. On PostgreSQL the lookup and the insert run under one transaction-scoped
+    advisory lock (DEDUP_LOCK), so two workers saving copies of one release at the same moment are
+    serialized and the second sees the first: one cluster, two copies. SQLite allows one writer at a
+    time, and the entry INSERT that precedes each lookup takes that write lock.
+    """
+    items = list(items)
+    if judge is not None and any(i.fingerprint for i in items):
+        _lock_dedup(s)
+    dup, copies, saved = 0, 0, []
     for item in items:
         entry_id = _insert_entry(s, source_id, item, now)
         if entry_id is None:
             dup += 1
             continue
-        article_id, url = _insert_item(s, source_id, entry_id, item, now, qrcode_prefix)
+        match = _find_copy(s, item, judge) if judge is not None and item.fingerprint else None
+        article_id, url = _insert_item(s, source_id, entry_id, item, now, qrcode_prefix, match)
+        copies += match is not None
         saved.append((article_id, url, item.source_link))
-    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved))
+    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved), copies=copies)
+
+
+def _lock_dedup(s: Session) -> None:
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK})
+
+
+def _find_copy(s: Session, item: Item, judge: DuplicateJudge) -> Match | None:
+    """The stored item this one is a copy of: same content hash, else the judge's pick among candidates."""
+    fp = item.fingerprint
+    if not fp.is_short:  # a short text is matched by title + date only (see ingest.dedup.match)
+        exact = s.scalar(select(t.Item.id).where(t.Item.content_hash == fp.content_hash,
+                                                 t.Item.band_count > 0).order_by(t.Item.id).limit(1))
+        if exact is not None:
+            return Match("content_hash", 1.0, exact)
+    ids = _candidate_ids(s, item, fp, judge)
+    if not ids:
+        return None
+    rows = s.execute(select(t.Item.id, t.Item.cluster_id, t.Item.title, t.Item.body_text, t.Item.date,
+                            t.Item.content_hash, t.Item.shingle_count).where(t.Item.id.in_(ids))).all()
+    return judge.decide(item, [Candidate(r.id, r.cluster_id, r.title, r.body_text, r.date, r.content_hash or "",
+                                         r.shingle_count) for r in rows])
+
+
+def _candidate_ids(s: Session, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
+    """Items sharing an LSH band key (newest first), and items with the same title within the date
+    window when either side is a short text; at most judge.max_candidates of each."""
+    ids: list[int] = []
+    if fp.band_keys:
+        ids += s.scalars(select(t.ItemBand.item_id).where(t.ItemBand.band_key.in_(fp.band_keys)).distinct()
+                         .order_by(t.ItemBand.item_id.desc()).limit(judge.max_candidates)).all()
+    window = and_(t.Item.title_key == fp.title_key, t.Item.date.between(item.date - judge.title_window,
+                                                                        item.date + judge.title_window))
+    if not fp.is_short:
+        window = and_(window, t.Item.shingle_count < judge.min_shingles)
+    ids += s.scalars(select(t.Item.id).where(window).order_by(t.Item.id.desc()).limit(judge.max_candidates)).all()
+    return list(dict.fromkeys(ids))
+
+
+def _cluster_for(s: Session, match: Match | None, now: datetime) -> int:
+    """The cluster a new item joins: its match's, else a new one (its canonical copy set after the insert)."""
+    if match is not None:
+        return s.scalar(select(t.Item.cluster_id).where(t.Item.id == match.matched_id))
+    cluster = t.Cluster(canonical_item_id=None, copies=0, created_at=now)
+    s.add(cluster)
+    s.flush()
+    return cluster.id
+
+
+def _join_cluster(s: Session, row: t.Item) -> None:
+    """Count the new copy and keep the cluster's canonical copy right: the earliest copy from an
+    original wire, else the earliest copy (ties: the first stored)."""
+    cluster = s.get(t.Cluster, row.cluster_id, with_for_update=True)
+    cluster.copies += 1
+    current = s.get(t.Item, cluster.canonical_item_id) if cluster.canonical_item_id else None
+    if current is None or _canonical_rank(row) < _canonical_rank(current):
+        cluster.canonical_item_id = row.id
+
+
+def _canonical_rank(row: t.Item) -> tuple:
+    return (not row.wire, row.date, row.id)
 
 
 def _insert_entry(s: Session, source_id: int, item: Item, now: datetime) -> int | None:
@@ -149,24 +238,29 @@ def _insert_entry(s: Session, source_id: int, item: Item, now: datetime) -> int 
 
 
 def _insert_item(s: Session, source_id: int, entry_id: int, item: Item, now: datetime,
-                 prefix: str) -> tuple[int, str]:
-    """Insert with the first free url slug: base, base-2, base-3, ... (the UNIQUE constraint decides).
+                 prefix: str, match: Match | None = None) -> tuple[int, str]:
+    """Insert with the first free url slug: base, base-2, base-3, ... (the UNIQUE constraint decides);
+    in its cluster, with its band keys.
 
     The base slug is tried first without a query (it is almost always free: no LIKE scan per insert,
     which kept large backfills quadratic); the taken suffixes are looked up only when it is not."""
+    cluster_id = _cluster_for(s, match, now)
     for url in _slug_candidates(s, item.slug):
         try:
             with s.begin_nested():
                 row = t.Item(feed_entry_id=entry_id, source_id=source_id, url=url,
                              qrcode=item.qrcode if item.qrcode is not None else f"{prefix}{url}.png",
-                             created_at=now, updated_at=now, **_item_fields(item))
+                             created_at=now, updated_at=now, cluster_id=cluster_id,
+                             **_item_fields(item), **_dedup_fields(item.fingerprint, match))
                 if item.origin is not None:
                     row.origin = t.ItemOrigin(article_id=item.origin.article_id,
                                               feed_item_id=item.origin.feed_item_id, path=item.origin.path or None)
                 s.add(row)
-            return row.id, url
         except IntegrityError:  # taken (by an older item, or another writer since we looked)
             continue
+        _join_cluster(s, row)
+        _insert_bands(s, row.id, item.fingerprint)
+        return row.id, url
     raise RuntimeError(f"no free url slug for {item.slug!r}")
 
 
@@ -203,6 +297,23 @@ def _reason_json(r: Reason) -> dict:
             "field": r.field, "start": r.start, "end": r.end}
 
 
+def _dedup_fields(fp: Fingerprint | None, match: Match | None) -> dict:
+    fields: dict = dict(content_hash=None, title_key=None, shingle_count=0, band_count=0, wire=False)
+    if fp is not None:
+        fields.update(content_hash=fp.content_hash, title_key=fp.title_key, shingle_count=fp.shingle_count,
+                      band_count=len(fp.band_keys), wire=fp.wire)
+    if match is not None:
+        fields.update(match_method=match.method, match_similarity=match.similarity,
+                      matched_item_id=match.matched_id)
+    return fields
+
+
+def _insert_bands(s: Session, item_id: int, fp: Fingerprint | None) -> None:
+    if fp is not None and fp.band_keys:
+        rows = [{"band_key": key, "item_id": item_id} for key in dict.fromkeys(fp.band_keys)]
+        s.execute(_insert(s, t.ItemBand).values(rows).on_conflict_do_nothing())
+
+
 def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int) -> list[tuple[int, FeedEntry]]:
     """Items of the source whose article page failed transiently and may be tried again."""
     rows = s.execute(select(t.Item.id, t.FeedEntry).join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id)
@@ -213,7 +324,10 @@ def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int) ->
 
 
 def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> None:
-    """Store a new attempt at an item's page: the body and derived fields when it worked."""
+    """Store a new attempt at an item's page: the body and derived fields when it worked.
+
+    An item first stored without band keys (a short feed summary) gets the new text's keys, so later
+    copies can find it; its cluster is not reconsidered."""
     values: dict = {"page_attempts": t.Item.page_attempts + 1, "updated_at": now,
                     "retry_page": item.retryable, "failure_reason": item.failure}
     if item.failure is None:
@@ -223,6 +337,17 @@ def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> No
         fields.pop("date")
         values.update(fields)
     s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
+    if item.failure is None and item.fingerprint is not None:
+        _refingerprint(s, article_id, item.fingerprint)
+
+
+def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:
+    row = s.get(t.Item, article_id)
+    if row is None or row.band_count > 0:
+        return
+    row.content_hash, row.title_key, row.shingle_count = fp.content_hash, fp.title_key, fp.shingle_count
+    row.band_count = len(fp.band_keys)
+    _insert_bands(s, article_id, fp)
 
 
 # --- backfill runs -------------------------------------------------------------------------------
@@ -270,16 +395,20 @@ def _unit_key(unit: str) -> str:
 # --- reading -------------------------------------------------------------------------------------
 
 def list_items(s: Session, *, source_id: int | None = None, label: str | None = None,
-               exclude_labels: Sequence[str] = (), limit: int = 50) -> list[StoredItem]:
-    """Newest first. `label` keeps one promo label; `exclude_labels` drops labels (unclassified items stay)."""
+               exclude_labels: Sequence[str] = (), limit: int = 50, all_copies: bool = False) -> list[StoredItem]:
+    """Newest first. By default one row per cluster (its canonical copy, with the number of copies);
+    with a source, that source's own items; `all_copies` lists every stored copy. `label` keeps one
+    promo label; `exclude_labels` drops labels (unclassified items stay)."""
     query = _items_query().order_by(t.Item.date.desc(), t.Item.id.desc()).limit(limit)
     if source_id is not None:
         query = query.where(t.Item.source_id == source_id)
+    elif not all_copies:
+        query = query.where(t.Cluster.canonical_item_id == t.Item.id)
     if label is not None:
         query = query.where(t.Item.promo_label == label)
     if exclude_labels:
         query = query.where(or_(t.Item.promo_label.is_(None), t.Item.promo_label.not_in(list(exclude_labels))))
-    return [stored_item(i, sname) for i, sname in s.execute(query).all()]
+    return [stored_item(*row) for row in s.execute(query).all()]
 
 
 def get_item(s: Session, article_id: int) -> StoredItem | None:
@@ -287,12 +416,25 @@ def get_item(s: Session, article_id: int) -> StoredItem | None:
     return stored_item(*row) if row else None
 
 
+def list_copies(s: Session, cluster_id: int) -> list[Copy]:
+    """Every stored copy of a cluster, canonical first, then by date."""
+    rows = s.execute(select(t.Item, t.Source.name, t.Cluster.canonical_item_id)
+                     .join(t.Source, t.Source.id == t.Item.source_id)
+                     .join(t.Cluster, t.Cluster.id == t.Item.cluster_id)
+                     .where(t.Item.cluster_id == cluster_id).order_by(t.Item.date, t.Item.id)).all()
+    copies = [Copy(article_id=i.id, source=name, source_link=i.source_link, date=i.date,
+                   canonical=i.id == canonical, match=_match(i)) for i, name, canonical in rows]
+    return sorted(copies, key=lambda c: not c.canonical)
+
+
 def count_items(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(t.Item)) or 0
 
 
 def _items_query() -> Select:
-    return select(t.Item, t.Source.name).join(t.Source, t.Source.id == t.Item.source_id)
+    return (select(t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)
+            .join(t.Source, t.Source.id == t.Item.source_id)
+            .join(t.Cluster, t.Cluster.id == t.Item.cluster_id))
 
 
 # --- row -> value ---------------------------------------------------------------------------------
@@ -315,8 +457,8 @@ def _entry(row: t.FeedEntry) -> FeedEntry:
                      author=row.author)
 
 
-def stored_item(row: t.Item, source_name: str) -> StoredItem:
-    """An items row (and its source's name) as the plain value readers get."""
+def stored_item(row: t.Item, source_name: str, copies: int = 1, canonical_id: int | None = None) -> StoredItem:
+    """An items row (its source's name, its cluster's size and canonical copy) as the plain value readers get."""
     return StoredItem(
         article_id=row.id, feed_item_id=row.feed_entry_id, source_id=row.source_id, title=row.title,
         date=row.date, draft=row.draft, summary=row.summary, description=row.description,
@@ -326,6 +468,7 @@ def stored_item(row: t.Item, source_name: str) -> StoredItem:
         promo=_promo(row), trail=row.extraction_trail, read_more_url=row.read_more_url,
         origin_article_id=row.origin.article_id if row.origin else None,
         origin_feed_item_id=row.origin.feed_item_id if row.origin else None,
+        cluster_id=row.cluster_id, copies=copies, canonical=canonical_id == row.id, match=_match(row),
     )
 
 
@@ -341,3 +484,9 @@ def _promo(row: t.Item) -> PromoResult | None:
         lead_end=layout.get("lead_end", 0), tail_start=layout.get("tail_start", 0),
         summary_boilerplate=tuple(Span(*b) for b in layout.get("summary_spans", ())),
     )
+
+
+def _match(row: t.Item) -> Match | None:
+    if row.match_method is None:
+        return None
+    return Match(row.match_method, row.match_similarity or 0.0, row.matched_item_id or 0)

@@ -4,7 +4,10 @@
     feed_entries   what a feed said about an entry, kept as read (replayable); unique per source by
                    GUID and by canonical link
     items          the normalized document in the seed schema, one per feed entry, with its
-                   promotional-content label, scores, reasons, tickers and boilerplate spans
+                   promotional-content label, scores, reasons, tickers and boilerplate spans; each
+                   belongs to a cluster and carries its dedup keys and how it joined
+    clusters       one story: all stored copies of one press release; names its canonical copy
+    item_bands     the LSH band keys of each item's MinHash signature (near-duplicate lookup)
     item_origins   an imported document's ids in the system it came from (provenance), one per such item
     backfill_runs / backfill_progress
                    one row per distinct `presswire backfill` (keyed by a hash of its arguments) and one
@@ -14,11 +17,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, TypeDecorator)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String,
+                        Text, UniqueConstraint, TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -128,6 +130,17 @@ class Item(Base):
     promo_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{rule, score, weight, match, ...}]
     tickers: Mapped[list[str] | None] = mapped_column(JSON)  # ["NASDAQ:QS", ...]
     boilerplate: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # spans of body_text / feed summary
+    # dedup (ingest/dedup.py): keys, and how the item joined its cluster
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+    title_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    shingle_count: Mapped[int] = mapped_column(Integer, default=0)
+    band_count: Mapped[int] = mapped_column(Integer, default=0)  # rows in item_bands; 0 for short texts
+    wire: Mapped[bool] = mapped_column(Boolean, default=False)  # from an original wire (canonical preference)
+    match_method: Mapped[str | None] = mapped_column(String(16))  # content_hash, jaccard, containment, title_date
+    match_similarity: Mapped[float | None] = mapped_column(Float)
+    matched_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+
     origin: Mapped[ItemOrigin | None] = relationship(lazy="selectin", uselist=False)
 
 
@@ -164,3 +177,27 @@ class BackfillProgress(Base):
     unit: Mapped[str] = mapped_column(Text)  # "page <url>", "sitemap <url>", "input <n>", ...
     detail: Mapped[str] = mapped_column(Text, default="")  # JSON: what a resumed run needs (a page's next links)
     done_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Cluster(Base):
+    """One story and its copies. The canonical copy is the earliest one from an original wire, else the
+    earliest one (ties: the first stored); `copies` counts the cluster's items."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    canonical_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("items.id", ondelete="SET NULL", use_alter=True), unique=True)
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ItemBand(Base):
+    """LSH band keys: a lookup is one `band_key IN (...)` probe of this primary key, whatever the size."""
+
+    __tablename__ = "item_bands"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
