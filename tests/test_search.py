@@ -83,11 +83,32 @@ def test_filters_combine_with_search_and_paginate(store):
         assert queries.count_items(s, ItemQuery(search="lithium", limit=1)) == 3
 
 
+def _store_row_as_of_0003(engine, source_id: int, title: str) -> None:
+    """An items row written by the presswire of revision 0003 (today's repository writes later columns)."""
+    from sqlalchemy import column, insert, table
+    from store import tables as t
+    entries = table("feed_entries", *(column(c) for c in ("source_id", "guid", "title", "summary_html",
+                                                          "content_html", "author")), column("first_seen_at", t.UTCDateTime()))
+    items = table("items", *(column(c) for c in (
+        "feed_entry_id", "source_id", "title", "draft", "summary", "description", "source_link", "enclosure", "url",
+        "qrcode", "body_html", "body_text", "extraction_method", "extraction_trail", "page_attempts",
+        "retry_page")), *(column(c, t.UTCDateTime()) for c in ("date", "created_at", "updated_at")))
+    with engine.begin() as conn:
+        entry_id = conn.execute(insert(entries).values(source_id=source_id, guid="g1", title=title, summary_html="",
+                                                       content_html="", author="", first_seen_at=T0)
+                                .returning(column("id"))).scalar()
+        conn.execute(insert(items).values(feed_entry_id=entry_id, source_id=source_id, title=title, draft=False,
+                                          summary="s", description="d", source_link="", enclosure="", url="u1",
+                                          qrcode="", body_html="", body_text="b", extraction_method="feed",
+                                          extraction_trail="", page_attempts=1, retry_page=False, date=T0,
+                                          created_at=T0, updated_at=T0))
+
+
 def test_search_index_built_for_rows_stored_before_the_migration(db_url):
     engine = db.make_engine(db_url)
     db.upgrade(engine, "0003")
     sessions = db.session_factory(engine)
-    save(sessions, add_source(sessions), [make_item(1, "Graphite anodes")])
+    _store_row_as_of_0003(engine, add_source(sessions), "Graphite anodes")
     db.upgrade(engine)
     assert _titles(sessions, search="graphite") == ["Graphite anodes"]
     db.downgrade(engine, "0003")
