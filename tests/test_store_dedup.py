@@ -194,7 +194,7 @@ def test_migration_puts_existing_items_in_clusters_of_their_own(db_url):
     _save(sessions, sid, _item(render_prn(rel, rel.paragraphs, 1), "g3"))
     with sessions.begin() as s:
         assert len(repository.list_items(s)) == 3
-        # full-text search still follows inserts (SQLite: the batch rebuild dropped and we restored its triggers)
+        # full-text search still follows inserts (SQLite: the batch rebuild drops the triggers, env.py restores them)
         found = queries.find_items(s, ItemQuery(search="Claims Reader"))
         assert [i.title for i in found] == [rel.title]
     db.downgrade(engine, "0005_backfill")

@@ -4,12 +4,13 @@ Existing items each become a cluster of one (canonical = itself). Their dedup ke
 (NULL content_hash/title_key, no band keys): new copies are matched against items stored after
 this revision only.
 
+On SQLite the batch rebuilds of `items` drop the full-text triggers of 0004_search; store/migrations/env.py
+restores them after every migration run (store.search.repair_sqlite_index).
+
 Revision ID: 0006_dedup
 Revises: 0005_backfill
 Create Date: 2026-11-22
 """
-import importlib
-
 from alembic import op
 import sqlalchemy as sa
 
@@ -60,18 +61,6 @@ def upgrade() -> None:
         batch_op.alter_column('cluster_id', existing_type=sa.Integer(), nullable=False)
     # only now: on SQLite the batch rebuild of `items` drops the old table, which would SET NULL these
     op.execute("UPDATE clusters SET canonical_item_id = id")
-    _restore_sqlite_search()
-
-
-def _restore_sqlite_search() -> None:
-    """On SQLite the batch rebuilds of `items` dropped the full-text triggers of 0004_search with the old
-    table: create them again and reindex (as 0004_search says)."""
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    search = importlib.import_module("store.migrations.versions.0004_search")
-    for statement in search.SQLITE_TRIGGERS:
-        op.execute(statement)
-    op.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
 
 
 def _one_cluster_per_existing_item() -> None:
@@ -104,4 +93,3 @@ def downgrade() -> None:
     with op.batch_alter_table('clusters', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_clusters_canonical_item_id_items'), type_='foreignkey')
     op.drop_table('clusters')
-    _restore_sqlite_search()
