@@ -420,9 +420,11 @@ def _explain(match) -> str:
 @click.option("--changed-since", metavar="WHEN", help="Only items stored or updated since (incremental export).")
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (default: all; atom: [web] page_size).")
 @click.option("--no-qrcodes", is_flag=True, help="hugo: do not write the QR code images.")
+@click.option("--all-copies", is_flag=True, help="Every stored copy of a syndicated story; by default one per "
+              "story (its canonical copy), unless --source.")
 @click.pass_obj
 def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | None, limit: int | None,
-           no_qrcodes: bool) -> None:
+           no_qrcodes: bool, all_copies: bool) -> None:
     """Write stored items as Hugo content files, JSON lines or an Atom feed. Unchanged files are not touched.
 
     Items labeled promotional are left out when [promo] policy = "exclude_from_exports", and from the
@@ -430,7 +432,7 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
     if fmt == "atom" and limit is None:
         limit = app.settings.web.page_size
     with app.sessions.begin() as s:
-        query = _item_query(s, filters, limit, changed_since=changed_since,
+        query = _item_query(s, filters, limit, changed_since=changed_since, all_copies=all_copies,
                             exclude_labels=_excluded_labels(app.settings, fmt, filters["label"]))
         rows = queries.find_items(s, query)
     if fmt == "hugo":

@@ -67,8 +67,8 @@ def _ticker(value: str | None) -> str | None:
 
 def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: int, max_page_size: int = 200,
                       exclude_labels: tuple[str, ...] = ()) -> tuple[ItemQuery, int]:
-    """(the query, the page number) from URL parameters: source, since, until, q, label, ticker, limit, page.
-    `exclude_labels` applies only when no label is asked for."""
+    """(the query, the page number) from URL parameters: source, since, until, q, label, ticker, copies
+    ("all": every copy of a story), limit, page. `exclude_labels` applies only when no label is asked for."""
     limit = _int_param(params, "limit", page_size, 1, max_page_size)
     page = _int_param(params, "page", 1, 1, 1_000_000)
     source = params.get("source") or None
@@ -76,8 +76,15 @@ def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: in
     query = item_query(now, source_id=source_id, since=params.get("since"), until=params.get("until"),
                        search=params.get("q"), label=params.get("label"), ticker=params.get("ticker"),
                        exclude_labels=() if params.get("label") else exclude_labels,
-                       limit=limit, offset=(page - 1) * limit)
+                       all_copies=_copies_param(params), limit=limit, offset=(page - 1) * limit)
     return query, page
+
+
+def _copies_param(params: Mapping[str, str]) -> bool:
+    value = params.get("copies") or "canonical"
+    if value not in ("canonical", "all"):
+        raise FilterError(f"copies {value!r}: expected canonical (one row per story, the default) or all")
+    return value == "all"
 
 
 def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -44,9 +44,16 @@ def add_source(sessions, url: str = "https://wire.example/feed", name: str = "Ex
         return repository.add_source(s, url, name, T0)[0].id
 
 
-def save(sessions, source_id: int, items: list[Item], now: datetime = T0, prefix: str = "qrcodes/") -> list[int]:
+def save(sessions, source_id: int, items: list[Item], now: datetime = T0, prefix: str = "qrcodes/",
+         dedup: bool = False) -> list[int]:
+    """Store items; with `dedup`, through the real dedup policy (copies join their story's cluster)."""
+    judge = None
+    if dedup:
+        from ingest.dedup import Deduplicator
+        judge = Deduplicator()
+        items = [replace(i, fingerprint=judge.fingerprint(i)) for i in items]
     with sessions.begin() as s:
-        result = repository.save_items(s, source_id, items, now=now, qrcode_prefix=prefix)
+        result = repository.save_items(s, source_id, items, now=now, qrcode_prefix=prefix, judge=judge)
     return [article_id for article_id, _url, _link in result.saved]
 
 
@@ -56,7 +63,7 @@ def set_columns(sessions, article_id: int, **values) -> None:
         s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
 
 
-__all__ = ["T0", "make_item", "promo", "open_store", "add_source", "save", "set_columns", "replace", "LiveServer"]
+__all__ = ["T0", "make_item", "promo", "open_store", "add_source", "save", "set_columns", "replace", "LiveServer", "STORY"]
 
 
 class LiveServer:
@@ -86,3 +93,9 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+STORY = ("Harbor Grid Corp. today announced a twelve year agreement to supply long duration storage to the "
+         "northern utility cooperative, covering four sites and a combined capacity of one hundred and twenty "
+         "megawatt hours. Construction starts in the spring and the first site enters service next winter, "
+         "the company said in a statement released before the market opened on Thursday morning.")

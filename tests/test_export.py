@@ -17,7 +17,7 @@ from ingest import frontmatter
 from ingest.export import export_hugo, file_stem, hugo_document
 from ingest.frontmatter import SEED_KEYS
 from ingest.model import StoredItem
-from reading import T0, add_source, make_item, open_store, promo, save, set_columns
+from reading import STORY, T0, add_source, make_item, open_store, promo, save, set_columns
 
 SEED = next(SEEDS.glob("002_*.txt"))
 UNSAFE = re.compile(r"<\s*(script|style)|\son[a-z]+\s*=|javascript:", re.I)
@@ -203,3 +203,15 @@ def test_promotional_items_leave_the_atom_feed_and_with_the_policy_every_export(
     strict("export", "--out", str(tmp_path / "content"))
     assert sorted(p.name for p in (tmp_path / "content").glob("*.html")) == \
         ["2025-05-15-item-2.html", "2025-05-15-item-3.html"]
+
+
+def test_export_writes_one_file_per_story_unless_all_copies(store, cli, tmp_path):
+    wire, blog = add_source(store, "https://w.example/feed", "W"), add_source(store, "https://b.example/feed", "B")
+    save(store, wire, [make_item(1, "Harbor Grid signs storage deal", body=STORY)], dedup=True)
+    save(store, blog, [make_item(2, "Harbor Grid signs storage deal", body=STORY, link="https://b.example/h",
+                                 slug="2025-05-15-harbor-copy")], dedup=True)
+    cli("export", "--out", str(tmp_path / "stories"), "--no-qrcodes")
+    assert [p.name for p in (tmp_path / "stories").iterdir()] == ["2025-05-15-item-1.html"]
+    cli("export", "--out", str(tmp_path / "all"), "--no-qrcodes", "--all-copies")
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["2025-05-15-harbor-copy.html",
+                                                                    "2025-05-15-item-1.html"]

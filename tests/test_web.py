@@ -10,7 +10,7 @@ import httpx
 from ingest.atom import ATOM_NS, FeedInfo
 from ingest.web import create_app
 from ingest.web.app import WebConfig
-from reading import T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
+from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
 
 EVIL = 'Evil <script>alert("pwned")</script> & <img src=x onerror=alert(1)>'
 
@@ -110,3 +110,30 @@ def test_pages_escape_item_text_and_send_a_strict_policy(site):
     assert "B &lt;b&gt;Wire&lt;/b&gt;" in page.text
     reflected = client.get("/", params={"q": '"><script>alert(3)</script>'})
     assert "<script>alert(3)" not in reflected.text
+
+
+def test_a_syndicated_story_is_listed_once_and_its_page_shows_every_copy(db_url):
+    engine, sessions = open_store(db_url)
+    wire = add_source(sessions, "https://wire.example/feed", "Origin Wire")
+    blog = add_source(sessions, "https://blog.example/feed", "Syndicator <i>Blog</i>")
+    [first] = save(sessions, wire, [make_item(1, "Harbor Grid signs storage deal", body=STORY)], dedup=True)
+    [copy] = save(sessions, blog, [make_item(2, "Harbor Grid signs storage deal", body=STORY,
+                                             link="https://blog.example/harbor")], dedup=True)
+    save(sessions, blog, [make_item(3, "Unrelated story", body="Something else entirely.")], dedup=True)
+    app = create_app(sessions, WebConfig(page_size=10), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        stories = client.get("/api/items").json()
+        assert [(i["title"], i["copies"]) for i in stories["items"]] == \
+            [("Unrelated story", 1), ("Harbor Grid signs storage deal", 2)]
+        assert stories["items"][1]["article_id"] == first and stories["items"][1]["canonical"]
+        every = client.get("/api/items?copies=all").json()
+        assert sorted(i["article_id"] for i in every["items"] if i["copies"] == 2) == [first, copy]
+        assert client.get("/api/items?copies=some").status_code == 400
+        story = client.get(f"/api/items/{copy}").json()["story"]
+        assert [(c["article_id"], c["canonical"]) for c in story] == [(first, True), (copy, False)]
+        assert story[1]["match"]["method"] == "content_hash" and story[1]["match"]["matched_id"] == first
+        page = client.get(f"/items/{copy}").text
+        assert "Copies of this story (2)" in page and f'href="/items/{first}"' in page
+        assert "Syndicator &lt;i&gt;Blog&lt;/i&gt;" in page and "content hash" in page
+        assert "2 copies" in client.get("/").text
+    engine.dispose()

@@ -1,9 +1,9 @@
 """The read-only web app: a Starlette application over a session factory.
 
     /                      HTML: the items, newest first; a search box and filters; pages
-    /items/{id}            HTML: one item, its body, how it was obtained
+    /items/{id}            HTML: one item, its body, label and reasons, the copies of its story, how it was obtained
     /api/items             JSON: items with the filters of `items list` (source, since, until, q, label,
-                           ticker), paginated
+                           ticker, copies=all), one row per story by default, paginated
     /api/items/{id}        JSON: one item, with its body
     /api/sources           JSON: the sources and their poll state
     /feed.atom             Atom: the newest items (same filters; promotional ones only with ?label=)
@@ -36,7 +36,7 @@ from ingest.atom import CONTENT_TYPE as ATOM_TYPE, FeedInfo, atom_feed
 from ingest.extract import clean_html
 from ingest.filters import FilterError, query_from_params
 from ingest.frontmatter import presswire_table, rfc3339, seed_front
-from ingest.model import ItemQuery, StoredItem, StoredSource
+from ingest.model import Copy, ItemQuery, StoredItem, StoredSource
 from ingest.promo import LABELS
 from store import queries, repository
 
@@ -105,7 +105,7 @@ class _Views:
     def item_page(self, request: Request) -> Response:
         item = self._item(request.path_params["article_id"])
         return self.templates.TemplateResponse(request, "item.html", {
-            "item": item, "body": Markup(clean_html(item.body_html)),
+            "item": item, "body": Markup(clean_html(item.body_html)), "copies": self._copies(item),
         })
 
     def api_items(self, request: Request) -> Response:
@@ -121,7 +121,8 @@ class _Views:
 
     def api_item(self, request: Request) -> Response:
         item = self._item(request.path_params["article_id"])
-        return JSONResponse({**item_json(item), "body_html": clean_html(item.body_html), "body_text": item.body_text})
+        return JSONResponse({**item_json(item), "body_html": clean_html(item.body_html), "body_text": item.body_text,
+                             "story": [copy_json(c) for c in self._copies(item)]})
 
     def api_sources(self, request: Request) -> Response:
         with self.sessions.begin() as s:
@@ -133,6 +134,13 @@ class _Views:
         with self.sessions.begin() as s:
             items = queries.find_items(s, query)
         return Response(atom_feed(items, self.config.feed, self.clock()), media_type=ATOM_TYPE)
+
+    def _copies(self, item: StoredItem) -> list[Copy]:
+        """Every stored copy of the item's story (dedup cluster), canonical first."""
+        if item.cluster_id is None:
+            return []
+        with self.sessions.begin() as s:
+            return repository.list_copies(s, item.cluster_id)
 
     def _item(self, article_id: int) -> StoredItem:
         with self.sessions.begin() as s:
@@ -146,7 +154,16 @@ def item_json(item: StoredItem) -> dict:
     """An item for the API: the seed keys plus how presswire got it (no body: see /api/items/{id})."""
     return {**seed_front(item), "presswire": presswire_table(item) or None, "source_id": item.source_id,
             "method": item.method, "failure": item.failure,
-            "created_at": rfc3339(item.created_at) if item.created_at else None}
+            "created_at": rfc3339(item.created_at) if item.created_at else None,
+            "cluster_id": item.cluster_id, "copies": item.copies, "canonical": item.canonical}
+
+
+def copy_json(copy: Copy) -> dict:
+    match = copy.match
+    return {"article_id": copy.article_id, "source": copy.source, "source_link": copy.source_link,
+            "date": rfc3339(copy.date), "canonical": copy.canonical,
+            "match": {"method": match.method, "similarity": match.similarity, "matched_id": match.matched_id}
+            if match else None}
 
 
 def source_json(source: StoredSource) -> dict:
