@@ -61,6 +61,7 @@ class HttpSettings:
 @dataclass(frozen=True)
 class PollSettings:
     interval: Seconds = Seconds(900.0)  # default time between two polls of a source
+    concurrency: int = 8  # sources polled at once by one worker (threads; network waits overlap)
     fetch_articles: bool = True  # fetch each new entry's page and extract its body
     article_workers: int = 4  # article pages fetched at once within one source
     max_article_attempts: int = 3  # tries of a failing article page (one per poll) before giving up
