@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -168,38 +167,6 @@ class Reporter(Protocol):
     def item(self, item: Item, source: SourceState) -> None: ...  # a --dry-run's would-be-stored item
 
     def close(self, tally: Tally) -> None: ...
-
-
-# --- per-host politeness ---------------------------------------------------------------------------
-
-class PoliteFetcher:
-    """The fetcher, with at most `per_host` requests at once to one host, and `delay` seconds between
-    the starts of two requests to it. (The minimum backfill needs; the service's ingest/polite.py can
-    take its place behind the same `get`.)"""
-
-    def __init__(self, fetcher, per_host: int, delay: float, sleep: Callable[[float], None] = time.sleep):
-        self._fetcher, self._per_host, self._delay, self._sleep = fetcher, max(1, per_host), delay, sleep
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
-
-    def get(self, url: str, headers=None, *, accept: str = "*/*"):
-        host = (urlsplit(url).hostname or "").lower()
-        with self._slot(host):
-            self._sleep(self._wait(host))
-            return self._fetcher.get(url, headers, accept=accept)
-
-    def _slot(self, host: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            return self._slots.setdefault(host, threading.BoundedSemaphore(self._per_host))
-
-    def _wait(self, host: str) -> float:
-        """Reserve the host's next start time; returns how long to wait for it."""
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start.get(host, now))
-            self._next_start[host] = start + self._delay
-            return start - now
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -551,7 +518,7 @@ class _Run:
     def _read(self, location: str, accept: str) -> bytes:
         if location.startswith("file:"):
             return read_file(Path(unquote(urlsplit(location).path)), self.ctx.settings.http.max_bytes)
-        return self.ctx.fetcher.get(location, accept=accept).content
+        return self.ctx.fetcher.get(location, accept=accept, page=False).content
 
     def _error(self, what: str, where: str, exc: object) -> None:
         self.tally.errors += 1

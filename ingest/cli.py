@@ -24,10 +24,12 @@ from ingest.filters import item_query
 from ingest.fetch import Fetcher
 from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
+from ingest.metrics import Metrics, TimedFetcher
 from ingest.model import ItemQuery
 from ingest.pipeline import Context, poll_due, poll_sources, utcnow
+from ingest.polite import PoliteFetcher
 from ingest.promo import LABELS, Rules, load_rules
-from ingest.settings import Settings, load_settings
+from ingest.settings import Settings, duration, load_settings
 from ingest.workers import Extractor
 from store import db, queries, repository
 
@@ -60,11 +62,20 @@ class App:
         """[promo] rules: the promotional-content rules file, read and compiled once."""
         return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
 
-    def context(self) -> Context:
+    def polite(self, per_host: int, delay: float, fetcher=None) -> PoliteFetcher:
+        """The fetcher behind per-host limits and delays, and robots.txt for article pages ([http])."""
+        http = self.settings.http
+        return PoliteFetcher(fetcher or self.fetcher, per_host, delay, robots=http.robots_txt,
+                             robots_cache=http.robots_cache, user_agent=http.user_agent)
+
+    def context(self, metrics: Metrics | None = None) -> Context:
+        """What polls and backfills need; with `metrics`, every fetch and poll is counted there."""
         self.sync_config_sources()
-        return Context(settings=self.settings, fetcher=self.fetcher, sessions=self.sessions,
-                       extract=self.extractor, log=structlog.get_logger("presswire"), worker=_worker_id(),
-                       promo_rules=self.promo_rules)
+        http = self.settings.http
+        fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
+        return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher),
+                       sessions=self.sessions, extract=self.extractor, log=structlog.get_logger("presswire"),
+                       worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None)
 
     def inspect_context(self) -> Context:
         """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""
@@ -73,10 +84,12 @@ class App:
                        log=structlog.get_logger("presswire"), promo_rules=self.promo_rules)
 
     def sync_config_sources(self) -> None:
-        """Sources declared in the config file are added (or renamed) in the store."""
+        """Sources declared in the config file are added (or renamed, or given their interval) in the store."""
         with self.sessions.begin() as s:
             for src in self.settings.sources:
-                repository.add_source(s, src.url, src.name, utcnow())
+                source, _ = repository.add_source(s, src.url, src.name, utcnow())
+                if source.poll_interval != src.interval:
+                    repository.set_interval(s, source.id, src.interval)
 
     def close(self) -> None:
         if "fetcher" in self.__dict__:
@@ -122,13 +135,18 @@ def sources() -> None:
 @sources.command("add")
 @click.argument("url")
 @click.option("--name", default="", help="Display name (the `source` front-matter field).")
+@click.option("--interval", metavar="DURATION",
+              help='Its own poll interval, e.g. "5m", "2h" (overrides [poll] interval and adaptive mode).')
 @click.pass_obj
-def sources_add(app: App, url: str, name: str) -> None:
+def sources_add(app: App, url: str, name: str, interval: str | None) -> None:
     """Add a feed URL to poll."""
     if not url.startswith(("http://", "https://")):
         raise SourceError(f"sources add {url!r}: not an http(s) URL")
+    seconds = duration(interval, "sources add --interval") if interval else None
     with app.sessions.begin() as s:
         source, created = repository.add_source(s, url, name, utcnow())
+        if seconds:
+            repository.set_interval(s, source.id, seconds)
     click.echo(f"{'added' if created else 'already present'}: source {source.id} {source.url}")
 
 
@@ -144,9 +162,20 @@ def sources_list(app: App, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(asdict(row), default=_json_default))
         return
-    _table(["id", "name", "url", "status", "items", "last poll", "next poll", "errors", "last error"],
-           [[r.id, r.name, r.url, r.status, r.item_count, _when(r.last_polled_at), _when(r.next_poll_at),
-             r.error_count, (r.last_error or "")[:60]] for r in rows])
+    _table(["id", "name", "url", "status", "items", "last poll", "result", "next poll", "interval", "errors",
+            "last error"],
+           [[r.id, r.name, r.url, r.status, r.item_count, _when(r.last_polled_at), r.last_status or "",
+             _when(r.next_poll_at), _interval(r), r.error_count, (r.last_error or "")[:60]] for r in rows])
+
+
+def _interval(source) -> str:
+    """The interval the last poll chose ("own" marks a source's own interval), e.g. "15m", "2h own"."""
+    seconds = source.poll_interval or source.interval
+    if not seconds:
+        return ""
+    text = next(f"{seconds / unit:g}{name}" for unit, name in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
+                if seconds >= unit or unit == 1)
+    return f"{text} own" if source.poll_interval else text
 
 
 @sources.command("import")
@@ -207,7 +236,7 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
     """Fill the store with history in one run, then exit; rerun the same command to resume."""
     import re
 
-    from ingest.backfill import Options, PoliteFetcher, Request, backfill as run_backfill
+    from ingest.backfill import Options, Request, backfill as run_backfill
     from ingest.discover import Window
     from ingest.errors import ConfigError
     if not (feeds or sitemaps or url_lists or directories or opml):
@@ -226,8 +255,7 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
                       source_name=source_name)
     options = Options(concurrency=concurrency or conf.concurrency, batch_size=conf.batch_size, dry_run=dry_run,
                       restart=restart)
-    ctx = app.context()
-    ctx = replace(ctx, fetcher=PoliteFetcher(ctx.fetcher, conf.per_host, conf.host_delay))
+    ctx = replace(app.context(), fetcher=app.polite(conf.per_host, conf.host_delay))
     tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run), offload=app.extractor)
     from ingest.progress import print_summary
     print_summary(tally, sys.stdout, as_json=as_json, dry_run=dry_run)
@@ -258,7 +286,7 @@ def poll(app: App, source_ref: str | None) -> None:
         else:
             targets = [r.state for r in repository.list_sources(s) if r.status == "active"]
     results = poll_sources(ctx, targets)
-    failed = [r for r in results if r.status == "error"]
+    failed = [r for r in results if r.status in ("error", "gone")]
     click.echo(f"polled {len(results)} sources: {sum(r.new for r in results)} new items, "
                f"{sum(r.duplicate for r in results)} duplicates, {len(failed)} sources failed; "
                f"{sum(r.copies for r in results)} new items are copies of stored stories", err=True)
@@ -268,13 +296,20 @@ def poll(app: App, source_ref: str | None) -> None:
 @click.option("--once", is_flag=True, help="Poll what is due once, then exit (for cron).")
 @click.pass_obj
 def run(app: App, once: bool) -> None:
-    """Run the service: poll each source when it is due, until SIGTERM or Ctrl-C."""
-    ctx = app.context()
+    """Run the service: poll each source when it is due, until SIGTERM or Ctrl-C.
+
+    Serves /metrics (Prometheus) and /healthz on [service] metrics_host:metrics_port while it runs."""
     if once:
-        poll_due(ctx)
+        poll_due(app.context())
         return
     from ingest.schedule import run_service
-    run_service(ctx)
+
+    def in_backoff() -> int:
+        with app.sessions.begin() as s:
+            return repository.count_sources_in_backoff(s)
+
+    metrics = Metrics(backoff_count=in_backoff)
+    run_service(app.context(metrics), metrics)
 
 
 @cli.command("inspect")

@@ -23,6 +23,7 @@ from ingest.settings import HttpSettings
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _REDIRECT_STATUS = {301, 302, 303, 307, 308}
+_PERMANENT_STATUS = {301, 308}
 _MAX_RETRY_AFTER = 120.0  # seconds we are willing to wait inside one poll; longer waits end the attempt
 
 
@@ -50,8 +51,12 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*") -> Response:
-        """GET with retries for transient failures (exponential backoff with jitter, Retry-After honoured)."""
+    def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
+            page: bool = True) -> Response:
+        """GET with retries for transient failures (exponential backoff with jitter, Retry-After honoured).
+
+        `page` says whether this is an article page; the politeness layer (ingest.polite) applies robots.txt
+        and per-host delays to pages only. The fetcher itself treats every request alike."""
         backoff = self.http.retry_backoff
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.http.retries + 1),
@@ -65,16 +70,20 @@ class Fetcher:
     def _get_once(self, url: str, headers: dict[str, str]) -> Response:
         started = time.monotonic()
         current = url
+        moved: str | None = None  # where the permanent redirects (301/308) at the start of the chain lead
+        permanent = True
         for _hop in range(self.http.max_redirects + 1):
             _check_url(current)
             status, resp_headers, body = self._request(current, headers, started)
             if status in _REDIRECT_STATUS and "location" in resp_headers:
                 current = urljoin(current, resp_headers["location"])
+                permanent = permanent and status in _PERMANENT_STATUS
+                moved = current if permanent else moved
                 continue
             elapsed = int((time.monotonic() - started) * 1000)
             _raise_for_status(current, status, resp_headers)
             return Response(url=url, final_url=current, status=status, content=body,
-                            headers=resp_headers, elapsed_ms=elapsed)
+                            headers=resp_headers, elapsed_ms=elapsed, permanent_redirect=moved)
         raise PermanentFetchError(url, f"more than {self.http.max_redirects} redirects")
 
     def _request(self, url: str, headers: dict[str, str], started: float) -> tuple[int, dict[str, str], bytes]:

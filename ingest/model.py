@@ -9,11 +9,19 @@ from typing import Mapping
 
 @dataclass(frozen=True)
 class SourceState:
-    """What a poll needs to know about a stored source."""
+    """What a poll needs to know about a stored source: its identity and its poll state."""
 
     id: int
     url: str
     name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    poll_interval: float | None = None  # the source's own interval (config / `sources add --interval`)
+    interval: float | None = None  # the interval its last poll chose
+    error_count: int = 0
+    last_full_fetch_at: datetime | None = None
+    redirect_url: str | None = None  # a permanent redirect seen on the last `redirect_count` polls in a row
+    redirect_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Response:
     content: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     elapsed_ms: int = 0
+    permanent_redirect: str | None = None  # where 301/308 redirects from `url` led, when the chain began so
 
     @property
     def not_modified(self) -> bool:
@@ -219,15 +228,19 @@ class PollResult:
 
     source_id: int
     url: str
-    status: str  # "ok", "not_modified", "error"
+    status: str  # "ok", "not_modified", "error", "gone" (410: retired), "abandoned" (shutdown)
     new: int = 0
     duplicate: int = 0
     copies: int = 0  # new items that joined the cluster of an item stored before (syndicated copies)
     failed: int = 0
     retried: int = 0
+    promotional: int = 0  # new items labeled promotional
     error: str | None = None
     problem: str | None = None
     elapsed_ms: int = 0
+    next_poll_at: datetime | None = None
+    interval: float | None = None  # the interval chosen for the next poll, before jitter (seconds)
+    moved_to: str | None = None  # the source's new URL, when this poll moved it (permanent redirect)
 
 
 @dataclass(frozen=True)
@@ -242,10 +255,23 @@ class StoredSource:
     error_count: int = 0
     last_error: str | None = None
     item_count: int = 0
+    poll_interval: float | None = None
+    interval: float | None = None
+    last_status: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_full_fetch_at: datetime | None = None
+    redirect_url: str | None = None
+    redirect_count: int = 0
+    previous_url: str | None = None
 
     @property
     def state(self) -> SourceState:
-        return SourceState(id=self.id, url=self.url, name=self.name)
+        return SourceState(id=self.id, url=self.url, name=self.name, etag=self.etag,
+                           last_modified=self.last_modified, poll_interval=self.poll_interval,
+                           interval=self.interval, error_count=self.error_count,
+                           last_full_fetch_at=self.last_full_fetch_at, redirect_url=self.redirect_url,
+                           redirect_count=self.redirect_count)
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,23 @@ new_entries (skip what the store has) -> build_item (fetch, extract, normalize) 
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.dedup import DedupParams, Deduplicator
+from ingest import schedule
 from ingest.errors import FetchError, SourceError, TransientFetchError
 from ingest.extract import extract_page, feed_read_more, follow_read_more, from_feed
 from ingest.fetch import Fetcher
-from ingest.model import ExtractRules, Extraction, FeedEntry, Item, PollResult, Response, SourceState
+from ingest.model import ExtractRules, Extraction, FeedEntry, Item, ParsedFeed, PollResult, Response, SourceState
 from ingest.normalize import entry_keys, normalize
 from ingest.parse import parse_feed
 from ingest.promo import Rules
@@ -58,6 +61,9 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
     promo_rules: Rules | None = None  # ingest.promo rules, loaded once by the CLI; None = don't classify
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: abandon polls, save nothing
+    rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
+    on_poll: Callable[[PollResult], None] | None = None  # told of every finished poll (metrics)
 
     @property
     def dedup(self) -> Deduplicator | None:
@@ -76,38 +82,54 @@ def deduplicator(settings: DedupSettings) -> Deduplicator | None:
                         max_candidates=settings.max_candidates)
 
 
+class Abandoned(Exception):
+    """The service is stopping: the poll in progress is given up before it saves anything."""
+
+
 def poll_source(ctx: Context, source: SourceState) -> PollResult:
     """Poll one source end to end; never raises for the source's own failures."""
     started = time.monotonic()
     now = ctx.clock()
     try:
-        response = ctx.fetcher.get(source.url, _conditional_headers(ctx, source), accept=FEED_ACCEPT)
+        response = ctx.fetcher.get(source.url, conditional_headers(ctx, source, now), accept=FEED_ACCEPT,
+                                   page=False)
         if response.not_modified:
             return _finish(ctx, source, started, now, PollResult(source.id, source.url, "not_modified"),
-                           keep_validators=True)
+                           response=response)
         feed = parse_feed(response.content, response.final_url, response.headers)
-    except (FetchError, SourceError) as exc:
+    except FetchError as exc:
+        status = "gone" if exc.status == 410 else "error"
+        return _finish(ctx, source, started, now, PollResult(source.id, source.url, status, error=str(exc)),
+                       failure=exc)
+    except SourceError as exc:
         return _finish(ctx, source, started, now, PollResult(source.id, source.url, "error", error=str(exc)))
     entries = _unique_entries(feed.entries)
-    fresh = new_entries(ctx, source.id, entries)
-    items = _build_items(ctx, source, fresh, now)
-    retried = _retry_pages(ctx, source, now)
+    try:
+        fresh = new_entries(ctx, source.id, entries)
+        items = _build_items(ctx, source, fresh, now)
+        retried = _retry_pages(ctx, source, now)
+    except Abandoned:
+        return _abandon(ctx, source, started)
     result = PollResult(source.id, source.url, "ok", duplicate=len(entries) - len(fresh),
                         failed=sum(1 for i in items if i.failure), retried=retried, problem=feed.problem)
-    return _finish(ctx, source, started, now, result, items=items, response=response)
+    return _finish(ctx, source, started, now, result, items=items, response=response, feed=feed)
 
 
 def poll_sources(ctx: Context, sources: Iterable[SourceState]) -> list[PollResult]:
-    return [poll_source(ctx, source) for source in sources]
+    """Poll these sources now, whatever their schedule, [poll] concurrency at a time; results in order."""
+    sources = list(sources)
+    workers = max(1, min(ctx.settings.poll.concurrency, len(sources)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+        return list(pool.map(lambda source: poll_source(ctx, source), sources))
 
 
-def poll_due(ctx: Context, limit: int = 100) -> list[PollResult]:
-    """Claim the sources whose poll is due (with a lease, so other workers skip them) and poll them."""
-    now = ctx.clock()
-    lease_until = now + timedelta(seconds=ctx.settings.poll.lease)
-    with ctx.sessions.begin() as s:
-        due = repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)
-    return poll_sources(ctx, [d.state for d in due])
+def poll_due(ctx: Context) -> list[PollResult]:
+    """Poll every source that is due now (each claimed with a lease, so other workers skip it), then return."""
+    work = schedule.dispatcher(ctx)
+    try:
+        return work.run_once()
+    finally:
+        work.close()
 
 
 def new_entries(ctx: Context, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
@@ -133,6 +155,8 @@ def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
     """Fetch the entry's page and extract its body (when that fails, the feed's content stands in),
     classify it, then compute its dedup fingerprint."""
+    if ctx.stopping.is_set():
+        raise Abandoned()
     page, page_url, retryable = fetch_and_extract(ctx, entry, ctx.settings.rules_for(source.url))
     item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
                      page_url=page_url, rules=ctx.promo_rules)
@@ -205,7 +229,7 @@ def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
         pending = repository.pages_to_retry(s, source.id, ctx.settings.poll.max_article_attempts, RETRY_BATCH)
     worked = 0
     for article_id, entry in pending:
-        item = build_item(ctx, source, entry, now)
+        item = build_item(ctx, source, entry, now)  # raises Abandoned when the service is stopping
         with ctx.sessions.begin() as s:
             repository.update_page(s, article_id, item, now=now)
         worked += item.failure is None
@@ -213,18 +237,67 @@ def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
 
 
 def _finish(ctx: Context, source: SourceState, started: float, now: datetime, result: PollResult, *,
-            items: list[Item] = (), response: Response | None = None, keep_validators: bool = False) -> PollResult:
-    """One short transaction: save the items, record the poll. Then the poll's one log line."""
-    next_poll = now + timedelta(seconds=ctx.settings.poll.interval)
-    headers = response.headers if response else {}
+            items: list[Item] = (), response: Response | None = None, feed: ParsedFeed | None = None,
+            failure: FetchError | None = None) -> PollResult:
+    """One short transaction: save the items, record the poll and plan the next one. Then the poll's log line."""
+    plan = _plan(ctx, source, now, result, response, feed, failure)
+    redirect, move = _redirect(ctx, source, response)
     with ctx.sessions.begin() as s:
         saved = save_items(ctx, s, source.id, items, now)
-        repository.record_poll(s, source.id, now=now, next_poll_at=next_poll, error=result.error,
-                               etag=headers.get("etag"), last_modified=headers.get("last-modified"),
-                               keep_validators=keep_validators)
+        if result.status == "gone":
+            repository.retire_source(s, source.id, f"retired: {result.error}", now)
+        else:
+            repository.record_poll(s, source.id, now=now, next_poll_at=plan.next_poll_at, error=result.error,
+                                   status=result.status, interval=plan.interval, full_fetch=feed is not None,
+                                   redirect=redirect, keep_validators=response is None,
+                                   **_validators(source, response))
+        refused = repository.move_source(s, source.id, move) if move else None
     write_qrcodes(ctx, saved.saved)
     result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate, copies=saved.copies,
-                     elapsed_ms=int((time.monotonic() - started) * 1000))
+                     promotional=saved.promotional, elapsed_ms=int((time.monotonic() - started) * 1000),
+                     next_poll_at=None if result.status == "gone" else plan.next_poll_at, interval=plan.interval,
+                     moved_to=move if move and not refused else None, problem=result.problem or refused)
+    _log_poll(ctx, result)
+    if ctx.on_poll:
+        ctx.on_poll(result)
+    return result
+
+
+def _plan(ctx: Context, source: SourceState, now: datetime, result: PollResult, response: Response | None,
+          feed: ParsedFeed | None, failure: FetchError | None) -> schedule.Plan:
+    floor = schedule.server_floor(ttl_minutes=feed.ttl_minutes if feed else None,
+                                  headers=response.headers if response else None,
+                                  retry_after=failure.retry_after if failure else None)
+    return schedule.plan_next_poll(ctx.settings.poll, source, now, ctx.rng,
+                                   errors=source.error_count + 1 if result.error else 0,
+                                   published=[e.published for e in feed.entries] if feed else None, floor=floor)
+
+
+def _redirect(ctx: Context, source: SourceState, response: Response | None) -> tuple[tuple[str | None, int], str | None]:
+    """(the permanent redirect seen on consecutive polls and how often, the URL to move the source to now)."""
+    target = response.permanent_redirect if response else None
+    if target is None or target == source.url:
+        return (None, 0), None
+    seen = source.redirect_count + 1 if source.redirect_url == target else 1
+    if seen >= ctx.settings.poll.redirect_repeats:
+        return (None, 0), target
+    return (target, seen), None
+
+
+def _validators(source: SourceState, response: Response | None) -> dict:
+    """The ETag / Last-Modified to send next time: a 200's own (none if it sent none); a 304 may renew them."""
+    headers = response.headers if response else {}
+    if response is not None and response.not_modified:
+        return {"etag": headers.get("etag") or source.etag,
+                "last_modified": headers.get("last-modified") or source.last_modified}
+    return {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+
+
+def _abandon(ctx: Context, source: SourceState, started: float) -> PollResult:
+    """A poll cut short by shutdown: nothing saved; the source is released, so it is due again at once."""
+    with ctx.sessions.begin() as s:
+        repository.release_leases(s, ctx.worker, [source.id])
+    result = PollResult(source.id, source.url, "abandoned", elapsed_ms=int((time.monotonic() - started) * 1000))
     _log_poll(ctx, result)
     return result
 
@@ -237,7 +310,10 @@ def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
 
 def _log_poll(ctx: Context, r: PollResult) -> None:
     fields = dict(source=r.source_id, url=r.url, status=r.status, new=r.new, duplicate=r.duplicate,
-                  copies=r.copies, failed=r.failed, retried=r.retried, elapsed_ms=r.elapsed_ms)
+                  copies=r.copies, promotional=r.promotional, failed=r.failed, retried=r.retried,
+                  elapsed_ms=r.elapsed_ms, next_poll=r.next_poll_at.isoformat() if r.next_poll_at else None)
+    if r.moved_to:
+        fields["moved_to"] = r.moved_to
     if r.error:
         ctx.log.warning("poll", error=r.error, **fields)
     elif r.problem:
@@ -246,14 +322,17 @@ def _log_poll(ctx: Context, r: PollResult) -> None:
         ctx.log.info("poll", **fields)
 
 
-def _conditional_headers(ctx: Context, source: SourceState) -> dict[str, str]:
-    with ctx.sessions.begin() as s:
-        etag, last_modified = repository.poll_state(s, source.id)
+def conditional_headers(ctx: Context, source: SourceState, now: datetime) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since from the last fetch, unless a full fetch is due
+    ([poll] full_fetch_every: servers whose validators never change are read whole now and then)."""
+    every = ctx.settings.poll.full_fetch_every
+    if every and (source.last_full_fetch_at is None or (now - source.last_full_fetch_at).total_seconds() >= every):
+        return {}
     headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
+    if source.etag:
+        headers["If-None-Match"] = source.etag
+    if source.last_modified:
+        headers["If-Modified-Since"] = source.last_modified
     return headers
 
 

@@ -1,37 +1,262 @@
-"""The service loop: an APScheduler job that dispatches due sources, state kept in the database.
+"""When each source is polled next, and the service that polls what is due.
 
-The schedule itself (each source's next poll time, its lease) lives in the `sources` table, so a
-restart loses nothing and several workers can share one database. APScheduler only ticks the
-dispatcher: max_instances=1 and coalescing mean a slow dispatch or a sleeping laptop never piles up runs.
+The policy is a pure function of the source, the poll's outcome, the time and a random source, so tests
+run days of schedule in a moment:
+
+    interval   the source's own interval (config, `sources add --interval`); else, in adaptive mode, the
+               mean time between its recent entries (those of the last 7 days, up to now), clamped to
+               [min_interval, max_interval]; else [poll] interval
+    jitter     the interval is stretched or shrunk at random by up to [poll] jitter, so sources that share
+               a host drift apart instead of firing together
+    errors     a failing source waits backoff * 2^(errors - 1), at most max_backoff, instead
+    floor      never sooner than the feed allows: RSS <ttl>, Cache-Control max-age, Retry-After (a floor is
+               itself capped at max_backoff, so a hostile header cannot silence a source for ever)
+
+The schedule lives in the `sources` table (next_poll_at, a lease per claimed source), so a restart loses
+nothing and several workers share it. APScheduler only ticks the Dispatcher, every dispatch_every, with
+max_instances=1 and coalescing (a slow tick or a sleeping laptop never piles up runs). The Dispatcher
+keeps up to [poll] concurrency threads busy: each claims one due source at a time and polls it, so a
+slow host holds one thread and never the others.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import signal
+import sys
 import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Mapping
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ingest.pipeline import Context, poll_due
+from ingest.model import PollResult, SourceState
+from ingest.settings import PollSettings
+from store import repository
+
+ADAPTIVE_WINDOW = timedelta(days=7)
 
 
-def run_service(ctx: Context) -> None:
-    """Dispatch due sources every `poll.dispatch_every` seconds until SIGTERM/SIGINT."""
-    scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(poll_due, IntervalTrigger(seconds=ctx.settings.poll.dispatch_every), args=[ctx],
-                      id="dispatch", max_instances=1, coalesce=True, misfire_grace_time=None,
-                      next_run_time=ctx.clock())
-    stopping = threading.Event()
+# --- the policy -----------------------------------------------------------------------------------
 
-    def stop(signum, _frame) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            ctx.log.info("service stopping", signal=signal.Signals(signum).name)
-            scheduler.shutdown(wait=False)
+@dataclass(frozen=True)
+class Plan:
+    next_poll_at: datetime
+    interval: float  # the source's interval now (seconds, before jitter, floor or error backoff)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    ctx.log.info("service started", worker=ctx.worker, dispatch_every=ctx.settings.poll.dispatch_every)
+
+def plan_next_poll(poll: PollSettings, source: SourceState, now: datetime, rng: random.Random, *,
+                   errors: int = 0, published: Sequence[datetime | None] | None = None,
+                   floor: float = 0.0) -> Plan:
+    """When to poll `source` again. `errors`: its failed polls in a row, this one included; `published`:
+    the dates of the entries this poll read (None when it read none: 304, error); `floor`: the least wait
+    the server asked for (see server_floor)."""
+    interval = base_interval(poll, source, now, published)
+    wait = min(poll.backoff * 2 ** min(errors - 1, 40), poll.max_backoff) if errors else interval
+    wait = max(jittered(wait, poll.jitter, rng), min(floor, poll.max_backoff))
+    return Plan(now + timedelta(seconds=wait), interval)
+
+
+def base_interval(poll: PollSettings, source: SourceState, now: datetime,
+                  published: Sequence[datetime | None] | None) -> float:
+    if source.poll_interval:
+        return source.poll_interval
+    if not poll.adaptive:
+        return poll.interval
+    if published is None:  # nothing read this time: keep what the last read chose
+        return source.interval or poll.interval
+    measured = publishing_interval(published, now)
+    if measured is None:
+        return poll.interval
+    return min(max(measured, poll.min_interval), poll.max_interval)
+
+
+def publishing_interval(published: Iterable[datetime | None], now: datetime) -> float | None:
+    """The mean time between the feed's entries of the last 7 days, measured up to now (seconds):
+    10 entries over the last hour -> 6 minutes; 2 over the last 6 days -> 3 days; none in the last 7 days
+    -> 7 days or more. None when no entry has a (past) date to go by."""
+    dated = [d for d in published if d is not None and d <= now]
+    if not dated:
+        return None
+    recent = [d for d in dated if d >= now - ADAPTIVE_WINDOW]
+    if not recent:
+        return (now - max(dated)).total_seconds()
+    return (now - min(recent)).total_seconds() / len(recent)
+
+
+def jittered(seconds: float, jitter: float, rng: random.Random) -> float:
+    return seconds * rng.uniform(1 - jitter, 1 + jitter) if jitter else seconds
+
+
+def server_floor(*, ttl_minutes: int | None = None, headers: Mapping[str, str] | None = None,
+                 retry_after: float | None = None) -> float:
+    """The least wait before the next poll that the feed or server asked for, in seconds."""
+    asked = [retry_after or 0.0, (ttl_minutes or 0) * 60.0, cache_max_age(headers or {})]
+    return max(0.0, *asked)
+
+
+def cache_max_age(headers: Mapping[str, str]) -> float:
+    """Cache-Control max-age in seconds (0 when absent, or when the response may not be cached)."""
+    directives = [d.strip().lower() for d in headers.get("cache-control", "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return float(value.strip().strip('"'))
+    return 0.0
+
+
+# --- the dispatcher -------------------------------------------------------------------------------
+
+class Dispatcher:
+    """Keeps up to `concurrency` threads polling due sources, each claiming one source at a time.
+
+    `tick()` starts threads for the free slots; a thread polls due sources until none is left (or, with
+    `cutoff`, none that was due at the cutoff) or the dispatcher is stopping. `poll(source)` is
+    ingest.pipeline.poll_source bound to a context; `claim(now, limit)` leases due sources."""
+
+    def __init__(self, poll: Callable[[SourceState], PollResult],
+                 claim: Callable[[datetime, int], list[SourceState]], clock: Callable[[], datetime],
+                 concurrency: int, stopping: threading.Event | None = None):
+        self._poll, self._claim, self._clock = poll, claim, clock
+        self.concurrency = concurrency
+        self.stopping = stopping or threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+        self._lock = threading.Condition()
+        self._claim_lock = threading.Lock()  # claims one at a time in this process (SQLite reads outside txns)
+        self._running = 0
+        self._in_flight: dict[int, SourceState] = {}
+        self.last_tick: float | None = None  # time.monotonic() of the last tick (health check)
+        self.results: list[PollResult] = []
+
+    def tick(self, cutoff: datetime | None = None) -> None:
+        self.last_tick = time.monotonic()
+        with self._lock:
+            while self._running < self.concurrency and not self.stopping.is_set():
+                self._running += 1
+                self._pool.submit(self._work, cutoff)
+
+    def run_once(self) -> list[PollResult]:
+        """Poll everything due now (not what falls due meanwhile); returns this run's results."""
+        with self._lock:
+            self.results = []
+        self.tick(cutoff=self._clock())
+        self.wait()
+        return self.results
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no thread is polling; False if `timeout` passed first."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._running == 0, timeout)
+
+    def in_flight(self) -> list[SourceState]:
+        with self._lock:
+            return list(self._in_flight.values())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _work(self, cutoff: datetime | None) -> None:
+        try:
+            while not self.stopping.is_set():
+                source = self._next(cutoff)
+                if source is None:
+                    return
+                try:
+                    result = self._poll(source)
+                finally:
+                    with self._lock:
+                        self._in_flight.pop(source.id, None)
+                with self._lock:
+                    self.results.append(result)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()
+
+    def _next(self, cutoff: datetime | None) -> SourceState | None:
+        with self._claim_lock:
+            due = self._claim(cutoff or self._clock(), 1)
+            if due:
+                with self._lock:
+                    self._in_flight[due[0].id] = due[0]
+        return due[0] if due else None
+
+
+def dispatcher(ctx) -> Dispatcher:
+    """A Dispatcher over the context's store: claims with a [poll] lease in the worker's name."""
+    from ingest.pipeline import poll_source
+
+    def claim(now: datetime, limit: int) -> list[SourceState]:
+        lease_until = ctx.clock() + timedelta(seconds=ctx.settings.poll.lease)
+        with ctx.sessions.begin() as s:
+            return [d.state for d in repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)]
+
+    return Dispatcher(lambda source: poll_source(ctx, source), claim, ctx.clock,
+                      ctx.settings.poll.concurrency, ctx.stopping)
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+def run_service(ctx, metrics=None) -> None:
+    """Dispatch due sources every [poll] dispatch_every until SIGTERM/SIGINT, then stop taking work, give
+    in-flight polls [poll] shutdown_grace to finish, and exit. A poll cut short saves nothing (a poll saves
+    its items in one transaction at its end) and its source is released, due again at once."""
+    poll = ctx.settings.poll
+    work = dispatcher(ctx)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(work.tick, IntervalTrigger(seconds=poll.dispatch_every), id="dispatch", max_instances=1,
+                      coalesce=True, misfire_grace_time=None, next_run_time=datetime.now().astimezone())
+    signals = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, _frame: _stop(ctx, work, signum, signals))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = metrics.serve(ctx.settings.service, health=lambda: _health(work, poll.dispatch_every), log=ctx.log) \
+        if metrics else None
+    ctx.log.info("service started", worker=ctx.worker, dispatch_every=poll.dispatch_every,
+                 concurrency=poll.concurrency, metrics=server.url if server else None)
     scheduler.start()
+    try:
+        signals.wait()
+        scheduler.shutdown(wait=False)
+        _drain(ctx, work, poll.shutdown_grace)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server:
+            server.close()
     ctx.log.info("service stopped", worker=ctx.worker)
+
+
+def _stop(ctx, work: Dispatcher, signum: int, signals: threading.Event) -> None:
+    if not signals.is_set():
+        work.stopping.set()
+        signals.set()
+        ctx.log.info("service stopping", signal=signal.Signals(signum).name, in_flight=len(work.in_flight()))
+
+
+def _drain(ctx, work: Dispatcher, grace: float) -> None:
+    """Let in-flight polls finish for `grace` seconds; then release what is left and leave without them."""
+    if work.wait(grace):
+        work.close()
+        return
+    left = work.in_flight()
+    with ctx.sessions.begin() as s:
+        repository.release_leases(s, ctx.worker, [src.id for src in left])
+    ctx.log.warning("service abandoned polls", sources=[src.id for src in left], grace=grace)
+    ctx.log.info("service stopped", worker=ctx.worker)
+    sys.stderr.flush()
+    os._exit(0)  # threads stuck in a request must not hold the process; nothing of theirs is half-saved
+
+
+def _health(work: Dispatcher, every: float) -> tuple[bool, dict]:
+    age = None if work.last_tick is None else time.monotonic() - work.last_tick
+    healthy = age is not None and age < 3 * every + 30 and not work.stopping.is_set()
+    return healthy, {"last_dispatch_seconds_ago": None if age is None else round(age, 1),
+                     "polling": len(work.in_flight()), "stopping": work.stopping.is_set()}

@@ -49,6 +49,10 @@ class HttpSettings:
     max_redirects: int = 5
     retries: int = 2  # extra attempts for transient failures (connect errors, timeouts, 408, 429, 5xx)
     retry_backoff: Seconds = Seconds(1.0)  # first wait between attempts; doubles, with jitter
+    per_host: int = 2  # requests at once to one host (feeds and article pages) in the service
+    host_delay: Seconds = Seconds(1.0)  # least time between the starts of two article fetches from one host
+    robots_txt: bool = True  # obey robots.txt for article pages (feeds are subscribed to, so not checked)
+    robots_cache: Seconds = Seconds(86400.0)  # how long a host's robots.txt is kept
     # Non-public networks presswire may connect to (SSRF guard, ingest/netguard.py), e.g. ["10.0.0.0/8"];
     # loopback, private, link-local, multicast, reserved and metadata addresses are refused otherwise.
     allow_networks: tuple[str, ...] = ()
@@ -62,11 +66,35 @@ class HttpSettings:
 class PollSettings:
     interval: Seconds = Seconds(900.0)  # default time between two polls of a source
     concurrency: int = 8  # sources polled at once by one worker (threads; network waits overlap)
+    adaptive: bool = False  # derive each source's interval from its publishing rate (within min/max_interval)
+    min_interval: Seconds = Seconds(300.0)  # no source is polled more often than this (adaptive or overridden)
+    max_interval: Seconds = Seconds(86400.0)  # ... nor less often (adaptive mode; a feed's TTL may ask for more)
+    jitter: float = 0.15  # each interval is stretched or shrunk by up to this fraction, at random
+    backoff: Seconds = Seconds(1800.0)  # a failing source waits this long after its first error, doubling ...
+    max_backoff: Seconds = Seconds(604800.0)  # ... up to this
+    full_fetch_every: Seconds = Seconds(86400.0)  # an unconditional GET at least this often (0 = never)
+    redirect_repeats: int = 3  # polls in a row that see the same permanent redirect before the URL is updated
     fetch_articles: bool = True  # fetch each new entry's page and extract its body
     article_workers: int = 4  # article pages fetched at once within one source
     max_article_attempts: int = 3  # tries of a failing article page (one per poll) before giving up
     dispatch_every: Seconds = Seconds(30.0)  # how often `presswire run` looks for due sources
     lease: Seconds = Seconds(600.0)  # how long a claimed source is reserved for the worker polling it
+    shutdown_grace: Seconds = Seconds(20.0)  # on SIGTERM, how long in-flight polls may take to finish
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter: expected a fraction from 0 to below 1, got {self.jitter}")
+        if self.min_interval > self.max_interval:
+            raise ValueError(f"min_interval ({self.min_interval:g}s) is longer than max_interval "
+                             f"({self.max_interval:g}s)")
+        if self.concurrency < 1 or self.article_workers < 1:
+            raise ValueError("concurrency and article_workers: expected at least 1")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    metrics_host: str = "127.0.0.1"  # `presswire run` serves /metrics (Prometheus) and /healthz here ...
+    metrics_port: int = 9180  # ... on this port; 0 = any free port (logged), -1 = no metrics server
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,7 @@ class WebSettings:
 class SourceConfig:
     url: str
     name: str = ""
+    interval: Seconds | None = None  # this source's own poll interval (overrides [poll] interval and adaptive)
     extract: ExtractRules = field(default_factory=ExtractRules)  # [sources.extract]: body/drop selectors
 
 
@@ -152,6 +181,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     promo: PromoSettings = field(default_factory=PromoSettings)
@@ -172,6 +202,7 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "http": HttpSettings,
     "poll": PollSettings,
+    "service": ServiceSettings,
     "extract": ExtractSettings,
     "output": OutputSettings,
     "promo": PromoSettings,
@@ -282,6 +313,15 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, dict):
             return _section(hint, value, where)
     raise ConfigError(f"{where}: expected {_describe(hint)}, got {_tname(value)} {value!r}")
+
+
+def duration(text: str, where: str) -> float:
+    """Seconds from a duration written as in the config ("90s", "15m", "2h", "7d", or plain seconds);
+    a ConfigError naming `where` otherwise."""
+    try:
+        return _seconds(float(text), where)
+    except ValueError:
+        return _seconds(text, where)
 
 
 def _seconds(value: Any, where: str) -> float:

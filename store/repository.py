@@ -32,6 +32,7 @@ class SaveResult:
     duplicate: int
     saved: tuple[tuple[int, str, str], ...] = ()  # (article_id, url slug, source_link) of each new item
     copies: int = 0  # new items that joined an existing cluster
+    promotional: int = 0  # new items labeled promotional
 
 
 class DuplicateJudge(Protocol):
@@ -47,10 +48,12 @@ class DuplicateJudge(Protocol):
 # --- sources -------------------------------------------------------------------------------------
 
 def add_source(s: Session, url: str, name: str, now: datetime, status: str = "active") -> tuple[StoredSource, bool]:
-    """Insert a source unless its URL is known; returns (source, created). A new name updates an old one.
+    """Insert a source unless its URL is known (also as the URL it had before a permanent redirect moved
+    it); returns (source, created). A new name updates an old one.
 
     `status` "archive" is for backfill's pseudo-sources (a sitemap, a file, a directory): never polled."""
-    row = s.scalar(select(t.Source).where(t.Source.url == url))
+    row = s.scalar(select(t.Source).where(t.Source.url == url)) or \
+        s.scalar(select(t.Source).where(t.Source.previous_url == url).order_by(t.Source.id).limit(1))
     if row is not None:
         if name and row.name != name:
             row.name = name
@@ -59,6 +62,11 @@ def add_source(s: Session, url: str, name: str, now: datetime, status: str = "ac
     s.add(row)
     s.flush()
     return _source(row), True
+
+
+def set_interval(s: Session, source_id: int, seconds: float | None) -> None:
+    """Give a source its own poll interval (None: the [poll] default or the adaptive one)."""
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(poll_interval=seconds))
 
 
 def list_sources(s: Session) -> list[StoredSource]:
@@ -109,17 +117,62 @@ def claim_due_sources(s: Session, now: datetime, owner: str, lease_until: dateti
     return [_source(row) for row in rows]
 
 
-def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: datetime, error: str | None = None,
-                etag: str | None = None, last_modified: str | None = None, keep_validators: bool = False) -> None:
-    """Record a finished poll and release the lease; an error counts up, a success resets the count."""
-    values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at, "lease_owner": None, "lease_until": None}
+def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: datetime | None,
+                error: str | None = None, status: str | None = None, interval: float | None = None,
+                etag: str | None = None, last_modified: str | None = None, keep_validators: bool = False,
+                full_fetch: bool = False, redirect: tuple[str | None, int] = (None, 0)) -> None:
+    """Record a finished poll and release the lease; an error counts up, a success resets the count.
+
+    `keep_validators` keeps the stored ETag / Last-Modified (a 304 that sent none, an error); `full_fetch`
+    records that the feed was read whole now; `redirect` is the permanent redirect seen on consecutive
+    polls so far (its target and how many polls in a row)."""
+    values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at, "lease_owner": None, "lease_until": None,
+                    "last_status": status or ("error" if error else "ok"), "redirect_url": redirect[0],
+                    "redirect_count": redirect[1]}
+    if interval is not None:
+        values["interval"] = interval
     if error is None:
         values.update(error_count=0, last_error=None)
-        if not keep_validators:
-            values.update(etag=etag, last_modified=last_modified)
     else:
         values.update(error_count=t.Source.error_count + 1, last_error=error[:2000])
+    if not keep_validators:
+        values.update(etag=etag, last_modified=last_modified)
+    if full_fetch:
+        values["last_full_fetch_at"] = now
     s.execute(update(t.Source).where(t.Source.id == source_id).values(**values))
+
+
+def retire_source(s: Session, source_id: int, reason: str, now: datetime) -> None:
+    """Stop polling a source for good (410 Gone); `sources list` shows it retired, with the reason."""
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(
+        status="retired", last_status="gone", last_error=reason[:2000], last_polled_at=now, next_poll_at=None,
+        lease_owner=None, lease_until=None))
+
+
+def move_source(s: Session, source_id: int, new_url: str) -> str | None:
+    """Change a source's URL after a permanent redirect, remembering the old one; returns why not, if not
+    (another source already has that URL)."""
+    taken = s.scalar(select(t.Source.id).where(t.Source.url == new_url, t.Source.id != source_id))
+    if taken is not None:
+        return f"permanent redirect to {new_url}, which is already source {taken}"
+    row = s.get(t.Source, source_id)
+    row.previous_url, row.url = row.url, new_url
+    row.redirect_url, row.redirect_count = None, 0
+    row.etag = row.last_modified = None
+    return None
+
+
+def release_leases(s: Session, owner: str, source_ids: Sequence[int]) -> None:
+    """Give back sources a worker claimed but will not finish (it is shutting down): due again at once."""
+    if source_ids:
+        s.execute(update(t.Source).where(t.Source.id.in_(list(source_ids)), t.Source.lease_owner == owner)
+                  .values(lease_owner=None, lease_until=None))
+
+
+def count_sources_in_backoff(s: Session) -> int:
+    """Active sources whose last polls failed (they wait [poll] backoff, doubling)."""
+    return s.scalar(select(func.count()).select_from(t.Source).where(
+        t.Source.status == "active", t.Source.error_count > 0)) or 0
 
 
 # --- entries and items ---------------------------------------------------------------------------
@@ -153,7 +206,7 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
     items = list(items)
     if judge is not None and any(i.fingerprint for i in items):
         _lock_dedup(s)
-    dup, copies, saved = 0, 0, []
+    dup, copies, promotional, saved = 0, 0, 0, []
     for item in items:
         entry_id = _insert_entry(s, source_id, item, now)
         if entry_id is None:
@@ -162,8 +215,9 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
         match = _find_copy(s, item, judge) if judge is not None and item.fingerprint else None
         article_id, url = _insert_item(s, source_id, entry_id, item, now, qrcode_prefix, match)
         copies += match is not None
+        promotional += item.promo is not None and item.promo.label == "promotional"
         saved.append((article_id, url, item.source_link))
-    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved), copies=copies)
+    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved), copies=copies, promotional=promotional)
 
 
 def _lock_dedup(s: Session) -> None:
@@ -448,7 +502,11 @@ def _insert(s: Session, table: type[t.Base]):
 def _source(row: t.Source, item_count: int = 0) -> StoredSource:
     return StoredSource(id=row.id, url=row.url, name=row.name, status=row.status, created_at=row.created_at,
                         last_polled_at=row.last_polled_at, next_poll_at=row.next_poll_at,
-                        error_count=row.error_count, last_error=row.last_error, item_count=item_count)
+                        error_count=row.error_count, last_error=row.last_error, item_count=item_count,
+                        poll_interval=row.poll_interval, interval=row.interval, last_status=row.last_status,
+                        etag=row.etag, last_modified=row.last_modified, last_full_fetch_at=row.last_full_fetch_at,
+                        redirect_url=row.redirect_url, redirect_count=row.redirect_count or 0,
+                        previous_url=row.previous_url)
 
 
 def _entry(row: t.FeedEntry) -> FeedEntry:

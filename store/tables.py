@@ -72,6 +72,17 @@ class Source(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the schedule (revision 0007): the source's own interval (config or `sources add --interval`), the
+    # interval its last poll chose, how that poll ended, when the feed was last fetched unconditionally,
+    # a permanent redirect seen on consecutive polls (moved to after [poll] redirect_repeats), and the
+    # URL the source had before such a move (so the config's old URL still names it)
+    poll_interval: Mapped[float | None] = mapped_column(Float)
+    interval: Mapped[float | None] = mapped_column(Float)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_full_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    redirect_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    previous_url: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class FeedEntry(Base):

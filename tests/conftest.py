@@ -132,7 +132,9 @@ ALLOW_LOOPBACK = 'allow_networks = ["127.0.0.1/32"]\n'
 
 def write_config(path: Path, db: str, sources: list[tuple[str, str]] = (), extra: str = "") -> Path:
     """A config for tests. Its [http] table allows 127.0.0.1; to add [http] keys, replace "[http]\\n"."""
-    lines = [f'[database]\nurl = "{db}"\n', f'[http]\nretries = 0\nretry_backoff = 0\n{ALLOW_LOOPBACK}',
+    lines = [f'[database]\nurl = "{db}"\n',
+             f'[http]\nretries = 0\nretry_backoff = 0\nhost_delay = 0\n{ALLOW_LOOPBACK}',
+             '[service]\nmetrics_port = -1\n',  # no /metrics server, unless a test asks for one
              '[extract]\nprocesses = 0\n',  # in-thread: fast CLI runs; tests/test_workers.py covers the pool
              f'[output]\nqrcode_dir = "{path.parent / "qrcodes"}"\n', extra]
     for url, name in sources:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ingest.backfill import PoliteFetcher
+from ingest.polite import PoliteFetcher
 from ingest.discover import (Window, parse_opml, parse_sitemap, unzip, url_lines, w3c_date, wordpress_page,
                              wordpress_page_number)
 from ingest.errors import SourceError

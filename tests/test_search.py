@@ -83,6 +83,17 @@ def test_filters_combine_with_search_and_paginate(store):
         assert queries.count_items(s, ItemQuery(search="lithium", limit=1)) == 3
 
 
+def _source_row_as_of_0003(engine) -> int:
+    """A sources row written by the presswire of revision 0003 (today's repository writes later columns)."""
+    from sqlalchemy import column, insert, table
+    from store import tables as t
+    sources = table("sources", column("url"), column("name"), column("status"), column("error_count"),
+                    column("created_at", t.UTCDateTime()))
+    with engine.begin() as conn:
+        return conn.execute(insert(sources).values(url="https://wire.example/feed", name="Wire", status="active",
+                                                   error_count=0, created_at=T0).returning(column("id"))).scalar()
+
+
 def _store_row_as_of_0003(engine, source_id: int, title: str) -> None:
     """An items row written by the presswire of revision 0003 (today's repository writes later columns)."""
     from sqlalchemy import column, insert, table
@@ -108,7 +119,7 @@ def test_search_index_built_for_rows_stored_before_the_migration(db_url):
     engine = db.make_engine(db_url)
     db.upgrade(engine, "0003")
     sessions = db.session_factory(engine)
-    _store_row_as_of_0003(engine, add_source(sessions), "Graphite anodes")
+    _store_row_as_of_0003(engine, _source_row_as_of_0003(engine), "Graphite anodes")
     db.upgrade(engine)
     assert _titles(sessions, search="graphite") == ["Graphite anodes"]
     db.downgrade(engine, "0003")
