@@ -549,7 +549,7 @@ def _table(headers: list[str], rows: list[list]) -> None:
     table = Table(*headers, box=None, pad_edge=False)
     for row in rows:
         table.add_row(*(str(c) for c in row))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)  # piped: whole rows, never wrapped
 
 
 def _when(value) -> str:

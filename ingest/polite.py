@@ -62,7 +62,7 @@ class PoliteFetcher:
         with self._slot(host):
             if page:
                 self._sleep(self._wait(host, delay))
-            return self._fetcher.get(url, headers, accept=accept)
+            return self._fetcher.get(url, headers, accept=accept, page=page)
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -107,7 +107,7 @@ class PoliteFetcher:
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
         now = self._clock()
         try:
-            response = self._fetcher.get(robots_url, accept="text/plain, */*;q=0.5")
+            response = self._fetcher.get(robots_url, accept="text/plain, */*;q=0.5", page=False)
         except FetchError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(_parsed(""), now)  # no robots.txt: no rules
