@@ -171,9 +171,9 @@ def test_410_gone_retires_the_source(tmp_path, db_url, server):
 def test_slow_drip_and_oversized_bodies_are_cut_while_other_sources_finish(tmp_path, sqlite_url, server):
     server.route("/drip", body=b"<rss>" + b" " * 10_000, drip=0.05, headers={"Content-Type": "application/rss+xml"})
     server.route("/huge", body=b"<rss>" + b"x" * 3_000_000 + b"</rss>", headers={"Content-Type": "application/rss+xml"})
-    server.handle("/chunked-huge", lambda h: (200, {"Content-Type": "application/rss+xml",
-                                                    "Content-Length": str(3_000_000)}, b"<rss>" + b"y" * 2_999_995))
-    pw = config_for(tmp_path, sqlite_url, server, ["/drip", "/huge", "/bdc/feed.xml"],
+    server.handle("/declared-huge", lambda h: (200, {"Content-Type": "application/rss+xml",
+                                                     "Content-Length": str(3_000_000)}, b"<rss>" + b"y" * 2_999_995))
+    pw = config_for(tmp_path, sqlite_url, server, ["/drip", "/huge", "/declared-huge", "/bdc/feed.xml"],
                     http="total_timeout = 2\nmax_bytes = 1000000\n")
     started = time.monotonic()
     result = pw("poll")
@@ -181,6 +181,7 @@ def test_slow_drip_and_oversized_bodies_are_cut_while_other_sources_finish(tmp_p
     by_url = {p["url"].rsplit("/", 1)[1] or "bdc": p for p in polls(result)}
     assert "total_timeout 2s" in by_url["drip"]["error"]
     assert "max_bytes 1000000" in by_url["huge"]["error"]
+    assert "Content-Length 3000000 > max_bytes 1000000" in by_url["declared-huge"]["error"]
     assert by_url["feed.xml"]["status"] == "ok" and by_url["feed.xml"]["new"] == 4
     order = [p["url"].rsplit("/", 1)[1] for p in polls(result)]
     assert order.index("feed.xml") < order.index("drip")  # the good source did not wait for the slow one
