@@ -124,8 +124,9 @@ class Dispatcher:
 
     def __init__(self, poll: Callable[[SourceState], PollResult],
                  claim: Callable[[datetime, int], list[SourceState]], clock: Callable[[], datetime],
-                 concurrency: int, stopping: threading.Event | None = None):
-        self._poll, self._claim, self._clock = poll, claim, clock
+                 concurrency: int, stopping: threading.Event | None = None,
+                 on_error: Callable[[Exception], None] | None = None):
+        self._poll, self._claim, self._clock, self._on_error = poll, claim, clock, on_error
         self.concurrency = concurrency
         self.stopping = stopping or threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
@@ -164,6 +165,8 @@ class Dispatcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _work(self, cutoff: datetime | None) -> None:
+        """Poll due sources until none is left. An unexpected error (the database went away, a bug) ends
+        this thread's turn and is reported; the next tick starts again."""
         try:
             while not self.stopping.is_set():
                 source = self._next(cutoff)
@@ -176,6 +179,10 @@ class Dispatcher:
                         self._in_flight.pop(source.id, None)
                 with self._lock:
                     self.results.append(result)
+        except Exception as exc:  # noqa: BLE001 - reported, never silently lost in the pool's future
+            if self._on_error is None:
+                raise
+            self._on_error(exc)
         finally:
             with self._lock:
                 self._running -= 1
@@ -199,8 +206,11 @@ def dispatcher(ctx) -> Dispatcher:
         with ctx.sessions.begin() as s:
             return [d.state for d in repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)]
 
+    def report(exc: Exception) -> None:
+        ctx.log.error("dispatch failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
     return Dispatcher(lambda source: poll_source(ctx, source), claim, ctx.clock,
-                      ctx.settings.poll.concurrency, ctx.stopping)
+                      ctx.settings.poll.concurrency, ctx.stopping, on_error=report)
 
 
 # --- the service ----------------------------------------------------------------------------------

@@ -140,3 +140,25 @@ def test_dispatcher_polls_each_source_at_its_interval_with_jitter_over_simulated
     assert stored["fast"].poll_interval == 300 and stored["a"].interval == 900
     # the three 15-minute sources do not fire together for ever: their phases drift apart
     assert len({polls[n][-1] for n in ("a", "b", "c")}) > 1
+
+
+def test_dispatcher_reports_an_unexpected_error_and_carries_on_at_the_next_tick():
+    from ingest.model import PollResult
+    from ingest.schedule import Dispatcher
+    queue = [RuntimeError("database went away"), [SOURCE], []]
+
+    def claim(now, limit):
+        step = queue.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    errors: list[Exception] = []
+    work = Dispatcher(lambda s: PollResult(s.id, s.url, "ok"), claim, lambda: NOW, concurrency=1,
+                      on_error=errors.append)
+    try:
+        assert work.run_once() == [] and [str(e) for e in errors] == ["database went away"]
+        assert [r.status for r in work.run_once()] == ["ok"] and not queue
+        assert work.in_flight() == [] and work.wait(0)
+    finally:
+        work.close()
