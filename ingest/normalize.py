@@ -108,10 +108,11 @@ def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
 
 def _web_url(url: str | None) -> str | None:
     """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...)."""
-    if not url:
+    try:
+        parts = urlsplit(url.strip()) if url else None
+    except ValueError:  # "Invalid IPv6 URL"
         return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+    return url.strip() if parts and parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:

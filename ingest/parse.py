@@ -157,8 +157,11 @@ def _link(value: Any, base: str) -> str | None:
     href = "".join(_text(value, newlines=False).split())  # browsers drop tabs and line breaks inside URLs
     if not href:
         return None
-    absolute = urljoin(base, href)
-    parts = urlsplit(absolute)
+    try:
+        absolute = urljoin(base, href)
+        parts = urlsplit(absolute)
+    except ValueError:  # "Invalid IPv6 URL", a host with characters NFKC changes
+        return None
     allowed = ("http", "https", "file") if urlsplit(base).scheme == "file" else ("http", "https")
     return absolute if parts.scheme in allowed and (parts.netloc or parts.scheme == "file") else None
 

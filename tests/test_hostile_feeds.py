@@ -89,6 +89,17 @@ def test_non_http_links_are_dropped_not_fetched_nor_stored(tmp_path, sqlite_url,
                    for scheme in ("javascript:", "vbscript:", "data:", "file:"))
 
 
+def test_links_the_http_client_cannot_encode_fail_their_item_not_the_poll(tmp_path, sqlite_url, empty_server):
+    """Regression: httpx.InvalidURL and idna's errors escaped the fetcher and ended the whole `presswire poll`."""
+    links = ["http://xn--/x", "http://example.com:abc/", "http://0177.0.0.1/", "http://xn--a.example/"]
+    feed = rss("".join(item(f"u{n}", f"Bad link {n}", link) for n, link in enumerate(links))
+               + item("fine", "Fine", "https://wire.example/fine"))
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    assert event["status"] == "ok" and event["new"] == len(links) + 1
+    failures = [i["failure"] for i in items(pw) if i["title"].startswith("Bad link")]
+    assert len(failures) == len(links) and all("invalid URL" in f for f in failures), failures
+
+
 @pytest.mark.slow
 def test_a_10000_entry_feed_is_stored_once(tmp_path, sqlite_url, empty_server, monkeypatch):
     monkeypatch.setenv("PRESSWIRE_OUTPUT_QRCODE_DIR", "")  # 10,000 QR code images would be most of the time
