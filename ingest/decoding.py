@@ -20,9 +20,10 @@ lone surrogates and the non-characters U+FFFE/U+FFFF.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
 import zlib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
 STEP = 64 * 1024  # most bytes one decompress call may produce
 
@@ -112,6 +113,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\u
 _CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _BREAKS = "\t\n\r\x85\u2028\u2029"
 _LEGACY = "presswire-cp1252"
+_Record = TypeVar("_Record")
 
 
 def clean_text(text: str, *, newlines: bool = True) -> str:
@@ -120,6 +122,12 @@ def clean_text(text: str, *, newlines: bool = True) -> str:
     if newlines:
         return _CONTROL.sub("", text)
     return _CONTROL_OR_BREAK.sub(lambda m: " " if m.group() in _BREAKS else "", text)
+
+
+def clean_strings(record: _Record) -> _Record:
+    """A frozen dataclass (a FeedEntry, an Extraction) with clean_text applied to each of its string fields."""
+    return dataclasses.replace(record, **{f.name: clean_text(value) for f in dataclasses.fields(record)
+                                          if isinstance(value := getattr(record, f.name), str)})
 
 
 def repair_utf8(data: bytes) -> bytes | None:

@@ -23,9 +23,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ingest import decoding
@@ -42,7 +41,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
 FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
-_Strings = TypeVar("_Strings", FeedEntry, Extraction)
 
 
 def entry_keys(entry: FeedEntry) -> EntryKeys:
@@ -59,10 +57,10 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
               feed_body: Extraction, page_url: str | None = None, rules: Rules | None = None) -> Item:
     """Build the Item; `page` is what the article page gave, `feed_body` the feed's own content.
     With `rules`, the item is classified (ingest.promo) and summaries skip boilerplate."""
-    entry, page, feed_body = _cleaned(entry), _cleaned(page), _cleaned(feed_body)
+    entry, page, feed_body = (decoding.clean_strings(r) for r in (entry, page, feed_body))
     page = _judge(page, feed_body)
     body = page if page.ok else feed_body
-    title = plain(entry.title) or page.title or "(untitled)"
+    title = plain(entry.title) or " ".join(page.title.split()) or "(untitled)"
     date = (_believed(entry.published, seen_at) or _believed(page.date, seen_at) or seen_at).astimezone(timezone.utc)
     link = _web_url(page_url) or _web_url(entry.link)
     source_link = canonicalize(link) if link else ""
@@ -93,12 +91,6 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     )
 
 
-def _cleaned(strings: _Strings) -> _Strings:
-    """The entry or extraction with every string field passed through clean_text."""
-    return replace(strings, **{f.name: decoding.clean_text(value) for f in fields(strings)
-                               if isinstance(value := getattr(strings, f.name), str)})
-
-
 def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
     """`when`, unless it is a zero timestamp (1970) or lies in the future of when the entry was seen."""
     if when is None or when < EARLIEST_DATE or when > seen_at + FUTURE_SLACK:
@@ -107,12 +99,13 @@ def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
 
 
 def _web_url(url: str | None) -> str | None:
-    """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...)."""
+    """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...), without white space."""
+    url = "".join((url or "").split())
     try:
-        parts = urlsplit(url.strip()) if url else None
+        parts = urlsplit(url)
     except ValueError:  # "Invalid IPv6 URL"
         return None
-    return url.strip() if parts and parts.scheme in ("http", "https") and parts.netloc else None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
@@ -123,6 +116,7 @@ def _description(meta: str, text: str, rules: Rules | None) -> str:
     """The page's meta description without promotional sentences, else the text's first sentence."""
     if meta and rules:
         meta = clean_text(meta, classify(meta, rules=rules))
+    meta = " ".join(meta.split())
     return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
 
 

@@ -56,13 +56,13 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}" if parsed.bozo else charset_problem
     feed = parsed.feed
     return ParsedFeed(
-        title=_text(feed.get("title")),
+        title=_line(feed.get("title")),
         link=_link(feed.get("link"), url),
         entries=tuple(_entry(e, url) for e in parsed.entries),
         problem=problem,
         ttl_minutes=_int(feed.get("ttl")),
         older_pages=_older_pages(feed, url),
-        generator=_text(feed.get("generator")),
+        generator=_line(feed.get("generator")),
     )
 
 
@@ -186,6 +186,11 @@ def _datetime(parsed: Any) -> datetime | None:
 
 def _text(value: Any, *, newlines: bool = True) -> str:
     return clean_text(value, newlines=newlines).strip() if isinstance(value, str) else ""
+
+
+def _line(value: Any) -> str:
+    """One line of text (a feed's title, its generator), white space runs made single spaces."""
+    return " ".join(_text(value).split())
 
 
 def _int(value: Any) -> int | None:

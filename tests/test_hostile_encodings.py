@@ -85,6 +85,24 @@ def test_control_characters_never_reach_the_store(tmp_path, db_url, empty_server
     assert all(t.startswith("Title ") and t.endswith(" end") for t in titles)
 
 
+def test_html_character_references_to_control_characters_do_not_crash_the_poll(tmp_path, db_url, empty_server):
+    """Regression (found by tests/test_fuzz.py): lxml parses "&#1" into text it then refuses to set again, so
+    dropping a <noscript> in feed content or a <header> in a page raised ValueError out of the poll."""
+    paragraph = "<p>Paragraph of the article, long enough to be kept as the body text of this page.</p>"
+    page = f"<html><body><header>Site</header>&#1 tail<article>{paragraph * 6}<aside>x</aside>&#x1b; end</article>"
+    empty_server.route("/page/", body=page + "</body></html>", headers=HTML_TYPE)
+    empty_server.route("/gone/", status=404)
+    content = "<![CDATA[<noscript>js</noscript>&#1 Feed content &#x0b;here.]]>"
+    feed = _feed(item("p", "Page", empty_server.url("/page/")), item("f", "Feed", empty_server.url("/gone/"), content))
+    empty_server.route("/feed.xml", body=feed, headers=XML)
+    pw = presswire_for(tmp_path, db_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    stored = {i["title"]: i for i in items(pw)}
+    assert stored["Feed"]["body_html"] == "<p>Feed content here.</p>"
+    assert "Paragraph of the article" in stored["Page"]["body_html"]
+    assert_clean_text(db_url)
+
+
 def test_article_pages_with_broken_encodings_store_clean_text(tmp_path, db_url, empty_server):
     paragraph = "Ünïcödé paragraph of the article with enough words to be kept as the body of the page. "
     pages = {
