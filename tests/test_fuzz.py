@@ -35,7 +35,8 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/
 PAGES = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "extract" / "pages").glob("*.html"))]
 INSERTS = [b"&xxe;", b"&#0;", b"&#x1b;", b"&#xD800;", b"&#x110000;", b"&#99999999999999999999;", b"&amp;", b"&nbsp;",
            b"<![CDATA[", b"]]>", b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"\xfe\xff\x00<", b"\xc3", b"\xed\xa0\x80",
-           b'<!DOCTYPE rss [<!ENTITY a "b">]>', b"<!DOCTYPE html>", b"<!ENTITY", b"<?xml version='1.0' encoding='utf-7'?>",
+           b'<!DOCTYPE rss [<!ENTITY a "b">]>', b"<!DOCTYPE html>", b"<!ENTITY",
+           b"<?xml version='1.0' encoding='utf-7'?>",
            b'<a href="javascript:alert(1)">', b"<script>alert(1)</script>", b"</item><item>", b"<entry>", b"<title>",
            b"<link>http://[::1</link>", b"<guid>", b"\r\n", "\u2028".encode(), b"%s", b"{{", b"+++\n"]
 CODECS = ["utf-16", "utf-16-be", "utf-32", "latin-1", "cp1252", "shift_jis", "utf-7", "cp037"]
