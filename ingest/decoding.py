@@ -1,4 +1,6 @@
-"""Content-Encoding decoding that never expands one network chunk unboundedly in memory.
+"""Untrusted bytes to safe text: Content-Encoding decoding with bounded memory, charset repair, clean strings.
+
+Content-Encoding decoding never expands one network chunk unboundedly in memory.
 
 httpx decodes gzip/deflate with `decompressobj().decompress(chunk)`, which inflates a whole network read
 (up to 64 KiB) at once: at deflate's ~1000:1 ratio that is ~64 MB in one step (and a gzip-inside-gzip
@@ -8,12 +10,20 @@ compression bomb is cut at max_bytes with memory bounded by max_bytes + a few st
 
 Supported: identity, gzip (also x-gzip, concatenated members), deflate (zlib-wrapped or raw), and chains
 of those ("gzip, gzip"). Anything else (br, zstd, compress) is refused: we never ask for it.
+
+Text: `repair_utf8` reads a document meant as UTF-8 that holds stray bytes of a legacy charset (a
+Windows-1252 item pasted into a UTF-8 feed) byte sequence by sequence instead of as one charset, and
+`clean_text` removes from a string what no stored text may hold: control characters (NUL included),
+lone surrogates and the non-characters U+FFFE/U+FFFF.
 """
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
+import re
 import zlib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
 STEP = 64 * 1024  # most bytes one decompress call may produce
 
@@ -95,3 +105,46 @@ def _step(decomp, data: bytes) -> bytes:
         return decomp.decompress(data, STEP)
     except zlib.error as exc:
         raise CorruptEncoding(f"corrupt compressed body: {exc}") from exc
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_BREAKS = "\t\n\r\x85\u2028\u2029"
+_LEGACY = "presswire-cp1252"
+_Record = TypeVar("_Record")
+
+
+def clean_text(text: str, *, newlines: bool = True) -> str:
+    """`text` without control characters, lone surrogates or U+FFFE/U+FFFF; tabs and line breaks are kept
+    when `newlines`, else each becomes a space (one-line values: titles, links, ids)."""
+    if newlines:
+        return _CONTROL.sub("", text)
+    return _CONTROL_OR_BREAK.sub(lambda m: " " if m.group() in _BREAKS else "", text)
+
+
+def clean_strings(record: _Record) -> _Record:
+    """A frozen dataclass (a FeedEntry, an Extraction) with clean_text applied to each of its string fields."""
+    return dataclasses.replace(record, **{f.name: clean_text(value) for f in dataclasses.fields(record)
+                                          if isinstance(value := getattr(record, f.name), str)})
+
+
+def repair_utf8(data: bytes) -> bytes | None:
+    """`data` as valid UTF-8 when it is UTF-8 with some invalid bytes (each invalid byte read as Windows-1252);
+    None when it is valid UTF-8 already."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", _LEGACY).encode("utf-8")
+    return None
+
+
+def _legacy_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """codecs error handler: the undecodable bytes as Windows-1252 (U+FFFD for its five unassigned bytes)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start:exc.end].decode("cp1252", "replace"), exc.end
+
+
+codecs.register_error(_LEGACY, _legacy_bytes)

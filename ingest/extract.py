@@ -34,6 +34,7 @@ from lxml import etree
 from trafilatura.settings import Extractor
 from trafilatura.utils import load_html
 
+from ingest.decoding import clean_strings, clean_text
 from ingest.model import ExtractRules, Extraction, FeedEntry
 from ingest.pagemeta import PageMeta, page_metadata
 from ingest.selectors import select
@@ -75,6 +76,7 @@ def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES,
         return Extraction(failure=f"extract {url}: unreadable HTML: {exc}", trail="parse: unreadable HTML")
     if tree is None:
         return Extraction(failure=f"extract {url}: not an HTML page", trail="parse: not an HTML page")
+    _clean_tree(tree)
     meta = page_metadata(tree, url)
     _drop(tree, rules.drop_selectors)
     _strip_chrome(tree)
@@ -83,8 +85,8 @@ def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES,
         chain = _by_trafilatura(tree, url, meta, min_chars)
         body = replace(chain, trail=f"{body.trail}; {chain.trail}") if body else chain
     link = find_read_more(tree, url, body.text, teaser_chars) if body.text else None
-    return replace(body, title=meta.title, date=meta.date, image=meta.image, canonical=meta.canonical,
-                   description=meta.description, language=meta.language, read_more=link)
+    return clean_strings(replace(body, title=meta.title, date=meta.date, image=meta.image, canonical=meta.canonical,
+                                 description=meta.description, language=meta.language, read_more=link))
 
 
 def follow_read_more(teaser: Extraction, link: str, fetch: Fetch, extract: Callable[[bytes | str, str], Extraction]
@@ -206,6 +208,16 @@ def _strip_chrome(tree: lxml.html.HtmlElement) -> None:
             header.drop_tree()
 
 
+def _clean_tree(tree: etree._Element) -> None:
+    """Remove control characters from the tree's text. lxml parses "&#1;" into text it then refuses to set
+    again (ValueError), which dropping an element does with its tail."""
+    for el in tree.iter():
+        for name in ("text", "tail"):
+            value = getattr(el, name)
+            if value and (cleaned := clean_text(value)) != value:
+                setattr(el, name, cleaned)
+
+
 def _drop(tree: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> None:
     for selector in selectors:
         for el in select(tree, selector):
@@ -324,10 +336,12 @@ def html_blocks(fragment: str, base_url: str = "") -> list[str]:
     """Plain-text paragraphs of an HTML fragment (feed summaries and contents)."""
     if not fragment or not fragment.strip():
         return []
+    fragment = clean_text(fragment)
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
         return [_norm(fragment)] if _norm(fragment) else []
+    _clean_tree(root)
     for bad in root.xpath(".//script|.//style|.//noscript"):
         bad.drop_tree()
     for br in root.iter("br"):

@@ -92,6 +92,7 @@ class Fetcher:
             with netguard.deadline(left), self._client.stream("GET", url, headers=headers) as resp:
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                 if resp.status_code >= 300:  # redirects, 304 and errors: the body is not needed
+                    _check_location(url, resp_headers)
                     return resp.status_code, resp_headers, b""
                 return resp.status_code, resp_headers, self._read_body(url, resp, started)
         except FetchError:
@@ -111,6 +112,8 @@ class Fetcher:
             raise PermanentFetchError(url, f"undecodable response body: {exc}") from exc
         except httpx.HTTPError as exc:
             raise PermanentFetchError(url, f"request failed: {exc or type(exc).__name__}") from exc
+        except (httpx.InvalidURL, ValueError) as exc:  # a host httpx/idna cannot encode: from a feed, not a bug
+            raise PermanentFetchError(url, f"invalid URL: {exc}") from exc
 
     def _read_body(self, url: str, resp: httpx.Response, started: float) -> bytes:
         """Read the decoded body, cutting it at max_bytes and at the total time limit.
@@ -134,9 +137,22 @@ class Fetcher:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL", invalid characters in the host
+        raise PermanentFetchError(url, f"invalid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise PermanentFetchError(url, "not an http(s) URL")
+
+
+def _check_location(url: str, headers: Mapping[str, str]) -> None:
+    """A redirect's Location must be a URL that urljoin can read."""
+    if "location" in headers:
+        try:
+            urljoin(url, headers["location"])
+        except ValueError as exc:
+            raise PermanentFetchError(url, f"redirect to an invalid URL: {exc}") from exc
 
 
 def _raise_for_status(url: str, status: int, headers: Mapping[str, str]) -> None:

@@ -2,15 +2,20 @@
 
 Field by field (see the seed 002 document):
   title        the feed's title (tags stripped), else the page's title
-  date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z"
+  date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z".
+               A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
+               believed: the next one in that list is used.
   summary      the first sentences (<= 300 characters) of the feed's summary, else of the body
   description  the page's meta description, else the first sentence (<= 160 characters)
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
-  source_link  the entry's link (after redirects, canonicalized)
-  enclosure    RSS enclosure / media:content image, else the page's og:image, else ""
+  source_link  the entry's link (after redirects, canonicalized); "" unless http(s)
+  enclosure    RSS enclosure / media:content image, else the page's og:image, else ""; only http(s) URLs
   url          "YYYY-MM-DD-" + slug of the title
+
+Every string that comes in (the entry's, the page's) is cleaned first (decoding.clean_text): no
+control characters, NULs or lone surrogates reach the store, whichever path built the entry.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
+from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text
@@ -32,6 +39,8 @@ SLUG_CHARS = 120
 MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed's content, is not the article
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
+FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
 
 
 def entry_keys(entry: FeedEntry) -> EntryKeys:
@@ -48,11 +57,13 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
               feed_body: Extraction, page_url: str | None = None, rules: Rules | None = None) -> Item:
     """Build the Item; `page` is what the article page gave, `feed_body` the feed's own content.
     With `rules`, the item is classified (ingest.promo) and summaries skip boilerplate."""
+    entry, page, feed_body = (decoding.clean_strings(r) for r in (entry, page, feed_body))
     page = _judge(page, feed_body)
     body = page if page.ok else feed_body
-    title = plain(entry.title) or page.title or "(untitled)"
-    date = (entry.published or page.date or seen_at).astimezone(timezone.utc)
-    source_link = canonicalize(page_url or entry.link or "") if (page_url or entry.link) else ""
+    title = plain(entry.title) or " ".join(page.title.split()) or "(untitled)"
+    date = (_believed(entry.published, seen_at) or _believed(page.date, seen_at) or seen_at).astimezone(timezone.utc)
+    link = _web_url(page_url) or _web_url(entry.link)
+    source_link = canonicalize(link) if link else ""
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None
@@ -67,7 +78,7 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         summary=first_sentences(lead, SUMMARY_CHARS),
         description=_description(page.description, body_text or lead, rules),
         source_link=source_link,
-        enclosure=entry.enclosure or page.image or "",
+        enclosure=_web_url(entry.enclosure) or _web_url(page.image) or "",
         slug=item_slug(date, title),
         source=source_name,
         body_html=body.body_html,
@@ -80,6 +91,23 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     )
 
 
+def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
+    """`when`, unless it is a zero timestamp (1970) or lies in the future of when the entry was seen."""
+    if when is None or when < EARLIEST_DATE or when > seen_at + FUTURE_SLACK:
+        return None
+    return when
+
+
+def _web_url(url: str | None) -> str | None:
+    """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...), without white space."""
+    url = "".join((url or "").split())
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL"
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
     return clean_text(text, promo, field=field) if promo and text else text
 
@@ -88,6 +116,7 @@ def _description(meta: str, text: str, rules: Rules | None) -> str:
     """The page's meta description without promotional sentences, else the text's first sentence."""
     if meta and rules:
         meta = clean_text(meta, classify(meta, rules=rules))
+    meta = " ".join(meta.split())
     return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
 
 

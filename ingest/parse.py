@@ -3,21 +3,41 @@
 Like feedparser itself, a malformed feed that is partly readable is not an error: the entries that
 could be read are returned with `problem` saying what was wrong. Bytes that are not a feed at all
 (an HTML page, an empty body) raise FeedError naming the URL and what was found instead.
+
+Hostile bytes, before feedparser sees them: the feed is decoded to UTF-8 here, once, the way feedparser
+decodes (HTTP charset, BOM, XML declaration, fallbacks; UTF-8 with stray legacy bytes is repaired byte by
+byte), and feedparser parses exactly those bytes. A DTD that declares entities is refused (FeedError):
+feedparser would expand "safe" internal entities itself and hand a one-line DTD to expat, so a small feed
+could grow to gigabytes (billion laughs, quadratic blowup); external entities are never fetched either way.
+Character references to characters XML forbids (&#0;, surrogates, beyond U+10FFFF), which crash
+feedparser, and raw control characters are removed. What comes out is clean text (no control characters),
+and links are absolute http(s) URLs: a javascript:, data: or file: link is dropped.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8, parse_content_type
 
+from ingest.decoding import clean_text, repair_utf8
 from ingest.errors import FeedError
 from ingest.model import FeedEntry, ParsedFeed
 
 _PAGING_RELS = ("next", "prev-archive")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
+_UTF8_XML = "application/xml; charset=utf-8"
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_XML_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
+_BAD_XML_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
@@ -27,54 +47,123 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     response_headers = {"content-location": url}
     if headers and headers.get("content-type"):
         response_headers["content-type"] = headers["content-type"]
-    parsed = feedparser.parse(content, response_headers=response_headers, sanitize_html=True,
-                              resolve_relative_uris=True)
+    data, charset_problem = _utf8(content, response_headers)
+    _refuse_entities(data, url)
+    parsed = feedparser.parse(_valid_xml(data), response_headers={"content-location": url, "content-type": _UTF8_XML},
+                              sanitize_html=True, resolve_relative_uris=True)
     if not parsed.version and not parsed.entries:
-        raise FeedError(f"parse {url}: not an RSS or Atom feed ({_what_it_is(parsed, content)})")
-    problem = None
-    if parsed.bozo:
-        problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}"
+        raise FeedError(f"parse {url}: not an RSS or Atom feed ({_what_it_is(parsed, data)})")
+    problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}" if parsed.bozo else charset_problem
     feed = parsed.feed
     return ParsedFeed(
-        title=_text(feed.get("title")),
-        link=feed.get("link") or None,
-        entries=tuple(_entry(e) for e in parsed.entries),
+        title=_line(feed.get("title")),
+        link=_link(feed.get("link"), url),
+        entries=tuple(_entry(e, url) for e in parsed.entries),
         problem=problem,
         ttl_minutes=_int(feed.get("ttl")),
-        older_pages=_older_pages(feed),
-        generator=_text(feed.get("generator")),
+        older_pages=_older_pages(feed, url),
+        generator=_line(feed.get("generator")),
     )
 
 
-def _entry(e: Mapping[str, Any]) -> FeedEntry:
+def _utf8(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
+    """The feed as UTF-8 bytes (with its XML declaration saying so), decoded as feedparser decodes,
+    and what was wrong with its charset. UTF-8 with stray bytes of a legacy charset is read byte sequence by
+    sequence first (feedparser would read the whole feed as Windows-1252, garbling every correct character).
+    (UTF-8 declared as Latin-1 needs nothing: feedparser reads its text as UTF-8 already.)"""
+    repaired = repair_utf8(content) if _declared_charset(content, headers) in ("utf-8", "ascii") else None
+    result: dict[str, Any] = {}
+    if repaired is None:
+        data = convert_to_utf8(headers, content, result)
+    else:
+        data = convert_to_utf8({**headers, "content-type": _UTF8_XML}, repaired, result)
+        result["bozo_exception"] = "invalid UTF-8 bytes, read as Windows-1252"
+    if not result.get("encoding"):  # no charset fitted: feedparser's own last resort
+        data = content.decode("utf-8", "replace").encode("utf-8")
+    exc = result.get("bozo_exception")
+    return data, f"malformed feed: {exc if isinstance(exc, str) else _describe(exc)}" if exc else None
+
+
+def _declared_charset(content: bytes, headers: Mapping[str, str]) -> str | None:
+    """The codec the feed declares (HTTP charset, else its XML declaration; UTF-8 when neither does); None for
+    UTF-16/32, which feedparser tells by the first bytes, and for names Python does not know."""
+    if b"\x00" in content[:4] or content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    charset = parse_content_type(headers.get("content-type", ""))[1]
+    if not charset and (declared := _XML_DECLARED.match(content.removeprefix(codecs.BOM_UTF8))):
+        charset = declared.group(1).decode("ascii")
+    try:
+        return codecs.lookup(charset or "utf-8").name
+    except LookupError:
+        return None
+
+
+def _refuse_entities(data: bytes, url: str) -> None:
+    """A feed whose DTD declares entities is refused: presswire never expands XML entities."""
+    doctype = _DOCTYPE.search(data)
+    if doctype and _ENTITY.search(data, doctype.start()):
+        raise FeedError(f"parse {url}: refused: the feed's DTD declares XML entities (<!ENTITY ...>), which "
+                        "presswire never expands (external entities, entity expansion bombs)")
+
+
+def _valid_xml(data: bytes) -> bytes:
+    """UTF-8 `data` without the characters XML forbids, raw or as character references."""
+    return _CHAR_REF.sub(_keep_valid_ref, _BAD_XML_BYTES.sub(b"", data))
+
+
+def _keep_valid_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, digits = match.groups()
+    number = (hex_digits or digits).lstrip(b"0")
+    if len(number) > 8:
+        return b""
+    code = int(number or b"0", 16 if hex_digits else 10)
+    valid = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+    return match.group() if valid else b""
+
+
+def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
     content = e.get("content") or []
     return FeedEntry(
-        guid=_text(e.get("id")) or None,
-        link=_text(e.get("link")) or None,
+        guid=_text(e.get("id"), newlines=False) or None,
+        link=_link(e.get("link"), base),
         title=_text(e.get("title")),
         summary_html=_text(e.get("summary")),
         content_html=_text(content[0].get("value")) if content else "",
-        published=_datetime(e.get("published_parsed") or e.get("updated_parsed")),
-        enclosure=_enclosure(e),
+        published=_datetime(e.get("published_parsed") or dict.get(e, "updated_parsed")),  # no deprecated alias
+        enclosure=_enclosure(e, base),
         author=_text(e.get("author")),
     )
 
 
-def _older_pages(feed: Mapping[str, Any]) -> tuple[str, ...]:
+def _older_pages(feed: Mapping[str, Any], base: str) -> tuple[str, ...]:
     """RFC 5005: the next page of a paged feed and the previous archive document, resolved to absolute URLs."""
-    links = [link.get("href") for link in feed.get("links") or [] if link.get("rel") in _PAGING_RELS]
+    links = [_link(link.get("href"), base) for link in feed.get("links") or [] if link.get("rel") in _PAGING_RELS]
     return tuple(dict.fromkeys(href for href in links if href))
 
 
-def _enclosure(e: Mapping[str, Any]) -> str | None:
+def _enclosure(e: Mapping[str, Any], base: str) -> str | None:
     """The entry's image: an image enclosure, then media:content, then media:thumbnail."""
     for link in e.get("links") or []:
         if link.get("rel") == "enclosure" and _is_image(link.get("type"), link.get("href")):
-            return link.get("href")
+            return _link(link.get("href"), base)
     for media in (e.get("media_content") or []) + (e.get("media_thumbnail") or []):
         if media.get("url") and _is_image(media.get("type") or media.get("medium"), media.get("url")):
-            return media["url"]
+            return _link(media["url"], base)
     return None
+
+
+def _link(value: Any, base: str) -> str | None:
+    """An absolute http(s) URL (file: too in a local file's feed, for backfill's archive pages), else None."""
+    href = "".join(_text(value, newlines=False).split())  # browsers drop tabs and line breaks inside URLs
+    if not href:
+        return None
+    try:
+        absolute = urljoin(base, href)
+        parts = urlsplit(absolute)
+    except ValueError:  # "Invalid IPv6 URL", a host with characters NFKC changes
+        return None
+    allowed = ("http", "https", "file") if urlsplit(base).scheme == "file" else ("http", "https")
+    return absolute if parts.scheme in allowed and (parts.netloc or parts.scheme == "file") else None
 
 
 def _is_image(kind: str | None, href: str | None) -> bool:
@@ -95,8 +184,13 @@ def _datetime(parsed: Any) -> datetime | None:
         return None
 
 
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+def _text(value: Any, *, newlines: bool = True) -> str:
+    return clean_text(value, newlines=newlines).strip() if isinstance(value, str) else ""
+
+
+def _line(value: Any) -> str:
+    """One line of text (a feed's title, its generator), white space runs made single spaces."""
+    return " ".join(_text(value).split())
 
 
 def _int(value: Any) -> int | None:

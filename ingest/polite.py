@@ -57,7 +57,7 @@ class PoliteFetcher:
             page: bool = True) -> Response:
         host = _host_key(url)
         delay = self._delay
-        if page and self._robots:
+        if page and self._robots and host:
             delay = max(delay, self._check_robots(url, host))
         with self._slot(host):
             if page:
@@ -122,5 +122,9 @@ def _parsed(text: str) -> urllib.robotparser.RobotFileParser:
 
 
 def _host_key(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{(parts.hostname or '').lower()}:{parts.port or ''}"
+    """host:port, the unit of politeness; "" for a URL that has none (the fetcher refuses it with a reason)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname.lower()}:{parts.port or ''}" if parts.hostname else ""
+    except ValueError:  # an invalid IPv6 literal or port
+        return ""

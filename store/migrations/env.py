@@ -18,6 +18,11 @@ def render_item(kind, obj, _autogen_context):
 
 
 with engine.begin() as connection:
+    if connection.dialect.name == "sqlite":
+        # Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so CREATE TABLE and the batch
+        # table rebuilds would each commit on their own: a kill -9 mid-upgrade left tables without a revision,
+        # which neither `poll` nor `db upgrade` could use. One explicit transaction makes the upgrade atomic.
+        connection.exec_driver_sql("BEGIN")
     context.configure(connection=connection, target_metadata=Base.metadata, render_item=render_item,
                       include_name=include_name,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)

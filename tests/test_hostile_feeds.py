@@ -1,0 +1,113 @@
+"""Odd feeds: missing titles, links and dates; dates in the future or 1970; duplicate GUIDs within one feed;
+relative links; 10,000 entries; javascript:, data: and file: links. Each polled with `presswire poll`."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from hostile import HTML_TYPE, RSS_TYPE, assert_clean_text, item, items, poll_event, presswire_for, rss
+
+NO_PAGES = "[poll]\nfetch_articles = false\n"
+PAGE = "<html><body><article>" + "<p>A paragraph of the relative article, long enough to be its body text.</p>" * 6 \
+       + "</article></body></html>"
+
+
+def _poll(tmp_path, db, server, feed: str, extra: str = "") -> tuple:
+    server.route("/feeds/feed.xml", body=feed, headers=RSS_TYPE)
+    pw = presswire_for(tmp_path, db, server.url("/feeds/feed.xml"), extra=extra)
+    return pw, poll_event(pw)
+
+
+def _age(stored: dict) -> timedelta:
+    return abs(datetime.now(timezone.utc) - datetime.fromisoformat(stored["date"].replace("Z", "+00:00")))
+
+
+def test_entries_missing_title_link_guid_or_date_are_stored_once(tmp_path, sqlite_url, empty_server):
+    feed = rss("<item><description>Only a description, nothing else at all.</description></item>"
+               "<item><title>No link</title><guid isPermaLink='false'>g-nolink</guid>"
+               "<description>Has a guid.</description></item>"
+               "<item><guid>g-notitle</guid><link>https://wire.example/nt</link><description>d</description></item>"
+               "<item></item>")
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
+    assert event["status"] == "ok"
+    stored = items(pw)
+    assert sorted(i["title"] for i in stored) == ["(untitled)", "(untitled)", "(untitled)", "No link"]
+    assert sorted(i["source_link"] for i in stored) == ["", "", "", "https://wire.example/nt"]
+    assert all(_age(i) < timedelta(days=1) for i in stored)
+    assert poll_event(pw)["new"] == 0  # each identified again (by guid, link, or a hash of its text)
+    assert_clean_text(sqlite_url)
+
+
+@pytest.mark.parametrize("published", ["Thu, 01 Jan 2099 00:00:00 +0000", "Thu, 01 Jan 1970 00:00:00 +0000",
+                                       "Mon, 01 Jan 1900 00:00:00 +0000", "not a date at all"])
+def test_dates_in_the_future_or_1970_are_not_believed(tmp_path, sqlite_url, empty_server, published):
+    feed = rss(item("d1", "Dated", extra=f"<pubDate>{published}</pubDate>"))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
+    [stored] = items(pw)
+    assert _age(stored) < timedelta(days=1)  # the time presswire first saw it
+
+
+def test_a_believable_date_is_kept(tmp_path, sqlite_url, empty_server):
+    feed = rss(item("d1", "Dated", extra="<pubDate>Thu, 15 May 2025 15:55:19 +0000</pubDate>"))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
+    assert items(pw)[0]["date"] == "2025-05-15T15:55:19Z"
+
+
+def test_duplicate_guids_within_one_feed_store_one_item(tmp_path, sqlite_url, empty_server):
+    feed = rss(item("same", "First copy", "https://wire.example/a")
+               + item("same", "Second copy", "https://wire.example/b")
+               + item("other", "Same link", "https://wire.example/a?utm_source=rss"))
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
+    assert [i["title"] for i in items(pw)] == ["First copy"] and event["new"] == 1
+    assert poll_event(pw)["new"] == 0
+
+
+def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_server):
+    empty_server.route("/feeds/story/", body=PAGE, headers=HTML_TYPE)
+    feed = rss(item("r1", "Relative", "story/", extra='<enclosure url="../img/a.png" type="image/png" length="1"/>'))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    [stored] = items(pw)
+    assert stored["source_link"] == empty_server.url("/feeds/story/") and stored["method"] != "feed"
+    assert stored["enclosure"] == empty_server.url("/img/a.png")
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)",
+                                  "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "vbscript:msgbox(1)",
+                                  "file:///etc/passwd", "ftp://wire.example/x"])
+def test_non_http_links_are_dropped_not_fetched_nor_stored(tmp_path, sqlite_url, empty_server, link):
+    feed = rss(item("x1", "Odd link", link, "Summary of the odd item.",
+                    extra=f'<enclosure url="{link}" type="image/png" length="1"/>'))
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    [stored] = items(pw)
+    assert stored["source_link"] == "" and stored["enclosure"] == ""
+    assert stored["failure"] == "entry has no link" and stored["body_html"] == "<p>Summary of the odd item.</p>"
+    raw = assert_clean_text(sqlite_url)
+    assert not any(scheme in value.lower() for values in raw.values() for value in values
+                   for scheme in ("javascript:", "vbscript:", "data:", "file:"))
+
+
+def test_links_the_http_client_cannot_encode_fail_their_item_not_the_poll(tmp_path, sqlite_url, empty_server):
+    """Regression: httpx.InvalidURL and idna's errors escaped the fetcher and ended the whole `presswire poll`."""
+    links = ["http://xn--/x", "http://example.com:abc/", "http://0177.0.0.1/", "http://xn--a.example/"]
+    feed = rss("".join(item(f"u{n}", f"Bad link {n}", link) for n, link in enumerate(links))
+               + item("fine", "Fine", "https://wire.example/fine"))
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    assert event["status"] == "ok" and event["new"] == len(links) + 1
+    failures = [i["failure"] for i in items(pw) if i["title"].startswith("Bad link")]
+    assert len(failures) == len(links) and all("invalid URL" in f for f in failures), failures
+
+
+@pytest.mark.slow
+def test_a_10000_entry_feed_is_stored_once(tmp_path, sqlite_url, empty_server, monkeypatch):
+    monkeypatch.setenv("PRESSWIRE_OUTPUT_QRCODE_DIR", "")  # 10,000 QR code images would be most of the time
+    entries = "".join(item(f"g{n}", f"Entry number {n} of the long feed", f"https://wire.example/{n}",
+                           f"Summary {n}.") for n in range(10_000))
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, rss(entries), NO_PAGES)
+    assert event["new"] == 10_000
+    started = time.monotonic()
+    again = poll_event(pw)
+    assert again["new"] == 0 and again["duplicate"] == 10_000
+    assert time.monotonic() - started < 120  # generous: a second poll only compares keys

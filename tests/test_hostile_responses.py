@@ -1,0 +1,139 @@
+"""Oversized and endless responses: 100 MB bodies, compression bombs, codings we never asked for, slow drips.
+
+Every case goes through `presswire poll` against a 127.0.0.1 server and asserts what was recorded: the
+source's error (`sources list --json`, the poll's log line) or the item's failure. Big bodies are produced
+by generators while they are sent, never built in memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import itertools
+import time
+import tracemalloc
+import zlib
+
+import pytest
+
+from hostile import HTML_TYPE, RSS_TYPE, item, items, poll_event, presswire_for, rss, source_state
+from ingest.errors import PermanentFetchError
+from ingest.fetch import Fetcher
+from ingest.settings import HttpSettings
+
+MB = 1 << 20
+MAX_BYTES = 10_000_000  # the default [http] max_bytes, which these tests keep
+
+
+def _counting(chunks, sent: list[int]):
+    for chunk in chunks:
+        sent[0] += len(chunk)
+        yield chunk
+
+
+def _endless_feed(total: int, sent: list[int]):
+    """An RSS feed of `total` bytes, produced chunk by chunk while it is sent."""
+    head = rss("").split("</channel>")[0].encode()
+    chunk = "".join(item(f"g{n}", f"Story {n}", f"https://wire.example/{n}") for n in range(200)).encode()
+    yield from _counting(itertools.chain([head], itertools.repeat(chunk, (total - len(head)) // len(chunk))), sent)
+
+
+@functools.cache
+def _bomb(coding: str, size: int = 256 * MB) -> bytes:
+    """`size` zero bytes compressed with `coding` ("gzip", "deflate" zlib-wrapped, "raw-deflate", "gzip, gzip")."""
+    wbits = {"gzip": 31, "gzip, gzip": 31, "deflate": 15, "raw-deflate": -15}[coding]
+    compressor = zlib.compressobj(1, zlib.DEFLATED, wbits)
+    zeros = bytes(MB)
+    body = b"".join(compressor.compress(zeros) for _ in range(size // MB)) + compressor.flush()
+    return gzip.compress(body) if coding == "gzip, gzip" else body
+
+
+def test_a_100_mb_feed_is_cut_at_max_bytes(tmp_path, sqlite_url, empty_server):
+    sent = [0]
+    empty_server.route("/feed.xml", body=lambda _h: _endless_feed(100 * MB, sent), headers=RSS_TYPE)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    event = poll_event(pw)
+    assert event["status"] == "error" and f"response too large: more than max_bytes {MAX_BYTES}" in event["error"]
+    assert "max_bytes" in source_state(pw)["last_error"]
+    assert sent[0] < 40 * MB  # the reading stopped: the server could not send the rest
+    assert items(pw) == []
+
+
+def test_an_endless_article_page_is_cut_and_the_item_kept_with_the_reason(tmp_path, sqlite_url, empty_server):
+    endless = itertools.chain([b"<html><body><article>"], itertools.repeat(b"<p>" + b"word " * 2000 + b"</p>"))
+    empty_server.route("/endless/", body=lambda _h: endless, headers=HTML_TYPE)
+    empty_server.route("/feed.xml", body=rss(item("e1", "Endless page", empty_server.url("/endless/"),
+                                                  "The feed's own summary.")), headers=RSS_TYPE)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    [stored] = items(pw)
+    assert f"more than max_bytes {MAX_BYTES}" in stored["failure"]
+    assert stored["method"] == "feed" and stored["body_html"] == "<p>The feed's own summary.</p>"
+
+
+@pytest.mark.parametrize("coding,header", [("gzip", "gzip"), ("deflate", "deflate"), ("raw-deflate", "deflate"),
+                                           ("gzip, gzip", "gzip, gzip")])
+def test_compression_bombs_are_cut_at_max_bytes(tmp_path, sqlite_url, empty_server, coding, header):
+    bomb = _bomb(coding)
+    assert len(bomb) < 2 * MB  # 256 MB once inflated
+    empty_server.route("/feed.xml", body=bomb, headers={**RSS_TYPE, "Content-Encoding": header})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    event = poll_event(pw)
+    assert f"response too large: more than max_bytes {MAX_BYTES}" in event["error"]
+
+
+def test_a_compression_bomb_never_holds_more_than_max_bytes_in_memory(empty_server):
+    empty_server.route("/bomb", body=_bomb("gzip, gzip"), headers={"Content-Encoding": "gzip, gzip"})
+    tracemalloc.start()
+    try:
+        with Fetcher(HttpSettings(retries=0, allow_networks=("127.0.0.1/32",))) as fetcher, \
+                pytest.raises(PermanentFetchError, match="max_bytes"):
+            fetcher.get(empty_server.url("/bomb"))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_BYTES  # 256 MB inflated from 1 KB; never more than max_bytes + a few steps held
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_codings_presswire_never_asks_for_are_refused_not_passed_through(tmp_path, sqlite_url, empty_server, coding):
+    empty_server.route("/feed.xml", body=b"\x1b\x07\x00\xf8\xa5\x90\x00" * 100,
+                       headers={**RSS_TYPE, "Content-Encoding": coding})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    event = poll_event(pw)
+    assert "unsupported Content-Encoding" in event["error"] and "presswire asks for gzip, deflate" in event["error"]
+    assert empty_server.hits_for("/feed.xml")[0]["accept-encoding"] == "gzip, deflate"  # never br
+
+
+def test_a_corrupt_gzip_body_is_a_clear_error(tmp_path, sqlite_url, empty_server):
+    empty_server.route("/feed.xml", body=b"\x1f\x8b\x08\x00" + b"not really gzip" * 10,
+                       headers={**RSS_TYPE, "Content-Encoding": "gzip"})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert "corrupt compressed body" in poll_event(pw)["error"]
+
+
+def test_a_declared_length_over_max_bytes_is_refused_before_reading(tmp_path, sqlite_url, empty_server):
+    sent = [0]
+    empty_server.route("/feed.xml", body=lambda _h: _endless_feed(100 * MB, sent),
+                       headers={**RSS_TYPE, "Content-Length": str(100 * MB)})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert f"Content-Length {100 * MB} > max_bytes {MAX_BYTES}" in poll_event(pw)["error"]
+    assert sent[0] < 40 * MB
+
+
+def test_a_slow_drip_is_cut_at_total_timeout(tmp_path, sqlite_url, empty_server):
+    """One byte every 0.2 s keeps every read under read_timeout (30 s) forever; total_timeout ends it."""
+    empty_server.route("/feed.xml", body=rss(item("d", "Drip", "https://wire.example/d")) * 50, headers=RSS_TYPE,
+                       drip=0.2)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"), http="total_timeout = 1.5\n")
+    started = time.monotonic()
+    event = poll_event(pw)
+    assert "response took longer than total_timeout 1.5s" in event["error"]
+    assert "total_timeout" in source_state(pw)["last_error"]
+    assert time.monotonic() - started < 30  # generous: the body alone would take 10 minutes
+
+
+def test_a_server_that_never_answers_is_cut_at_total_timeout(tmp_path, sqlite_url, empty_server):
+    empty_server.route("/feed.xml", body=rss(""), headers=RSS_TYPE, delay=5)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"), http="total_timeout = 1\n")
+    assert "longer than total_timeout 1s" in poll_event(pw)["error"]
