@@ -24,6 +24,7 @@ from store import tables as t
 
 # Held (transaction-scoped) by every PostgreSQL transaction that stores fingerprinted items, see save_items.
 DEDUP_LOCK = 0x70726573_64656475  # "presdedu"
+KNOWN_KEYS_BATCH = 2000  # entry keys looked up per statement (2 parameters each)
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,18 @@ def count_sources_in_backoff(s: Session) -> int:
 # --- entries and items ---------------------------------------------------------------------------
 
 def known_keys(s: Session, source_id: int, keys: Sequence[EntryKeys]) -> set[EntryKeys]:
-    """Which of `keys` the source already has an entry for (same GUID, or same canonical link)."""
-    guids = {k.guid for k in keys if k.guid}
-    links = {k.link for k in keys if k.link}
-    if not keys:
-        return set()
-    found = s.execute(select(t.FeedEntry.guid, t.FeedEntry.link).where(
-        t.FeedEntry.source_id == source_id,
-        or_(t.FeedEntry.guid.in_(guids), t.FeedEntry.link.in_(links)))).all()
-    seen_guids = {g for g, _ in found if g}
-    seen_links = {link for _, link in found if link}
+    """Which of `keys` the source already has an entry for (same GUID, or same canonical link).
+    Asked KNOWN_KEYS_BATCH keys at a time: SQLite allows 32,766 parameters a statement, and a feed can be long."""
+    seen_guids: set[str] = set()
+    seen_links: set[str] = set()
+    for start in range(0, len(keys), KNOWN_KEYS_BATCH):
+        batch = keys[start:start + KNOWN_KEYS_BATCH]
+        found = s.execute(select(t.FeedEntry.guid, t.FeedEntry.link).where(
+            t.FeedEntry.source_id == source_id,
+            or_(t.FeedEntry.guid.in_({k.guid for k in batch if k.guid}),
+                t.FeedEntry.link.in_({k.link for k in batch if k.link})))).all()
+        seen_guids |= {g for g, _ in found if g}
+        seen_links |= {link for _, link in found if link}
     return {k for k in keys if (k.guid and k.guid in seen_guids) or (k.link and k.link in seen_links)}
 
 

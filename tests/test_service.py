@@ -245,7 +245,8 @@ def test_per_host_limit_and_delay_between_article_fetches(tmp_path, sqlite_url, 
     pw("poll")
     assert live["peak"] == 1
     starts = sorted(live["starts"])
-    assert len(starts) == 6 and all(b - a >= 0.19 for a, b in zip(starts, starts[1:]))
+    # each start was reserved 0.2s after the previous one; a late wake-up can shift one start, not the span
+    assert len(starts) == 6 and starts[-1] - starts[0] >= 5 * 0.2 * 0.9
 
 
 def test_sources_list_shows_the_schedule(tmp_path, sqlite_url, server):

@@ -80,6 +80,9 @@ def test_known_keys_reports_guid_and_link_matches(sessions):
         repository.save_items(s, sid, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
         keys = [EntryKeys("g1", None), EntryKeys("zz", "https://x/1"), EntryKeys("g9", "https://x/9")]
         assert repository.known_keys(s, sid, keys) == set(keys[:2])
+        # a feed of 20,000 entries: more keys than SQLite takes parameters in one statement
+        many = [EntryKeys(f"n{i}", f"https://x/n{i}") for i in range(20_000)] + keys
+        assert repository.known_keys(s, sid, many) == set(keys[:2])
 
 
 def test_claim_due_sources_leases_and_expiry(sessions):
