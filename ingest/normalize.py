@@ -8,7 +8,7 @@ Field by field (see the seed 002 document):
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
-  source_link  the entry's link (after redirects, canonicalized)
+  source_link  the entry's link (after redirects, canonicalized), or the page's rel=canonical on the same site
   enclosure    RSS enclosure / media:content image, else the page's og:image, else ""
   url          "YYYY-MM-DD-" + slug of the title
 """
@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text
-from ingest.urls import canonicalize
+from ingest.urls import canonicalize, prefer_canonical
 
 SUMMARY_CHARS = 300
 DESCRIPTION_CHARS = 160
@@ -52,7 +52,9 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     body = page if page.ok else feed_body
     title = plain(entry.title) or page.title or "(untitled)"
     date = (entry.published or page.date or seen_at).astimezone(timezone.utc)
-    source_link = canonicalize(page_url or entry.link or "") if (page_url or entry.link) else ""
+    link = page_url or entry.link  # a followed teaser keeps its own URL (read_more_url is the full article's)
+    canonical = None if page.followed_url else page.canonical
+    source_link = prefer_canonical(link, canonical) if link else ""  # the page's rel=canonical, same site only
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None
