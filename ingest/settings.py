@@ -45,7 +45,7 @@ class HttpSettings:
     connect_timeout: Seconds = Seconds(10.0)
     read_timeout: Seconds = Seconds(30.0)  # longest wait for the next bytes of a response
     total_timeout: Seconds = Seconds(120.0)  # longest a whole response may take (cuts slow drips)
-    max_bytes: int = 10_000_000  # decoded body size at which a response is cut
+    max_bytes: int = 10_000_000  # decoded body size past which a response is refused
     max_redirects: int = 5
     retries: int = 2  # extra attempts for transient failures (connect errors, timeouts, 408, 429, 5xx)
     retry_backoff: Seconds = Seconds(1.0)  # first wait between attempts; doubles, with jitter
