@@ -10,7 +10,8 @@ Field by field (see the seed 002 document):
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
-  source_link  the entry's link (after redirects, canonicalized); "" unless http(s)
+  source_link  the entry's link (after redirects, canonicalized), or the page's rel=canonical on the same
+               site; "" unless http(s)
   enclosure    RSS enclosure / media:content image, else the page's og:image, else ""; only http(s) URLs
   url          "YYYY-MM-DD-" + slug of the title
 
@@ -31,7 +32,7 @@ from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text
-from ingest.urls import canonicalize
+from ingest.urls import canonicalize, prefer_canonical
 
 SUMMARY_CHARS = 300
 DESCRIPTION_CHARS = 160
@@ -62,8 +63,9 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     body = page if page.ok else feed_body
     title = plain(entry.title) or " ".join(page.title.split()) or "(untitled)"
     date = (_believed(entry.published, seen_at) or _believed(page.date, seen_at) or seen_at).astimezone(timezone.utc)
-    link = _web_url(page_url) or _web_url(entry.link)
-    source_link = canonicalize(link) if link else ""
+    link = _web_url(page_url) or _web_url(entry.link)  # a followed teaser keeps its own URL
+    canonical = None if page.followed_url else page.canonical  # checked there: http(s), same site
+    source_link = prefer_canonical(link, canonical) if link else ""  # the page's rel=canonical, same site only
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None

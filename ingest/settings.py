@@ -45,7 +45,7 @@ class HttpSettings:
     connect_timeout: Seconds = Seconds(10.0)
     read_timeout: Seconds = Seconds(30.0)  # longest wait for the next bytes of a response
     total_timeout: Seconds = Seconds(120.0)  # longest a whole response may take (cuts slow drips)
-    max_bytes: int = 10_000_000  # decoded body size at which a response is cut
+    max_bytes: int = 10_000_000  # decoded body size past which a response is refused
     max_redirects: int = 5
     retries: int = 2  # extra attempts for transient failures (connect errors, timeouts, 408, 429, 5xx)
     retry_backoff: Seconds = Seconds(1.0)  # first wait between attempts; doubles, with jitter
@@ -100,7 +100,7 @@ class ServiceSettings:
 @dataclass(frozen=True)
 class ExtractSettings:
     processes: int = -1  # extraction worker processes; -1 = one per CPU core, 0 = in the polling thread
-    recycle_after: int = 200  # a worker process is replaced after this many pages (keeps memory flat)
+    recycle_after: int = 200  # worker processes are replaced after this many pages each, on average (memory flat)
     min_chars: int = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
     follow_read_more: bool = True  # follow a teaser page's "Read More" link once, to the full article
     teaser_chars: int = 2500  # a page whose body is shorter than this may be a teaser

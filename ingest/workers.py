@@ -1,9 +1,14 @@
 """Extraction off the polling threads: a pool of worker processes, recycled after N documents.
 
-trafilatura is CPU-bound and holds the GIL, so article pages are extracted in worker processes; each
-worker is replaced after `recycle_after` documents, which keeps a long-running service flat in memory
-(lxml and trafilatura caches grow with every page they see). `processes = 0` extracts in the calling
-thread instead (handy for debugging and for short CLI runs).
+trafilatura is CPU-bound and holds the GIL, so article pages are extracted in worker processes; the
+workers are replaced after `recycle_after` documents each (on average), which keeps a long-running service
+flat in memory (lxml and trafilatura caches grow with every page they see). `processes = 0` extracts in
+the calling thread instead (handy for debugging and for short CLI runs).
+
+Recycling is by generation: after `processes * recycle_after` documents, the pool is shut down (its
+workers finish the few pages they were given, then exit) and new documents go to a fresh pool. Not
+ProcessPoolExecutor's `max_tasks_per_child`: in Python 3.11-3.14 it stops replacing workers when pages
+queue up faster than they are taken (cpython gh-115634), which hung backfill and the service for good.
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from ingest.model import ExtractRules, Extraction
 from ingest.settings import ExtractSettings
 
 
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """Workers are forked from a server process that has trafilatura and lxml imported already, so a
+    recycled worker starts in milliseconds instead of importing them again (~0.3 s of CPU each)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "ingest.extract"])  # read when the server starts, once
+    return context
+
+
 class Extractor:
     """`extractor(content, url, rules) -> Extraction`, inline or in the process pool; safe to call from threads."""
 
@@ -27,6 +40,7 @@ class Extractor:
         self._recycle_after = settings.recycle_after
         self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
         self._pool: ProcessPoolExecutor | None = None
+        self._given = 0  # documents handed to the current pool
         self._lock = threading.Lock()  # threads calling at once must not each start a pool
 
     def __call__(self, content: bytes | str, url: str, rules: ExtractRules | None = None) -> Extraction:
@@ -34,19 +48,15 @@ class Extractor:
         if self.processes == 0:
             return extract_page(*args, **self._limits)
         try:
-            return self._executor().submit(extract_page, *args, **self._limits).result()
-        except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml): start a new pool
-            self._pool = None
+            return self._submit(extract_page, *args, **self._limits).result()
+        except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml); the next call starts a new pool
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 
     def submit(self, fn, /, *args) -> Future:
         """Run another CPU-bound job (a picklable top-level function) in the pool; inline when processes = 0.
         Backfill writes QR codes this way, off the process that fetches and saves."""
         if self.processes > 0:
-            try:
-                return self._executor().submit(fn, *args)
-            except BrokenProcessPool:
-                self._pool = None
+            return self._submit(fn, *args)
         done: Future = Future()
         try:
             done.set_result(fn(*args))
@@ -54,13 +64,24 @@ class Extractor:
             done.set_exception(exc)
         return done
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _submit(self, fn, /, *args, **kwargs) -> Future:
+        """Submit to the current pool, or to a fresh one when it has had its share of documents or is broken.
+        Under the lock, so that no thread submits to a pool another thread has just shut down."""
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.processes,
-                                                 mp_context=multiprocessing.get_context("forkserver"),
-                                                 max_tasks_per_child=self._recycle_after or None)
-            return self._pool
+            if self._pool is None or (self._recycle_after and self._given >= self._recycle_after * self.processes):
+                self._new_pool()
+            self._given += 1
+            try:
+                return self._pool.submit(fn, *args, **kwargs)
+            except BrokenProcessPool:  # a worker of this pool died earlier
+                self._new_pool()
+                return self._pool.submit(fn, *args, **kwargs)
+
+    def _new_pool(self) -> None:
+        if self._pool is not None:  # its workers finish what they were given (a few pages), then exit; waiting
+            self._pool.shutdown(wait=True)  # for that keeps two generations of workers from being alive at once
+        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=_forkserver())
+        self._given = 0
 
     def close(self) -> None:
         if self._pool is not None:

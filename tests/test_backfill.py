@@ -287,7 +287,8 @@ def test_rerun_of_a_finished_backfill_reads_no_page_again(tmp_path, sqlite_url, 
     assert len(srv.hits_for("/news/article-1/")) == 1  # known items are never fetched again
 
 
-def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_server):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_server, how):
     srv = empty_server
     pages, per_page = 4, 6
     numbers = list(range(pages * per_page, 0, -1))
@@ -303,11 +304,14 @@ def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_se
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert _wait_for_items(db_file, per_page + 2, proc), "the backfill stored too little before the deadline"
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, how)
     finally:
         proc.wait(timeout=30)
+        stderr = proc.stderr.read().decode()
         proc.stdout.close()
         proc.stderr.close()
+    if how == signal.SIGINT:  # Ctrl-C: a clean stop that says how to resume
+        assert proc.returncode == 130 and "run the same command again to resume" in stderr, stderr
     killed_at = _count(db_file)
     assert 0 < killed_at < len(numbers)
     rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -361,3 +365,54 @@ def test_a_remote_feed_or_sitemap_cannot_make_it_read_local_files(tmp_path, sqli
     summary = run_json(pw, "--feed", srv.url("/feed.xml"), "--sitemap", srv.url("/sitemap.xml"))
     assert (summary["stored"], summary["units"], summary["errors"]) == (1, 1, 0)
     assert [i["title"] for i in items(pw)] == ["Article 2 about storage"]
+
+
+def test_extraction_in_the_process_pool_with_recycled_workers(tmp_path, empty_server):
+    """Backfill extracts in worker processes, replaced every few pages, while more pages are queued than they
+    take (Python 3.11's own max_tasks_per_child hung here for good). A subprocess, so a hang fails the test."""
+    srv = empty_server
+    numbers = range(1, 41)
+    serve_articles(srv, numbers)
+    route_feed(srv, "/feed.xml", rss_page(srv, numbers))
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path / 'p.db'}", extra=FAST)
+    config.write_text(config.read_text().replace("processes = 0", "processes = 2\nrecycle_after = 3"))
+    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--feed", srv.url("/feed.xml"),
+           "--concurrency", "8", "--json"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["failed"], summary["errors"]) == (40, 0, 0)
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        methods = {row[0] for row in conn.execute("SELECT extraction_method FROM items")}
+    assert methods <= {"fast", "fallback"}
+    assert len(list((tmp_path / "qrcodes").glob("*.png"))) == 40  # drawn in the pool too
+
+
+def test_progress_log_lines_when_not_on_a_terminal(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, range(1, 6))
+    route_feed(srv, "/feed.xml", rss_page(srv, [5, 4, 3, 2, 1, 1]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST.replace("[backfill]\n",
+                                                                                     "[backfill]\nprogress_every = 0\n")))
+    result = pw("backfill", "--feed", srv.url("/feed.xml"))
+    progress = [e for e in log_events(result) if e["event"] == "backfill progress"]
+    assert progress, result.stderr
+    assert {"seen", "stored", "duplicates", "promotional", "failed", "errors", "items_per_s"} <= set(progress[-1])
+    assert [e["seen"] for e in progress] == sorted(e["seen"] for e in progress)  # counts only go up
+    table = result.stdout  # the summary table at the end
+    assert all(word in table for word in ("stored", "duplicates", "promotional", "items/s"))
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from ingest.backfill import Tally
+    from ingest.progress import RichReporter
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, force_terminal=True, width=200, color_system=None))
+    reporter.update(Tally(discovered=10, seen=4, stored=3, duplicates=1, promotional=2, failed=0))
+    reporter.close(Tally(discovered=10, seen=10, stored=8, duplicates=2, promotional=3, failed=1, errors=0))
+    shown = out.getvalue()
+    assert "10/10" in shown and "stored 8 dup 2 promo 3 failed 1 errors 0" in shown and "/s" in shown

@@ -119,3 +119,26 @@ def test_dedup_can_be_turned_off(two_feeds):
     two_feeds("poll")
     assert len(_list(two_feeds)) == 4
 
+
+
+def test_the_pages_own_rel_canonical_names_the_item_when_it_is_on_the_same_site(tmp_path, sqlite_url, empty_server):
+    """A mobile page's <link rel=canonical> (same site) becomes the item's source_link; a cross-site canonical
+    (a partner's page pointing at the wire) is refused: it could let any page take another site's URL."""
+    srv = empty_server
+    x, z = RELEASES["vltx-nevada-plant"], RELEASES["vltx-utility-deal"]
+    day = datetime(2025, 3, 4, 13, 5, tzinfo=timezone.utc)
+    head = "<head><title>{}</title>"
+    mobile = page(x.title, render_prn(x, x.paragraphs, 1).text).replace(
+        head.format(html.escape(x.title)), head.format(html.escape(x.title)) + '<link rel="canonical" href="/wire/x.html">')
+    partner = page(z.title, render_prn(z, z.paragraphs, 1).text).replace(
+        head.format(html.escape(z.title)), head.format(html.escape(z.title)) +
+        '<link rel="canonical" href="https://wire.example/z.html">')
+    for path, body in (("/m/x.html", mobile), ("/partner/z.html", partner)):
+        srv.route(path, body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+    srv.route("/feed.xml", headers={"Content-Type": "application/rss+xml"}, body=feed(srv.base, [
+        (x.title, "/m/x.html?utm_source=rss", "x", day), (z.title, "/partner/z.html", "z", day)]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(srv.url("/feed.xml"), "Wire")]))
+    pw("poll")
+    links = {i["title"]: i["source_link"] for i in
+             (json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines())}
+    assert links == {x.title: srv.url("/wire/x.html"), z.title: srv.url("/partner/z.html")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -54,3 +55,39 @@ def test_help_shows_the_filters(cli):
     out = cli("items", "list", "--help").stdout
     for flag in ("--source", "--since", "--until", "--search", "--label", "--ticker", "--limit", "--json"):
         assert flag in out
+
+
+def _run_on_a_terminal(config, *args: str) -> str:
+    """`presswire ... items list` with stdout on a pseudo-terminal, as a person runs it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--config", str(config), *args], cwd=ROOT,
+                            stdout=follower, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())  # without the terminal's bold
+
+
+def test_a_table_on_a_terminal_and_json_lines_when_piped(cli):
+    shown = _run_on_a_terminal(cli.config, "items", "list", "--label", "promotional")
+    lines = [line.split() for line in shown.splitlines() if line.strip()]
+    assert lines[0] == ["id", "date", "source", "label", "title", "copies", "body"]
+    assert " ".join(lines[1]).endswith("B Wire promotional Zinc report 1 feed"), shown
+    assert "{" not in shown
+    piped = cli("items", "list").stdout  # CliRunner's stdout is not a terminal: JSON lines without --json
+    assert [json.loads(line)["title"] for line in piped.splitlines()][0] == "Zinc report"

@@ -138,3 +138,19 @@ def test_poll_logs_one_json_line_per_source(tmp_path, sqlite_url, server):
     assert len(polls) == 1
     assert {"source", "status", "new", "duplicate", "failed", "elapsed_ms", "timestamp"} <= set(polls[0])
     assert polls[0]["new"] == 4 and polls[0]["failed"] == 2
+
+
+def test_poll_writes_a_qr_code_of_each_items_source_link(tmp_path, presswire):
+    import segno
+    import io
+    presswire("poll")
+    items = _items(presswire)
+    for item in items:
+        assert item["qrcode"] == f"qrcodes/{item['url']}.png"
+        png = (tmp_path / item["qrcode"]).read_bytes()  # [output] qrcode_dir = <tmp>/qrcodes
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        expected = io.BytesIO()
+        segno.make(item["source_link"], error="m").save(expected, kind="png", scale=4, border=2)
+        assert png == expected.getvalue()  # the code of exactly this item's source_link
+    assert len(list((tmp_path / "qrcodes").glob("*.png"))) == len(items) == 4
+    assert not list((tmp_path / "qrcodes").glob("*.tmp"))

@@ -285,6 +285,7 @@ def test_text_without_tail_has_tail_start_at_end(rules: Rules) -> None:
     ("Redcliff (TSXV: RCC; OTCQB: RDCFF) and (TSX-V: RCC).", ("TSXV:RCC", "OTCQB:RDCFF")),
     ("Atomforge (NYSE American: AFGE) vs (NYSE: AFG).", ("NYSEAMERICAN:AFGE", "NYSE:AFG")),
     ("BrightPath (OTC Pink: BPRC) and (TSXV: NBG.H).", ("OTCPINK:BPRC", "TSXV:NBG.H")),
+    ("Maple Leaf Mining (TSX: MPL) rose.", ("TSX:MPL",)),
     ("lower case (nasdaq: qs) and (NASDAQ: qs) are not tickers", ()),
     ("NASDAQ: QS outside parentheses is not read", ()),
 ])

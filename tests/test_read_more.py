@@ -138,3 +138,33 @@ def test_migration_0003_adds_the_trail_and_read_more_columns_to_old_items(db_url
         assert "read_more_url" not in columns and "extraction_trail" not in columns and "title" in columns
     finally:
         engine.dispose()
+
+
+def test_read_more_links_obey_the_fetchers_address_and_size_rules(tmp_path, sqlite_url, wire, publisher):
+    """The link is fetched like any page: an internal address is refused before connecting, and a page past
+    [http] max_bytes is refused. Either way the teaser stays, and the trail says why."""
+    with FixtureServer(None, host="127.0.0.2") as internal:  # loopback, but not in allow_networks
+        internal.route("/story/", body=(PAGES / "target_battery.html").read_bytes(), headers={"Content-Type": "text/html"})
+        teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, internal.url("/story/"))
+        wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")),
+                   headers={"Content-Type": "application/rss+xml"})
+        wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+        (item,) = _poll(tmp_path, sqlite_url, wire)
+        assert internal.hits == []
+    assert item["read_more_url"] is None and item["body_html"].startswith("<p>China has pulled ahead")
+    assert "refused to connect to 127.0.0.2" in item["trail"]
+
+    padded = "<!--" + "x" * 30_000 + "-->" + (PAGES / "target_battery.html").read_text()
+    publisher.route("/story/", body=padded, headers={"Content-Type": "text/html"})
+    wire.route("/bdc/china/", body=(PAGES / "ibn_teaser_battery.html").read_text().replace(
+        TEASER_TARGET, publisher.url("/story/")), headers={"Content-Type": "text/html"})
+    (tmp_path / "big").mkdir()
+    config = write_config(tmp_path / "big" / "c.toml", sqlite_url.replace("presswire.db", "big.db"),
+                          [(wire.url("/feed.xml"), "IBN")])
+    config.write_text(config.read_text().replace("[http]\n", "[http]\nmax_bytes = 20000\n"))
+    pw = Presswire(config)
+    pw("poll")
+    (cut,) = [json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines()]
+    assert len(publisher.hits_for("/story/")) == 1
+    assert cut["read_more_url"] is None and cut["body_html"].startswith("<p>China has pulled ahead")
+    assert "not fetched (response too large: Content-Length 37333 > max_bytes 20000)" in cut["trail"]

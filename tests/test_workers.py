@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from conftest import IBN_SITE
 from ingest.extract import extract_page
 from ingest.settings import ExtractSettings
@@ -28,10 +30,21 @@ def test_pool_gives_the_same_extraction_as_inline():
 def test_workers_are_recycled_after_n_documents():
     pool = Extractor(ExtractSettings(processes=1, recycle_after=2))
     try:
-        pids = [pool._executor().submit(_pid, b"", "").result() for _ in range(6)]
+        pids = [pool.submit(_pid, b"", "").result() for _ in range(6)]
     finally:
         pool.close()
     assert len(set(pids)) == 3, pids  # a fresh process every 2 documents
+
+
+def test_a_dead_worker_costs_one_page_and_the_next_page_gets_a_new_pool():
+    from concurrent.futures.process import BrokenProcessPool
+    pool = Extractor(ExtractSettings(processes=1, recycle_after=50))
+    try:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os._exit, 1).result()  # the worker dies, as under the OOM killer
+        assert pool(PAGE, URL) == extract_page(PAGE, URL)
+    finally:
+        pool.close()
 
 
 def test_inline_mode_uses_no_process():
@@ -49,3 +62,41 @@ def test_poll_through_the_process_pool(tmp_path, sqlite_url, server):
     assert "4 new items" in pw("poll").stderr
     items = [json.loads(x) for x in pw("items", "list", "--json").stdout.splitlines()]
     assert sorted(i["method"] for i in items) == ["fast", "fast", "feed", "feed"]
+
+
+BACKLOG = r"""
+import multiprocessing, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, sys.argv[1])
+from ingest.extract import extract_page
+from ingest.settings import ExtractSettings
+from ingest.workers import Extractor
+
+page = open(sys.argv[2], "rb").read()
+pool = Extractor(ExtractSettings(processes=2, recycle_after=3))
+with ThreadPoolExecutor(8) as threads:  # as backfill and polling call it: many pages at once, a backlog
+    results = list(threads.map(lambda _: pool(page, "https://wire.example/helio"), range(30)))
+pids = [f.result() for f in [pool.submit(os.getpid) for _ in range(30)]]
+assert all(r == extract_page(page, "https://wire.example/helio") for r in results)
+deadline = time.monotonic() + 20
+while len(multiprocessing.active_children()) > 2 and time.monotonic() < deadline:
+    time.sleep(0.1)  # replaced workers finish what they were given, then exit
+print(len(set(pids)), len(multiprocessing.active_children()))
+pool.close()
+"""
+
+
+def test_a_backlog_is_never_stranded_while_workers_are_recycled():
+    """Pages queued faster than the workers take them all complete while workers are replaced, and replaced
+    workers exit. (ProcessPoolExecutor's own max_tasks_per_child deadlocks on a backlog in Python 3.11-3.14:
+    cpython gh-115634; this runs in a subprocess so that a hang fails the test instead of the suite.)"""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    page = IBN_SITE / "bdc/helio-grid-systems-announces-storage-contract/index.html"
+    proc = subprocess.run([sys.executable, "-c", BACKLOG, str(ROOT), str(page)], capture_output=True, text=True,
+                          timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    distinct_pids, alive = map(int, proc.stdout.split())
+    assert distinct_pids >= 5 and alive <= 2, proc.stdout  # 5 pools of 6 jobs: fresh workers, old ones gone
