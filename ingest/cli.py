@@ -26,7 +26,8 @@ from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
 from ingest.metrics import Metrics, TimedFetcher
 from ingest.model import ItemQuery
-from ingest.pipeline import Context, poll_due, poll_sources, utcnow
+from ingest.assemble import Assembly
+from ingest.pipeline import Context, deduplicator, poll_due, poll_sources, utcnow
 from ingest.polite import PoliteFetcher
 from ingest.promo import LABELS, Rules, load_rules
 from ingest.settings import Settings, duration, load_settings
@@ -55,7 +56,8 @@ class App:
 
     @cached_property
     def extractor(self) -> Extractor:
-        return Extractor(self.settings.extract)
+        """The worker processes: extraction, and the rest of each item's CPU work (ingest.assemble)."""
+        return Extractor(self.settings.extract, Assembly(rules=self.promo_rules, dedup=deduplicator(self.settings.dedup)))
 
     @cached_property
     def promo_rules(self) -> Rules:
@@ -75,7 +77,8 @@ class App:
         fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
         return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher),
                        sessions=self.sessions, extract=self.extractor, log=structlog.get_logger("presswire"),
-                       worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None)
+                       worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None,
+                       assemble=self.extractor.assemble)
 
     def inspect_context(self) -> Context:
         """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""

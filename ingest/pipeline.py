@@ -29,11 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.dedup import DedupParams, Deduplicator
 from ingest import schedule
+from ingest.assemble import Assembly, assemble
 from ingest.errors import FetchError, SourceError, TransientFetchError
-from ingest.extract import extract_page, feed_read_more, follow_read_more, from_feed
+from ingest.extract import extract_page, feed_read_more, follow_read_more
 from ingest.fetch import Fetcher
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item, ParsedFeed, PollResult, Response, SourceState
-from ingest.normalize import entry_keys, normalize
+from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.promo import Rules
 from ingest.qr import write_qrcode
@@ -64,6 +65,9 @@ class Context:
     stopping: threading.Event = field(default_factory=threading.Event)  # set: abandon polls, save nothing
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     on_poll: Callable[[PollResult], None] | None = None  # told of every finished poll (metrics)
+    # (entry, page, source_name=, seen_at=, page_url=) -> Item: normalize, classify, fingerprint; in the
+    # extraction worker processes in the CLI (ingest.workers.Extractor.assemble); None = in this thread
+    assemble: Callable[..., Item] | None = None
 
     @property
     def dedup(self) -> Deduplicator | None:
@@ -154,15 +158,16 @@ def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], 
 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
     """Fetch the entry's page and extract its body (when that fails, the feed's content stands in),
-    classify it, then compute its dedup fingerprint."""
+    then normalize, classify and fingerprint it (ingest.assemble, in the worker processes when there are)."""
     if ctx.stopping.is_set():
         raise Abandoned()
     page, page_url, retryable = fetch_and_extract(ctx, entry, ctx.settings.rules_for(source.url))
-    item = normalize(entry, page, source_name=source.name, seen_at=seen_at, feed_body=from_feed(entry),
-                     page_url=page_url, rules=ctx.promo_rules)
-    dedup = ctx.dedup
-    return replace(item, retryable=retryable, draft=_draft(ctx, item),
-                   fingerprint=dedup.fingerprint(item) if dedup else None)
+    details = dict(source_name=source.name, seen_at=seen_at, page_url=page_url)
+    if ctx.assemble is not None:
+        item = ctx.assemble(entry, page, **details)
+    else:
+        item = assemble(Assembly(ctx.promo_rules, ctx.dedup), entry, page, **details)
+    return replace(item, retryable=retryable, draft=_draft(ctx, item))
 
 
 def _draft(ctx: Context, item: Item) -> bool:

@@ -19,23 +19,40 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from ingest.assemble import Assembly, assemble
 from ingest.extract import extract_page
-from ingest.model import ExtractRules, Extraction
+from ingest.model import ExtractRules, Extraction, FeedEntry, Item
 from ingest.settings import ExtractSettings
+
+# A worker process's own copy of the rules and the dedup policy, set once when it starts (_start_worker).
+# Module state, but only ever written in a worker process, which serves one Extractor.
+_worker_assembly = Assembly()
+
+
+def _start_worker(assembly: Assembly) -> None:
+    global _worker_assembly
+    _worker_assembly = assembly
+
+
+def _assemble_in_worker(entry: FeedEntry, page: Extraction, kwargs: dict) -> Item:
+    return assemble(_worker_assembly, entry, page, **kwargs)
 
 
 def _forkserver() -> multiprocessing.context.BaseContext:
     """Workers are forked from a server process that has trafilatura and lxml imported already, so a
     recycled worker starts in milliseconds instead of importing them again (~0.3 s of CPU each)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "ingest.extract"])  # read when the server starts, once
+    context.set_forkserver_preload(["__main__", "ingest.extract", "ingest.assemble"])  # read once, at its start
     return context
 
 
 class Extractor:
-    """`extractor(content, url, rules) -> Extraction`, inline or in the process pool; safe to call from threads."""
+    """`extractor(content, url, rules) -> Extraction` and `extractor.assemble(entry, page, ...) -> Item`,
+    inline or in the process pool; safe to call from threads. `assembly` is what `assemble` classifies and
+    fingerprints with (ingest.assemble)."""
 
-    def __init__(self, settings: ExtractSettings):
+    def __init__(self, settings: ExtractSettings, assembly: Assembly | None = None):
+        self.assembly = assembly or Assembly()
         self.processes = settings.processes if settings.processes >= 0 else (os.cpu_count() or 1)
         self._recycle_after = settings.recycle_after
         self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
@@ -51,6 +68,16 @@ class Extractor:
             return self._submit(extract_page, *args, **self._limits).result()
         except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml); the next call starts a new pool
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
+
+    def assemble(self, entry: FeedEntry, page: Extraction, **kwargs) -> Item:
+        """ingest.assemble.assemble with this extractor's rules and dedup policy, in a worker process; in
+        this thread when there is no pool (processes = 0) or a worker died on it (the item is not lost)."""
+        if self.processes > 0:
+            try:
+                return self._submit(_assemble_in_worker, entry, page, kwargs).result()
+            except BrokenProcessPool:
+                pass
+        return assemble(self.assembly, entry, page, **kwargs)
 
     def submit(self, fn, /, *args) -> Future:
         """Run another CPU-bound job (a picklable top-level function) in the pool; inline when processes = 0.
@@ -80,7 +107,8 @@ class Extractor:
     def _new_pool(self) -> None:
         if self._pool is not None:  # its workers finish what they were given (a few pages), then exit; waiting
             self._pool.shutdown(wait=True)  # for that keeps two generations of workers from being alive at once
-        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=_forkserver())
+        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=_forkserver(),
+                                         initializer=_start_worker, initargs=(self.assembly,))
         self._given = 0
 
     def close(self) -> None:

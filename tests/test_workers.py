@@ -52,16 +52,28 @@ def test_inline_mode_uses_no_process():
     assert inline(PAGE, URL).ok and inline._pool is None
 
 
-def test_poll_through_the_process_pool(tmp_path, sqlite_url, server):
+def test_poll_through_the_process_pool_stores_what_an_inline_poll_stores(tmp_path, server):
+    """Extraction, normalization, classification and fingerprints run in the worker processes; the stored
+    items are exactly those of a poll that does all of it in its own thread."""
     import json
 
     from conftest import Presswire, write_config
-    config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
-    config.write_text(config.read_text().replace("processes = 0", "processes = 2"))
-    pw = Presswire(config)
-    assert "4 new items" in pw("poll").stderr
-    items = [json.loads(x) for x in pw("items", "list", "--json").stdout.splitlines()]
-    assert sorted(i["method"] for i in items) == ["fast", "fast", "feed", "feed"]
+
+    def poll(processes: int, name: str) -> list[dict]:
+        (tmp_path / name).mkdir()
+        config = write_config(tmp_path / name / "c.toml", f"sqlite:///{tmp_path / name / 'p.db'}",
+                              [(server.url("/bdc/feed.xml"), "IBN")])
+        config.write_text(config.read_text().replace("processes = 0", f"processes = {processes}"))
+        pw = Presswire(config)
+        assert "4 new items" in pw("poll").stderr
+        rows = [json.loads(x) for x in pw("items", "list", "--json").stdout.splitlines()]
+        shown = [pw("items", "show", str(r["article_id"])).stdout for r in rows]
+        return [{k: v for k, v in r.items() if k not in ("created_at", "updated_at")} for r in rows], shown
+
+    pooled, inline = poll(2, "pool"), poll(0, "inline")
+    assert sorted(i["method"] for i in pooled[0]) == ["fast", "fast", "feed", "feed"]
+    assert pooled == inline
+    assert any('label = "promotional"' in doc for doc in pooled[1])  # classified in the workers too
 
 
 BACKLOG = r"""
