@@ -65,7 +65,7 @@ class Extractor:
         if self.processes == 0:
             return extract_page(*args, **self._limits)
         try:
-            return self._submit(extract_page, *args, **self._limits).result()
+            return self._submit(extract_page, *args, page=True, **self._limits).result()
         except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml); the next call starts a new pool
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 
@@ -91,13 +91,14 @@ class Extractor:
             done.set_exception(exc)
         return done
 
-    def _submit(self, fn, /, *args, **kwargs) -> Future:
-        """Submit to the current pool, or to a fresh one when it has had its share of documents or is broken.
-        Under the lock, so that no thread submits to a pool another thread has just shut down."""
+    def _submit(self, fn, /, *args, page: bool = False, **kwargs) -> Future:
+        """Submit to the current pool, or to a fresh one when it has extracted its share of pages (the
+        jobs that grow a worker's memory; assembling an item or drawing a QR code does not count) or is
+        broken. Under the lock, so that no thread submits to a pool another thread has just shut down."""
         with self._lock:
             if self._pool is None or (self._recycle_after and self._given >= self._recycle_after * self.processes):
                 self._new_pool()
-            self._given += 1
+            self._given += page
             try:
                 return self._pool.submit(fn, *args, **kwargs)
             except BrokenProcessPool:  # a worker of this pool died earlier

@@ -27,13 +27,18 @@ def test_pool_gives_the_same_extraction_as_inline():
         pool.close()
 
 
-def test_workers_are_recycled_after_n_documents():
+def test_workers_are_recycled_after_n_pages():
     pool = Extractor(ExtractSettings(processes=1, recycle_after=2))
     try:
-        pids = [pool.submit(_pid, b"", "").result() for _ in range(6)]
+        other_jobs = {pool.submit(_pid, b"", "").result() for _ in range(6)}  # not pages: no recycling
+        pids = []
+        for _ in range(6):
+            assert pool(PAGE, URL) == extract_page(PAGE, URL)
+            pids.append(pool.submit(_pid, b"", "").result())
     finally:
         pool.close()
-    assert len(set(pids)) == 3, pids  # a fresh process every 2 documents
+    assert len(other_jobs) == 1 and pids[0] in other_jobs
+    assert pids[0] != pids[1] == pids[2] != pids[3] == pids[4] != pids[5], pids  # a fresh process every 2 pages
 
 
 def test_a_dead_worker_costs_one_page_and_the_next_page_gets_a_new_pool():
@@ -87,8 +92,9 @@ from ingest.workers import Extractor
 page = open(sys.argv[2], "rb").read()
 pool = Extractor(ExtractSettings(processes=2, recycle_after=3))
 with ThreadPoolExecutor(8) as threads:  # as backfill and polling call it: many pages at once, a backlog
-    results = list(threads.map(lambda _: pool(page, "https://wire.example/helio"), range(30)))
-pids = [f.result() for f in [pool.submit(os.getpid) for _ in range(30)]]
+    done = list(threads.map(lambda _: (pool(page, "https://wire.example/helio"), pool.submit(os.getpid).result()),
+                            range(30)))
+results, pids = [r for r, _ in done], [p for _, p in done]
 assert all(r == extract_page(page, "https://wire.example/helio") for r in results)
 deadline = time.monotonic() + 20
 while len(multiprocessing.active_children()) > 2 and time.monotonic() < deadline:
