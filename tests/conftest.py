@@ -1,21 +1,15 @@
 """Shared test fixtures: the 127.0.0.1 fixture server, databases (SQLite and a real PostgreSQL), the CLI.
 
 PostgreSQL: a throwaway cluster is started once per test session from the local server binaries
-(initdb/pg_ctl, as the `postgres` user when we are root), and each test gets a fresh database in it.
+(fixtures/pg.py: initdb/pg_ctl, as the `postgres` user when we are root), and each test gets a fresh database in it.
 Without the binaries the PostgreSQL variants are skipped, unless PRESSWIRE_TEST_REQUIRE_POSTGRES=1
 (set by .ci/run), which turns that into a failure.
 """
 
 from __future__ import annotations
 
-import glob
-import itertools
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +18,7 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `fixtures.server` imports in tests
 
+from fixtures.pg import PostgresCluster, pg_bindir  # noqa: E402
 from fixtures.server import FixtureServer  # noqa: E402
 
 IBN_SITE = ROOT / "fixtures" / "ibn" / "site"
@@ -45,62 +40,9 @@ def empty_server():
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
-def _pg_bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PostgresCluster:
-    def __init__(self, bindir: Path):
-        self.bindir = bindir
-        self.dir = Path(tempfile.mkdtemp(prefix="presswire-pg-"))
-        self.port = _free_port()
-        self._counter = itertools.count(1)
-        self._as_postgres = os.geteuid() == 0
-
-    def _run(self, *args: str) -> None:
-        cmd = [str(self.bindir / args[0]), *args[1:]]
-        if self._as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self) -> None:
-        if self._as_postgres:
-            shutil.chown(self.dir, "postgres")
-        data = self.dir / "data"
-        self._run("initdb", "-D", str(data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off " \
-               f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(data), "-o", opts, "-w", "-l", str(self.dir / "log"), "start")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        import psycopg
-        name = f"t{os.getpid()}_{next(self._counter)}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
-
-
 @pytest.fixture(scope="session")
 def postgres():
-    bindir = _pg_bindir()
+    bindir = pg_bindir()
     if bindir is None:
         if os.environ.get("PRESSWIRE_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL server binaries not found and PRESSWIRE_TEST_REQUIRE_POSTGRES=1")
