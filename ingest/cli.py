@@ -43,7 +43,7 @@ class App:
 
     @cached_property
     def engine(self):
-        return db.make_engine(self.settings.database.url, pool_size=self.settings.poll.article_workers + 2)
+        return db.make_engine(self.settings.database.url, pool_size=db.pool_size_for(self.settings.poll.concurrency))
 
     @cached_property
     def sessions(self):

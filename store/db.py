@@ -1,14 +1,22 @@
-"""Engine and session factory: SQLite pragmas, PostgreSQL pooling, and the schema (Alembic) checks."""
+"""Engine and session factory: SQLite pragmas, PostgreSQL pooling, and the schema (Alembic) checks.
+
+Several workers may share one PostgreSQL database: schema creation and migrations take a session-level
+advisory lock (MIGRATION_LOCK), so workers starting at once on an empty database, or two `presswire db
+upgrade` runs, migrate one after the other instead of racing on CREATE TABLE.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,10 +24,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingest.errors import ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x70726573_6d696772  # "presmigr": held while a process creates or migrates the schema
+
+
+def pool_size_for(concurrency: int) -> int:
+    """Connections a worker keeps: one per source polled at once (a poll holds at most one at a time),
+    plus the dispatcher's claim and one spare. The pool may overflow by as many again under a burst."""
+    return max(1, concurrency) + 2
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, its folder created."""
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, its folder created.
+    PostgreSQL gets a pool of `pool_size` (+ as many overflow) connections, checked before use and named
+    `presswire` in pg_stat_activity."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -31,10 +48,15 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                             pool_recycle=1800, connect_args=_pg_connect_args(parsed.query))
     except ImportError as exc:
         raise ConfigError(f"database url {parsed.render_as_string()}: driver not installed ({exc}); "
                           "for PostgreSQL install presswire[postgres]") from exc
+
+
+def _pg_connect_args(query) -> dict:
+    return {} if "application_name" in query else {"application_name": "presswire"}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -68,21 +90,55 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    with migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    with migration_lock(engine):
+        command.downgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates or migrates the schema (the lock is held on a
+    connection of its own; the migration runs on another). Nothing to do on SQLite: one writer."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse an out-of-date one with a clear message."""
-    current = current_revision(engine)
+    """Create the schema in an empty database; refuse an out-of-date (or newer) one with a clear message."""
     head = head_revision()
-    if current == head:
+    if current_revision(engine) == head:
         return
-    if current is None and not inspect(engine).get_table_names():
-        upgrade(engine)
-        return
-    raise StoreError(f"database {engine.url.render_as_string()}: schema is at revision {current or 'none'}, "
-                     f"this presswire needs {head}; run `presswire db upgrade` first")
+    with migration_lock(engine):
+        current = current_revision(engine)  # another worker may have created it while we waited
+        if current == head:
+            return
+        if current is None and not inspect(engine).get_table_names():
+            command.upgrade(alembic_config(engine), "head")
+            return
+    raise StoreError(_schema_mismatch(engine, current, head))
+
+
+def _schema_mismatch(engine: Engine, current: str | None, head: str) -> str:
+    where = f"database {engine.url.render_as_string()}: schema is at revision {current or 'none'}"
+    if current is not None and not _known_revision(current):
+        return (f"{where}, which this presswire does not know (it needs {head}): the database was migrated by "
+                "a newer presswire; upgrade presswire here too")
+    return f"{where}, this presswire needs {head}; run `presswire db upgrade` first"
+
+
+def _known_revision(revision: str) -> bool:
+    try:
+        return ScriptDirectory(str(MIGRATIONS)).get_revision(revision) is not None
+    except CommandError:
+        return False
