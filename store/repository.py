@@ -59,10 +59,10 @@ def add_source(s: Session, url: str, name: str, now: datetime, status: str = "ac
         if name and row.name != name:
             row.name = name
         return _source(row), False
-    row = t.Source(url=url, name=name, status=status, created_at=now, error_count=0)
-    s.add(row)
-    s.flush()
-    return _source(row), True
+    # ON CONFLICT: workers starting together with the same [[sources]] insert the same URLs at once
+    created = s.scalar(_insert(s, t.Source).values(url=url, name=name, status=status, created_at=now, error_count=0)
+                       .on_conflict_do_nothing(index_elements=["url"]).returning(t.Source.id))
+    return _source(s.scalar(select(t.Source).where(t.Source.url == url))), created is not None
 
 
 def set_interval(s: Session, source_id: int, seconds: float | None) -> None:

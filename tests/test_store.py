@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -72,6 +74,27 @@ def test_same_entry_in_two_sources_is_kept_in_both(sessions):
         r2 = repository.save_items(s, b, [_item("g1", "https://x/1")], now=NOW, qrcode_prefix="q/")
     assert r1.new == r2.new == 1
     assert r1.saved[0][1] == "2025-05-15-a-title" and r2.saved[0][1] == "2025-05-15-a-title-2"
+
+
+def test_a_source_added_by_two_workers_at_once_is_stored_once(sessions):
+    """Workers starting together with the same [[sources]]: the second waits for the first's row, then
+    returns it (created False) instead of failing on the UNIQUE constraint."""
+    url, second = "https://race.example/feed", {}
+
+    def add_too() -> None:
+        with sessions.begin() as s:
+            source, created = repository.add_source(s, url, "S", NOW)
+            second.update(id=source.id, created=created)
+
+    with sessions.begin() as s:
+        first, created = repository.add_source(s, url, "S", NOW)
+        racer = threading.Thread(target=add_too)
+        racer.start()
+        time.sleep(0.3)  # the racer is blocked on our uncommitted row (or SQLite's write lock)
+    racer.join(30)
+    assert created and second == {"id": first.id, "created": False}
+    with sessions.begin() as s:
+        assert [r.url for r in repository.list_sources(s)] == [url]
 
 
 def test_known_keys_reports_guid_and_link_matches(sessions):
