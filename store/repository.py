@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, and_, delete, func, literal, or_, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -99,22 +99,27 @@ def poll_state(s: Session, source_id: int) -> tuple[str | None, str | None]:
 
 def claim_due_sources(s: Session, now: datetime, owner: str, lease_until: datetime,
                       limit: int) -> list[StoredSource]:
-    """Lease up to `limit` active sources whose poll is due and that no live worker holds.
+    """Lease up to `limit` active sources whose poll is due and that no live worker holds: never-polled
+    sources first, then the most overdue.
 
-    On PostgreSQL the rows are locked with FOR UPDATE SKIP LOCKED, so workers sharing the database never
-    claim the same source; a lease that expires (a dead worker) makes the source claimable again.
-    SQLite has one writer at a time, so the same statement is safe there for one worker.
+    One statement, `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`: on PostgreSQL,
+    workers sharing the database lock different rows and never claim the same source, in one round trip
+    (a claim precedes every poll). A lease that expires (a dead worker) makes the source claimable again.
+    Each of the two lookups walks ix_sources_next_poll_at and stops at `limit` rows, so a claim costs the
+    same with 100 sources due or 100,000 (a first start, a backlog) and nothing when none is due.
+    SQLite has one writer at a time (and no FOR UPDATE), so the same statement is safe there for one worker.
     """
-    due = (select(t.Source).where(
-        t.Source.status == "active",
-        or_(t.Source.next_poll_at.is_(None), t.Source.next_poll_at <= now),
-        or_(t.Source.lease_until.is_(None), t.Source.lease_until < now),
-    ).order_by(t.Source.next_poll_at.asc().nulls_first(), t.Source.id).limit(limit)
-        .with_for_update(skip_locked=True))
-    rows = list(s.scalars(due))
-    for row in rows:
-        row.lease_owner, row.lease_until = owner, lease_until
-    s.flush()
+    free = (t.Source.status == "active", or_(t.Source.lease_until.is_(None), t.Source.lease_until < now))
+    fresh = (select(t.Source.id, literal(0).label("rank"), t.Source.next_poll_at)
+             .where(*free, t.Source.next_poll_at.is_(None)).limit(limit).with_for_update(skip_locked=True))
+    overdue = (select(t.Source.id, literal(1).label("rank"), t.Source.next_poll_at)
+               .where(*free, t.Source.next_poll_at <= now).order_by(t.Source.next_poll_at, t.Source.id)
+               .limit(limit).with_for_update(skip_locked=True))
+    picked = union_all(select(fresh.cte("fresh")), select(overdue.cte("overdue"))).subquery()
+    chosen = select(picked.c.id).order_by(picked.c.rank, picked.c.next_poll_at, picked.c.id).limit(limit)
+    claim = (update(t.Source).where(t.Source.id.in_(chosen)).values(lease_owner=owner, lease_until=lease_until)
+             .returning(t.Source).execution_options(synchronize_session=False))
+    rows = sorted(s.scalars(claim), key=lambda row: (row.next_poll_at is not None, row.next_poll_at, row.id))
     return [_source(row) for row in rows]
 
 

@@ -127,6 +127,23 @@ def test_claim_due_sources_leases_and_expiry(sessions):
         assert (row.lease_owner, row.error_count, row.last_error) == (None, 1, "HTTP 500")
 
 
+def test_claims_take_never_polled_sources_first_then_the_most_overdue(sessions):
+    ids = [_source(sessions, f"https://s{n}/feed") for n in range(6)]
+    due_at = {ids[0]: NOW - timedelta(minutes=5), ids[1]: NOW - timedelta(hours=2), ids[2]: NOW + timedelta(hours=1),
+              ids[3]: NOW - timedelta(minutes=30)}  # ids[4] and ids[5]: never polled
+    with sessions.begin() as s:
+        for sid, at in due_at.items():
+            repository.record_poll(s, sid, now=NOW, next_poll_at=at)
+    order = []
+    for _ in range(6):
+        with sessions.begin() as s:
+            order += [c.id for c in repository.claim_due_sources(s, NOW, "w", NOW + timedelta(minutes=10), 1)]
+    assert order == [ids[4], ids[5], ids[1], ids[3], ids[0]]  # ids[2] is not due
+    with sessions.begin() as s:
+        assert [c.id for c in repository.claim_due_sources(s, NOW + timedelta(minutes=11), "w2",
+                                                           NOW + timedelta(minutes=20), 10)] == order
+
+
 def test_datetimes_come_back_aware_utc(sessions):
     sid = _source(sessions)
     with sessions.begin() as s:
