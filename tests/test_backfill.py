@@ -272,12 +272,12 @@ def test_dry_run_writes_nothing(tmp_path, sqlite_url, empty_server):
     assert "would store" in table and "nothing was written" in table
 
 
-def test_rerun_of_a_finished_backfill_reads_no_page_again(tmp_path, sqlite_url, empty_server):
+def test_rerun_of_a_finished_backfill_reads_no_page_again(tmp_path, db_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 5))
     route_feed(srv, "/feed.xml", rss_page(srv, [4, 3], older=[("next", "/feed-2.xml")]))
     route_feed(srv, "/feed-2.xml", rss_page(srv, [2, 1]))
-    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, extra=FAST))
     assert run_json(pw, "--feed", srv.url("/feed.xml"))["stored"] == 4
     again = run_json(pw, "--feed", srv.url("/feed.xml"))
     assert (again["stored"], again["seen"], again["units"]) == (0, 0, 0)

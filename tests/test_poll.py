@@ -41,11 +41,11 @@ def test_items_keep_feed_content_and_reason_when_page_fails(presswire):
     assert "Trending" not in full["body_html"]  # page chrome is not the article
 
 
-def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, sqlite_url, server):
+def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, db_url, server):
     page = "/bdc/helio-grid-systems-announces-storage-contract/"
     server.route(page, status=200, body=(IBN_SITE / "bdc/helio-grid-systems-announces-storage-contract/index.html")
                  .read_bytes(), headers={"Content-Type": "text/html"}, delay=1.5)
-    config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
+    config = write_config(tmp_path / "c.toml", db_url, [(server.url("/bdc/feed.xml"), "IBN")])
     config.write_text(config.read_text().replace("[http]\n", "[http]\nread_timeout = 0.5\n"))
     pw = Presswire(config)
     pw("poll")

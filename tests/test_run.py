@@ -11,8 +11,8 @@ import time
 from conftest import ROOT, Presswire, write_config
 
 
-def test_run_once_polls_due_sources_only(tmp_path, sqlite_url, server):
-    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")]))
+def test_run_once_polls_due_sources_only(tmp_path, db_url, server):
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, [(server.url("/bdc/feed.xml"), "IBN")]))
     pw("run", "--once")
     assert len(server.hits_for("/bdc/feed.xml")) == 1
     pw("run", "--once")  # polled a moment ago: not due again for [poll] interval
