@@ -18,7 +18,7 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `fixtures.server` imports in tests
 
-from fixtures.pg import PostgresCluster, pg_bindir  # noqa: E402
+from fixtures.pg import PostgresCluster, free_port as _free_port, pg_bindir  # noqa: E402,F401 - _free_port: tests import it
 from fixtures.server import FixtureServer  # noqa: E402
 
 IBN_SITE = ROOT / "fixtures" / "ibn" / "site"
