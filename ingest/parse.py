@@ -49,11 +49,17 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         response_headers["content-type"] = headers["content-type"]
     data, charset_problem = _utf8(content, response_headers)
     _refuse_entities(data, url)
-    parsed = feedparser.parse(_valid_xml(data), response_headers={"content-location": url, "content-type": _UTF8_XML},
-                              sanitize_html=True, resolve_relative_uris=True)
+    try:
+        parsed = feedparser.parse(_valid_xml(data), response_headers={"content-location": url,
+                                                                      "content-type": _UTF8_XML},
+                                  sanitize_html=True, resolve_relative_uris=True)
+    except Exception as exc:  # noqa: BLE001 - feedparser's own bugs on hostile bytes (e.g. a namespace URI with
+        # a space makes its strict parser unpack expat's name wrongly): that feed's error, not the poll's
+        raise FeedError(f"parse {url}: unreadable feed ({type(exc).__name__}: {_line(str(exc))[:200]})") from exc
     if not parsed.version and not parsed.entries:
         raise FeedError(f"parse {url}: not an RSS or Atom feed ({_what_it_is(parsed, data)})")
     problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}" if parsed.bozo else charset_problem
+    problem = _printable(problem) if problem else None
     feed = parsed.feed
     return ParsedFeed(
         title=_line(feed.get("title")),
@@ -73,11 +79,14 @@ def _utf8(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
     (UTF-8 declared as Latin-1 needs nothing: feedparser reads its text as UTF-8 already.)"""
     repaired = repair_utf8(content) if _declared_charset(content, headers) in ("utf-8", "ascii") else None
     result: dict[str, Any] = {}
-    if repaired is None:
-        data = convert_to_utf8(headers, content, result)
-    else:
-        data = convert_to_utf8({**headers, "content-type": _UTF8_XML}, repaired, result)
-        result["bozo_exception"] = "invalid UTF-8 bytes, read as Windows-1252"
+    try:
+        if repaired is None:
+            data = convert_to_utf8(headers, content, result)
+        else:
+            data = convert_to_utf8({**headers, "content-type": _UTF8_XML}, repaired, result)
+            result["bozo_exception"] = "invalid UTF-8 bytes, read as Windows-1252"
+    except (UnicodeError, ValueError, LookupError) as exc:  # feedparser chokes on a mangled XML declaration
+        result = {"bozo_exception": f"unreadable encoding declaration ({type(exc).__name__}: {exc})"}
     if not result.get("encoding"):  # no charset fitted: feedparser's own last resort
         data = content.decode("utf-8", "replace").encode("utf-8")
     exc = result.get("bozo_exception")
@@ -186,6 +195,11 @@ def _datetime(parsed: Any) -> datetime | None:
 
 def _text(value: Any, *, newlines: bool = True) -> str:
     return clean_text(value, newlines=newlines).strip() if isinstance(value, str) else ""
+
+
+def _printable(text: str) -> str:
+    """A message quoting feed bytes (a declared encoding name, say) made one printable line."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _line(value: Any) -> str:

@@ -21,6 +21,14 @@ sys.path.insert(0, str(ROOT))  # so `fixtures.server` imports in tests
 from fixtures.pg import PostgresCluster, free_port as _free_port, pg_bindir  # noqa: E402,F401 - _free_port: tests import it
 from fixtures.server import FixtureServer  # noqa: E402
 
+# CI runs the property and fuzz tests on a fixed sequence of examples (a red CI must mean a change broke
+# something); locally each run tries new ones. `--hypothesis-seed=N` replays a run.
+from hypothesis import settings as _hypothesis  # noqa: E402
+
+_hypothesis.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    _hypothesis.load_profile("ci")
+
 IBN_SITE = ROOT / "fixtures" / "ibn" / "site"
 SEEDS = ROOT / "fixtures" / "seeds"
 

@@ -176,3 +176,17 @@ def test_the_fuzzer_reaches_the_regressions_it_found():
                         "https://wire.example/")
     _assert_clean(page)
     _through_normalize(FeedEntry(guid="g", link=None, title=""), page)
+
+
+def test_mangled_declarations_and_namespaces_are_the_feeds_error_not_the_polls():
+    """Found by this harness: an encoding declaration with a NUL or a non-ASCII byte made feedparser's
+    decoder raise, and a namespace URI with a space made its strict parser fail to unpack expat's name."""
+    for content in (FEED.replace(b'encoding="UTF-8"', b'encoding="\x00TF-8"'),
+                    FEED.replace(b'encoding="UTF-8"', b'encoding="\x80TF-8"'),
+                    ATOM.replace(b'xmlns="http://www.w3.org/2005/Atom"', b'xmlns="http://www w3 org/2005/Atom"')):
+        try:
+            feed = parse_feed(content, FEED_URL, {"content-type": "text/xml; charset=iso-8859-1"})
+        except SourceError as exc:
+            assert str(exc).startswith(f"parse {FEED_URL}: ")
+            continue
+        assert feed.problem is None or feed.problem.isprintable()
