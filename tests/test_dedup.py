@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
@@ -214,6 +215,38 @@ def test_band_keys_are_signed_64bit_and_depend_on_band_position() -> None:
     swapped = sig[4:8] + sig[0:4] + sig[8:]  # same values, other band: other keys
     assert set(band_keys(swapped, 20, 4)[:2]).isdisjoint(keys[:2])
     assert band_keys(sig[:10], 20, 4) == ()
+
+
+def test_band_keys_and_signature_are_stable_across_versions() -> None:
+    # Band keys are stored in item_bands: a change in shingling, MinHash or banding silently stops new
+    # copies from finding the items stored before it. Values computed by the pure-Python definition
+    # (``(a * x + b) mod (2**61 - 1)`` over BLAKE2b-64 word 4-gram hashes masked to 61 bits).
+    fp = prepare("Voltaris breaks ground", BODY, None, PARAMS).fingerprint
+    assert (fp.content_hash, fp.title_key, fp.shingle_count) == (
+        "c015074248ff4f608277e3fbc273129d", "f95e9d617597a3f5dd5dc6739586201b", 155)
+    assert fp.band_keys == (
+        3670300615452418769, -4257000877644249666, 6706365070084977829, -7497077394893825522,
+        2557514102740391375, -905937941507815519, -9037650608358717613, -7288715552064158232,
+        1441451727625516059, -4417341358624926396, 4248461699239064923, 7633560544292738892,
+        4599875847394187840, 3437217716358876602, -5362490993237466421, -778983443856426650,
+        7313804202637718831, 6990185674918767442, -3001494242956614716, 7101313631914217900,
+    )
+    edge = frozenset({1, 2**64 - 1, 2**61 - 1, 2**61, 12345678901234567890})  # values at the 61-bit mask
+    assert signature(edge, 8, 1) == (
+        856549038614846678, 271902015394427964, 537740303338483232, 484122828592498198,
+        878926695003387446, 1400656654617924230, 459066383652264450, 157159171974479405,
+    )
+
+
+def test_fixture_fingerprints_are_stable_across_versions() -> None:
+    rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
+    out = []
+    for row in rows:
+        for side in ("a", "b"):
+            fp = prepare(row[side]["title"], row[side]["text"], None, PARAMS).fingerprint
+            out.append([fp.content_hash, fp.title_key, fp.shingle_count, list(fp.band_keys)])
+    digest = hashlib.blake2b(json.dumps(out).encode(), digest_size=16).hexdigest()
+    assert digest == "b7af45d3946c9eb9f2e7f129e9477b92"
 
 
 def test_short_text_has_no_band_keys() -> None:
