@@ -5,6 +5,8 @@ cost of a near-duplicate lookup at 10k, 100k and 1M stored fingerprints in SQLit
     PYTHONPATH=. python bench/dedup_eval.py --accuracy     # accuracy only (seconds)
     PYTHONPATH=. python bench/dedup_eval.py --sweep        # accuracy over a threshold grid
     PYTHONPATH=. python bench/dedup_eval.py --lookup --sizes 10000,100000,1000000
+    PYTHONPATH=. python bench/dedup_eval.py --fingerprint  # CPU time per item
+    PYTHONPATH=. python bench/dedup_eval.py --identity merge-audit --texts 5000
 
 Accuracy: each pair is decided the way the store decides a new item against a
 stored one: equal canonical URL, else ``ingest.dedup.match`` (content hash,
@@ -20,6 +22,14 @@ for a new item: one content-hash probe plus one ``band_key IN (...)`` probe, for
 the fixture items (repeated, so warm pages) and for never-seen random keys (cold
 pages, as a new item's). Verifying the candidates found costs the same at any
 size (it reads only them).
+
+Fingerprint: CPU time (``time.process_time``) of ``Deduplicator.fingerprint``
+(what every new item pays) and of ``prepare`` (also the shingle sets, as
+verification needs), per fixture text. Identity: every stored field
+(content hash, title key, band keys, shingle count, wire) and every ``prepare``
+output of this ``ingest/dedup.py`` compared with the one at a git revision, over
+the fixture texts and seeded synthetic texts (Unicode, punctuation, datelines,
+tails, 0 to 700 words): stored band keys depend on them.
 """
 
 from __future__ import annotations
@@ -33,15 +43,18 @@ import random
 import sqlite3
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import tomllib
 import time
+import types
 from collections import Counter
 from pathlib import Path
 
 from ingest.dedup import (
     DedupParams,
+    Deduplicator,
     Doc,
     Match,
     match,
@@ -52,6 +65,7 @@ from ingest.dedup import (
     strip_wrapper,
     verify,
 )
+from ingest.model import EntryKeys, FeedEntry, Item
 from ingest.urls import canonicalize
 
 PAIRS = Path(__file__).resolve().parent.parent / "fixtures" / "dedup" / "pairs.jsonl"
@@ -333,8 +347,6 @@ def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Pa
     t0 = time.perf_counter()
     for doc in docs:
         prepare("t", "x", None, params)  # warm caches (probe orders)
-    fp_us = time_fingerprint(rows, params)
-    print(f"\nfingerprint (strip, normalize, shingle, MinHash, bands): {fp_us:.0f} us per item")
     conn = sqlite3.connect(path)
     conn.executescript(
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA temp_store=FILE;"
@@ -370,12 +382,111 @@ def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Pa
           "never-seen keys land on cold pages, as a new item's do)")
 
 
-def time_fingerprint(rows: list[dict], params: DedupParams) -> float:
+def time_fingerprint(rows: list[dict], params: DedupParams, repeats: int = 7) -> dict[str, float]:
+    """CPU microseconds per fixture text (best of ``repeats`` passes): ``Deduplicator.fingerprint``
+    on an Item, as the pipeline calls it, and ``prepare`` (keys and shingle sets)."""
+    judge = Deduplicator(params, wire_domains=frozenset({"prnewswire.com", "globenewswire.com"}))
     sides = [row[s] for row in rows for s in ("a", "b")]
-    start = time.perf_counter()
-    for side in sides:
-        prepare(side["title"], side["text"], None, params)
-    return (time.perf_counter() - start) / len(sides) * 1e6
+    items = [as_item(side) for side in sides]
+    calls = {"Deduplicator.fingerprint": lambda: [judge.fingerprint(item) for item in items],
+             "prepare (keys + shingle sets)": lambda: [prepare(s["title"], s["text"], None, params) for s in sides]}
+    result = {}
+    for name, call in calls.items():
+        call()  # warm-up: permutation tables, regexes
+        runs = []
+        for _ in range(repeats):
+            start = time.process_time()
+            call()
+            runs.append((time.process_time() - start) / len(sides) * 1e6)
+        result[name] = min(runs)
+    return result
+
+
+def as_item(side: dict) -> Item:
+    day = dt.datetime.fromisoformat(side["published"].replace("Z", "+00:00"))
+    entry = FeedEntry(guid=side["url"], link=side["url"], title=side["title"])
+    return Item(keys=EntryKeys(side["url"], side["url"]), entry=entry, title=side["title"], date=day, draft=False,
+                summary="", description="", source_link=side["url"], enclosure="", slug="x", source=side["source"],
+                body_html="", body_text=side["text"], method="bench")
+
+
+def print_fingerprint(rows: list[dict], params: DedupParams) -> None:
+    print(f"fingerprint CPU time per item, best of 7 passes over {2 * len(rows)} fixture texts "
+          f"(load {os.getloadavg()[0]:.2f}):")
+    for name, us in time_fingerprint(rows, params).items():
+        print(f"  {name:32s} {us:8.1f} us")
+
+
+# --- identity with an earlier version -----------------------------------------------------
+
+_EXTRA_WORDS = ("Straße", "ﬁnancial", "ＡＢＣ", "１２３", "naïve", "café", "日本語", "İstanbul", "snake_case",
+                "38%", "R&D", "e\u0301", "—", "“quoted”", "‘single’", "$212.4M", "10-K", "U.S.", "ǅ", "Ⅻ",
+                "x²", "½", "\u00a0", "\u2009", "\u3000", "🚀", "#1", "A&B", "(NASDAQ:", "ACME)", "--", "/PRNewswire/")
+_TAILS = ("About Acme Corp.", "Media Contact:", "###", "- 30 -", "SOURCE Acme Corp.", "Forward-Looking Statements",
+          "About the Company. Acme makes widgets.", "Disclaimer: third-party content.", "Related Stories")
+_DATELINES = ("RENO, Nev., March 4, 2025 /PRNewswire/ -- ", "AUSTIN, Texas--(BUSINESS WIRE)--",
+              "NEW YORK, May 15, 2025 (GLOBE NEWSWIRE) -- ", "LONDON, May 15, 2025 -- ", "")
+
+
+def synthetic_texts(n: int, seed: int = 5) -> list[tuple[str, str]]:
+    """``n`` seeded (title, text) pairs: words of the base releases mixed with Unicode, symbols and
+    punctuation, in lines, with datelines and tail headings; 0 to 700 words (short and long)."""
+    rng = random.Random(seed)
+    data = tomllib.loads(BASE.read_text(encoding="utf-8"))
+    vocab = sorted({w for r in data["release"] for w in r["body"].split()}) + list(_EXTRA_WORDS)
+    texts = []
+    for _ in range(n):
+        words = [rng.choice(vocab) for _ in range(rng.choice((0, 3, 30, 45, 120, 300, 700)) + rng.randrange(10))]
+        lines, i = [], 0
+        while i < len(words):
+            step = rng.randrange(1, 40)
+            lines.append(" ".join(words[i : i + step]))
+            i += step
+            if rng.random() < 0.05:
+                lines.append(rng.choice(_TAILS))
+        text = rng.choice(_DATELINES) + "\n".join(lines)
+        texts.append((" ".join(rng.choice(vocab) for _ in range(rng.randrange(0, 12))), text))
+    return texts
+
+
+def load_revision(rev: str) -> types.ModuleType:
+    """ingest/dedup.py as it was at git revision ``rev``, as a module of its own."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "show", f"{rev}:ingest/dedup.py"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"dedup_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:ingest/dedup.py", "exec"), module.__dict__)
+    return module
+
+
+def check_identity(rows: list[dict], params: DedupParams, rev: str, n: int) -> bool:
+    """Every fingerprint field and ``prepare`` output equal to those of ``rev``'s ingest/dedup.py."""
+    import ingest.dedup as new
+
+    old = load_revision(rev)
+    old_params = old.DedupParams(**dataclasses.asdict(params))
+    fixtures = [(side["title"], side["text"], side["url"]) for row in rows for side in (row["a"], row["b"])]
+    texts = fixtures + [(title, text, "https://www.prnewswire.com/x") for title, text in synthetic_texts(n)]
+    wires = frozenset({"prnewswire.com"})
+    judges = old.Deduplicator(old_params, wire_domains=wires), new.Deduplicator(params, wire_domains=wires)
+    mismatches, short, empty = 0, 0, 0
+    for title, text, url in texts:
+        item = as_item({"title": title, "text": text, "url": url, "source": "s", "published": "2025-03-04T00:00:00Z"})
+        before, after = (judge.fingerprint(item) for judge in judges)
+        a, b = (m.prepare(title, text, None, p) for m, p in ((old, old_params), (new, params)))
+        same_doc = (a.shingles, a.lead, a.short) == (b.shingles, b.lead, b.short) and \
+            dataclasses.astuple(a.fingerprint) == dataclasses.astuple(b.fingerprint)
+        if before != after or not same_doc:
+            mismatches += 1
+            if mismatches <= 5:
+                print(f"  MISMATCH {title!r}: {before} != {after}")
+        short += after is not None and after.is_short
+        empty += after is None
+    print(f"identity with {rev}:ingest/dedup.py over {len(fixtures)} fixture texts and {n} synthetic texts "
+          f"({short} short, {empty} empty): {mismatches} mismatches (fingerprint: content_hash, title_key, band_keys, "
+          f"shingle_count, wire; prepare: shingles, lead, short)")
+    return mismatches == 0
 
 
 def main() -> int:
@@ -383,6 +494,9 @@ def main() -> int:
     parser.add_argument("--accuracy", action="store_true", help="only precision/recall")
     parser.add_argument("--lookup", action="store_true", help="only the lookup benchmark")
     parser.add_argument("--sweep", action="store_true", help="precision/recall over a parameter grid")
+    parser.add_argument("--fingerprint", action="store_true", help="only the fingerprint CPU time")
+    parser.add_argument("--identity", metavar="REV", help="compare every output with REV's ingest/dedup.py")
+    parser.add_argument("--texts", type=int, default=3000, help="synthetic texts for --identity")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--db", default="", help="SQLite file (default: a temporary file, removed after)")
     args = parser.parse_args()
@@ -391,10 +505,17 @@ def main() -> int:
     if args.sweep:
         sweep(rows, params)
         return 0
+    if args.identity:
+        return 0 if check_identity(rows, params, args.identity, args.texts) else 1
+    if args.fingerprint:
+        print_fingerprint(rows, params)
+        return 0
     ok = True
     if not args.lookup:
         result = print_accuracy(rows, params)
         ok = result["precision"] >= 0.98 and result["recall"] >= 0.95
+    if not args.accuracy and not args.lookup:
+        print_fingerprint(rows, params)
     if not args.accuracy:
         sizes = [int(s) for s in args.sizes.split(",")]
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
