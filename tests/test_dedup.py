@@ -330,9 +330,22 @@ def test_fingerprint_equals_the_definition_and_prepare() -> None:
                                  for _ in range(rng.randrange(0, 12)))) for _ in range(150)]
     for title, text in _fixture_texts() + synthetic:
         fp = fingerprint(title, text, PARAMS)
-        assert (fp.content_hash, fp.band_keys, fp.title_key, fp.shingle_count) == reference_fingerprint(title, text, PARAMS)
+        expected = reference_fingerprint(title, text, PARAMS)
+        assert (fp.content_hash, fp.band_keys, fp.title_key, fp.shingle_count) == expected
         doc = prepare(title, text, None, PARAMS)
         assert doc.fingerprint == fp and doc.shingles == shingles(text)
+
+
+def test_exact_copies_share_every_band_key() -> None:
+    # store.repository._find_copy looks for an exact copy only among items sharing a band key
+    rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
+    exact = 0
+    for row in rows:
+        a, b = (fingerprint(row[side]["title"], row[side]["text"], PARAMS) for side in ("a", "b"))
+        if a.content_hash == b.content_hash and not a.is_short:
+            exact += 1
+            assert a.band_keys == b.band_keys
+    assert exact >= 5
 
 
 def test_short_text_has_no_band_keys() -> None:
