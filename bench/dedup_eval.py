@@ -5,6 +5,8 @@ cost of a near-duplicate lookup at 10k, 100k and 1M stored fingerprints in SQLit
     PYTHONPATH=. python bench/dedup_eval.py --accuracy     # accuracy only (seconds)
     PYTHONPATH=. python bench/dedup_eval.py --sweep        # accuracy over a threshold grid
     PYTHONPATH=. python bench/dedup_eval.py --lookup --sizes 10000,100000,1000000
+    PYTHONPATH=. python bench/dedup_eval.py --fingerprint  # CPU time per item
+    PYTHONPATH=. python bench/dedup_eval.py --identity merge-audit --texts 5000
 
 Accuracy: each pair is decided the way the store decides a new item against a
 stored one: equal canonical URL, else ``ingest.dedup.match`` (content hash,
@@ -13,13 +15,23 @@ overlap). A pair whose texts never share a band key is a miss, so LSH recall is
 part of the figure.
 
 Lookup: a real SQLite file with ``item_bands`` exactly as store/tables.py
-declares it (primary key (band_key, item_id), WITHOUT ROWID) and an ``items``
-stand-in with the indexed ``content_hash``. Synthetic fingerprints (random
-band keys) are bulk-loaded; per size we time the queries store.repository runs
-for a new item: one content-hash probe plus one ``band_key IN (...)`` probe, for
-the fixture items (repeated, so warm pages) and for never-seen random keys (cold
-pages, as a new item's). Verifying the candidates found costs the same at any
-size (it reads only them).
+declares it and an ``items`` stand-in with the columns and indexes the lookup
+reads (DDL compiled from the ORM), opened with the app's connection settings
+(store.db.make_engine: WAL, default page cache; ``--pragma`` tries others).
+Synthetic fingerprints (random keys) are bulk-loaded; per size we time the real
+``store.repository._find_copy`` in a write transaction, as ``save_items`` runs it:
+CPU time of the whole call (SQLAlchemy included) and of its part inside the
+SQLite driver. "New items" are never-seen random fingerprints, a new story's
+(cold index pages); "repeated items" are the fixture texts looked up 6 times
+(warm pages). Verifying the candidates found costs the same at any size.
+
+Fingerprint: CPU time (``time.process_time``) of ``Deduplicator.fingerprint``
+(what every new item pays) and of ``prepare`` (also the shingle sets, as
+verification needs), per fixture text. Identity: every stored field
+(content hash, title key, band keys, shingle count, wire) and every ``prepare``
+output of this ``ingest/dedup.py`` compared with the one at a git revision, over
+the fixture texts and seeded synthetic texts (Unicode, punctuation, datelines,
+tails, 0 to 700 words): stored band keys depend on them.
 """
 
 from __future__ import annotations
@@ -33,15 +45,18 @@ import random
 import sqlite3
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import tomllib
 import time
+import types
 from collections import Counter
 from pathlib import Path
 
 from ingest.dedup import (
     DedupParams,
+    Deduplicator,
     Doc,
     Match,
     match,
@@ -52,6 +67,7 @@ from ingest.dedup import (
     strip_wrapper,
     verify,
 )
+from ingest.model import EntryKeys, FeedEntry, Fingerprint, Item
 from ingest.urls import canonicalize
 
 PAIRS = Path(__file__).resolve().parent.parent / "fixtures" / "dedup" / "pairs.jsonl"
@@ -236,42 +252,39 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
 
 # --- lookup cost --------------------------------------------------------------------------
 
-def schema() -> str:
-    """item_bands exactly as store/tables.py declares it (DDL compiled from the ORM table), and a stand-in
-    for `items` with the columns and index the content-hash probe uses (the real table needs sources and
-    feed entries for every row)."""
+# The items columns store.repository._find_copy reads; the stand-in table has only these (the real one needs a
+# source and a feed entry per row), with the indexes store/tables.py declares on them.
+LOOKUP_COLUMNS = ("id", "cluster_id", "title", "body_text", "date", "content_hash", "title_key", "shingle_count",
+                  "band_count")
+
+
+def schema() -> list[str]:
+    """item_bands exactly as store/tables.py declares it, and the items stand-in, as DDL compiled from the ORM."""
+    from sqlalchemy import Column, MetaData, Table
     from sqlalchemy.dialects import sqlite
-    from sqlalchemy.schema import CreateTable
+    from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from store.tables import ItemBand
+    from store import tables as t
 
-    bands = str(CreateTable(ItemBand.__table__).compile(dialect=sqlite.dialect())).strip()
-    return bands + """;
-CREATE TABLE items (
-    id INTEGER PRIMARY KEY,
-    content_hash VARCHAR(32),
-    title_key VARCHAR(32),
-    band_count INTEGER NOT NULL
-);
-"""
-
-
-INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_items_content_hash ON items (content_hash);
-CREATE INDEX IF NOT EXISTS ix_items_title_key ON items (title_key);
-"""
+    items = t.Item.__table__
+    standin = Table("items", MetaData(), *(Column(c, items.c[c].type, primary_key=items.c[c].primary_key,
+                                                   nullable=items.c[c].nullable) for c in LOOKUP_COLUMNS))
+    indexes = [CreateIndex(ix) for ix in items.indexes if {c.name for c in ix.columns} <= set(LOOKUP_COLUMNS)]
+    ddl = [CreateTable(t.ItemBand.__table__), CreateTable(standin), *indexes]
+    return [str(stmt.compile(dialect=sqlite.dialect())).strip() for stmt in ddl]
 
 
 def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: random.Random) -> None:
-    """Insert synthetic items start..stop-1: random hashes and band keys, staged
-    in a plain table and moved into item_bands in key order (fast bulk load)."""
+    """Insert synthetic items start..stop-1: random hashes and band keys, dates over a year, staged in a
+    plain table and moved into item_bands in key order (fast bulk load: full pages, the best case for size)."""
     conn.execute("CREATE TEMP TABLE staging (band_key BIGINT, item_id INTEGER)")
     chunk = 50_000
     for first in range(start, stop, chunk):
-        ids = range(first, min(first + chunk, stop))
+        ids = range(first + 1, min(first + chunk, stop) + 1)
         conn.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?)",
-            ((i, rng.randbytes(16).hex(), rng.randbytes(16).hex(), bands) for i in ids),
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((i, i, "t", "", f"{dt.datetime(2025, 1, 1) + dt.timedelta(minutes=i % 525_600)}.000000",
+              rng.randbytes(16).hex(), rng.randbytes(16).hex(), 300, bands) for i in ids),
         )
         keys = struct.unpack(f"<{len(ids) * bands}q", rng.randbytes(8 * len(ids) * bands))
         owners = (i for i in ids for _ in range(bands))
@@ -281,101 +294,221 @@ def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: rando
     conn.commit()
 
 
-def lookup(conn: sqlite3.Connection, doc: Doc, limit: int = 50) -> list[int]:
-    """The queries of store.repository._find_copy: content hash, then band keys (newest first, capped)."""
-    fp = doc.fingerprint
-    exact = conn.execute(
-        "SELECT id FROM items WHERE content_hash = ? AND band_count > 0 ORDER BY id LIMIT 1", (fp.content_hash,)
-    ).fetchall()
-    if exact:
-        return [exact[0][0]]
-    marks = ",".join("?" * len(fp.band_keys))
-    rows = conn.execute(
-        f"SELECT DISTINCT item_id FROM item_bands WHERE band_key IN ({marks}) ORDER BY item_id DESC LIMIT ?",
-        (*fp.band_keys, limit),
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def time_lookups(conn: sqlite3.Connection, docs: list[Doc], repeats: int) -> float:
-    """Median over repeats of the mean time per lookup, in microseconds."""
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for doc in docs:
-            lookup(conn, doc)
-        runs.append((time.perf_counter() - start) / len(docs) * 1e6)
-    return statistics.median(runs)
-
-
-def time_fresh_lookups(conn: sqlite3.Connection, bands: int, n: int = 2000, seed: int = 11) -> float:
-    """Mean time per lookup, in microseconds, of n never-seen fingerprints (random content hash and band
-    keys): every probe lands on index pages no earlier probe warmed, as a new item's keys do."""
+def new_items(n: int, params: DedupParams, seed: int) -> list[Item]:
+    """Items no stored item resembles: random content hash, title key and band keys, as a new story's."""
     rng = random.Random(seed)
-    probes = [(rng.randbytes(16).hex(), struct.unpack(f"<{bands}q", rng.randbytes(8 * bands))) for _ in range(n)]
-    marks = ",".join("?" * bands)
-    start = time.perf_counter()
-    for content_hash, keys in probes:
-        conn.execute("SELECT id FROM items WHERE content_hash = ? AND band_count > 0 ORDER BY id LIMIT 1",
-                     (content_hash,)).fetchall()
-        conn.execute(f"SELECT DISTINCT item_id FROM item_bands WHERE band_key IN ({marks}) ORDER BY item_id DESC "
-                     "LIMIT ?", (*keys, 50)).fetchall()
-    return (time.perf_counter() - start) / n * 1e6
+    item = as_item({"title": "t", "text": "", "url": "https://example.com/x", "source": "s",
+                    "published": "2025-06-01T12:00:00Z"})
+    return [dataclasses.replace(item, fingerprint=Fingerprint(
+        content_hash=rng.randbytes(16).hex(), title_key=rng.randbytes(16).hex(), shingle_count=300,
+        band_keys=struct.unpack(f"<{params.bands}q", rng.randbytes(8 * params.bands)))) for _ in range(n)]
 
 
-def probe_docs(rows: list[dict], params: DedupParams) -> list[Doc]:
-    docs = [as_doc(row[side], params) for row in rows for side in ("a", "b")]
-    return [d for d in docs if not d.fingerprint.is_short]
+def fixture_items(rows: list[dict], params: DedupParams) -> list[Item]:
+    judge = Deduplicator(params)
+    items = [as_item(row[side]) for row in rows for side in ("a", "b")]
+    items = [dataclasses.replace(item, fingerprint=judge.fingerprint(item)) for item in items]
+    return [item for item in items if item.fingerprint is not None and not item.fingerprint.is_short]
 
 
-def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Path) -> None:
-    docs = probe_docs(rows, params)
+def time_find_copy(engine, items: list[Item], judge: Deduplicator) -> tuple[float, float]:
+    """CPU microseconds per item of store.repository._find_copy, the lookup save_items runs for each new
+    item, and of its part inside the database driver (cursor.execute: SQLite's own work; for an item
+    with no match that is all of it, nothing is left to fetch). Each lookup runs as in save_items:
+    inside a write transaction, opened by an INSERT (rolled back after, so the file stays the same)."""
+    from sqlalchemy import event, text
+    from sqlalchemy.orm import Session
+
+    from store import repository
+
+    clock = {"on": False, "start": 0.0, "driver": 0.0}
+
+    def before(*_args) -> None:
+        clock["start"] = time.process_time()
+
+    def after(*_args) -> None:
+        if clock["on"]:
+            clock["driver"] += time.process_time() - clock["start"]
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    total = 0.0
+    with Session(engine) as s:
+        for item in items:
+            s.execute(text("INSERT INTO bench_writes (n) VALUES (1)"))  # as save_items' feed entry INSERT
+            clock["on"], start = True, time.process_time()
+            repository._find_copy(s, item, judge)
+            total += time.process_time() - start
+            clock["on"] = False
+            s.rollback()
+    event.remove(engine, "before_cursor_execute", before)
+    event.remove(engine, "after_cursor_execute", after)
+    return total / len(items) * 1e6, clock["driver"] / len(items) * 1e6
+
+
+def open_engine(path: Path, pragmas: list[str]):
+    """The app's engine (store.db.make_engine: WAL, synchronous=NORMAL, foreign keys, busy timeout, default
+    page cache), plus any extra pragmas being tried (--pragma)."""
+    from sqlalchemy import event
+
+    from store import db
+
+    engine = db.make_engine(f"sqlite:///{path}")
+    if pragmas:
+        event.listen(engine, "connect", lambda conn, _record: [conn.execute(f"PRAGMA {p}") for p in pragmas])
+    return engine
+
+
+def run_lookup(rows: list[dict], params: DedupParams, sizes: list[int], path: Path, pragmas: list[str],
+               n_new: int = 1000) -> None:
+    judge = Deduplicator(params)
+    warm_items = fixture_items(rows, params)
     t0 = time.perf_counter()
-    for doc in docs:
-        prepare("t", "x", None, params)  # warm caches (probe orders)
-    fp_us = time_fingerprint(rows, params)
-    print(f"\nfingerprint (strip, normalize, shingle, MinHash, bands): {fp_us:.0f} us per item")
     conn = sqlite3.connect(path)
-    conn.executescript(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA temp_store=FILE;"
-    )
-    conn.executescript(schema())
+    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072;")
+    for ddl in schema():
+        conn.execute(ddl)
+    conn.execute("CREATE TABLE bench_writes (n INTEGER)")
     rng = random.Random(7)
     stored = 0
-    results, fresh = {}, {}
-    print(f"SQLite file {path}; {params.bands} band keys per item; {len(docs)} probe items per run")
+    new, warm = {}, {}
+    print(f"SQLite file {path}; {params.bands} band keys per item; app connection settings"
+          f"{' + ' + ', '.join(pragmas) if pragmas else ''}; CPU time per lookup (store.repository._find_copy: "
+          "whole / inside the SQLite driver)")
     for size in sorted(sizes):
         t1 = time.perf_counter()
         fill(conn, stored, size, params.bands, rng)
-        conn.executescript(INDEXES + "ANALYZE;")
         stored = size
         load_s = time.perf_counter() - t1
-        conn.close()  # lookups run on a fresh connection with default settings
-        reader = sqlite3.connect(path)
-        time_lookups(reader, docs, 1)  # warm-up
-        results[size] = time_lookups(reader, docs, 5)
-        fresh[size] = time_fresh_lookups(reader, params.bands, seed=size)
-        reader.close()
+        conn.close()
+        engine = open_engine(path, pragmas)
+        time_find_copy(engine, new_items(n_new, params, seed=-size), judge)  # a running process: upper levels cached
+        runs = sorted(time_find_copy(engine, new_items(n_new, params, seed=size + r), judge) for r in range(3))
+        new[size] = runs[1]
+        time_find_copy(engine, warm_items, judge)  # loads their pages
+        warm[size] = sorted(time_find_copy(engine, warm_items, judge) for _ in range(5))[2]
+        engine.dispose()
         conn = sqlite3.connect(path)
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072;")
         mb = path.stat().st_size / 1e6
-        print(f"  {size:>9,d} stored: {results[size]:7.1f} us per lookup  (db {mb:,.0f} MB, loaded in {load_s:.1f} s);"
-              f"  never-seen keys: {fresh[size]:7.1f} us")
+        print(f"  {size:>9,d} stored: new items {new[size][0]:6.1f} / {new[size][1]:5.1f} us;  "
+              f"repeated items {warm[size][0]:6.1f} / {warm[size][1]:5.1f} us  "
+              f"(db {mb:,.0f} MB, loaded in {load_s:.0f} s, load {os.getloadavg()[0]:.1f})")
     conn.close()
-    smallest, largest = min(results), max(results)
-    print(f"ratio {largest:,d} / {smallest:,d}: {results[largest] / results[smallest]:.2f}x "
-          f"(target <= 1.5x); never-seen keys {fresh[largest] / fresh[smallest]:.2f}x; "
-          f"total {time.perf_counter() - t0:.0f} s")
-    print("(the probe items above are looked up 6 times each, so their index pages are warm after the first; "
-          "never-seen keys land on cold pages, as a new item's do)")
+    lo, hi = min(new), max(new)
+    print(f"ratio {hi:,d} / {lo:,d} (target <= 1.5x): new items {new[hi][0] / new[lo][0]:.2f}x whole, "
+          f"{new[hi][1] / new[lo][1]:.2f}x in SQLite; repeated items {warm[hi][0] / warm[lo][0]:.2f}x whole, "
+          f"{warm[hi][1] / warm[lo][1]:.2f}x in SQLite; total {time.perf_counter() - t0:.0f} s")
+    print(f"(new items: {n_new} never-seen fingerprints per run, median of 3 runs, as a new story's keys: their "
+          f"index pages are cold; repeated items: the {len(warm_items)} long fixture texts, looked up 6 times, "
+          "so their pages are warm)")
 
 
-def time_fingerprint(rows: list[dict], params: DedupParams) -> float:
+def time_fingerprint(rows: list[dict], params: DedupParams, repeats: int = 7) -> dict[str, float]:
+    """CPU microseconds per fixture text (best of ``repeats`` passes): ``Deduplicator.fingerprint``
+    on an Item, as the pipeline calls it, and ``prepare`` (keys and shingle sets)."""
+    judge = Deduplicator(params, wire_domains=frozenset({"prnewswire.com", "globenewswire.com"}))
     sides = [row[s] for row in rows for s in ("a", "b")]
-    start = time.perf_counter()
-    for side in sides:
-        prepare(side["title"], side["text"], None, params)
-    return (time.perf_counter() - start) / len(sides) * 1e6
+    items = [as_item(side) for side in sides]
+    calls = {"Deduplicator.fingerprint": lambda: [judge.fingerprint(item) for item in items],
+             "prepare (keys + shingle sets)": lambda: [prepare(s["title"], s["text"], None, params) for s in sides]}
+    result = {}
+    for name, call in calls.items():
+        call()  # warm-up: permutation tables, regexes
+        runs = []
+        for _ in range(repeats):
+            start = time.process_time()
+            call()
+            runs.append((time.process_time() - start) / len(sides) * 1e6)
+        result[name] = min(runs)
+    return result
+
+
+def as_item(side: dict) -> Item:
+    day = dt.datetime.fromisoformat(side["published"].replace("Z", "+00:00"))
+    entry = FeedEntry(guid=side["url"], link=side["url"], title=side["title"])
+    return Item(keys=EntryKeys(side["url"], side["url"]), entry=entry, title=side["title"], date=day, draft=False,
+                summary="", description="", source_link=side["url"], enclosure="", slug="x", source=side["source"],
+                body_html="", body_text=side["text"], method="bench")
+
+
+def print_fingerprint(rows: list[dict], params: DedupParams) -> None:
+    print(f"fingerprint CPU time per item, best of 7 passes over {2 * len(rows)} fixture texts "
+          f"(load {os.getloadavg()[0]:.2f}):")
+    for name, us in time_fingerprint(rows, params).items():
+        print(f"  {name:32s} {us:8.1f} us")
+
+
+# --- identity with an earlier version -----------------------------------------------------
+
+_EXTRA_WORDS = ("Straße", "ﬁnancial", "ＡＢＣ", "１２３", "naïve", "café", "日本語", "İstanbul", "snake_case",
+                "38%", "R&D", "e\u0301", "—", "“quoted”", "‘single’", "$212.4M", "10-K", "U.S.", "ǅ", "Ⅻ",
+                "x²", "½", "\u00a0", "\u2009", "\u3000", "🚀", "#1", "A&B", "(NASDAQ:", "ACME)", "--", "/PRNewswire/")
+_TAILS = ("About Acme Corp.", "Media Contact:", "###", "- 30 -", "SOURCE Acme Corp.", "Forward-Looking Statements",
+          "About the Company. Acme makes widgets.", "Disclaimer: third-party content.", "Related Stories")
+_DATELINES = ("RENO, Nev., March 4, 2025 /PRNewswire/ -- ", "AUSTIN, Texas--(BUSINESS WIRE)--",
+              "NEW YORK, May 15, 2025 (GLOBE NEWSWIRE) -- ", "LONDON, May 15, 2025 -- ", "")
+
+
+def synthetic_texts(n: int, seed: int = 5) -> list[tuple[str, str]]:
+    """``n`` seeded (title, text) pairs: words of the base releases mixed with Unicode, symbols and
+    punctuation, in lines, with datelines and tail headings; 0 to 700 words (short and long)."""
+    rng = random.Random(seed)
+    data = tomllib.loads(BASE.read_text(encoding="utf-8"))
+    vocab = sorted({w for r in data["release"] for w in r["body"].split()}) + list(_EXTRA_WORDS)
+    texts = []
+    for _ in range(n):
+        words = [rng.choice(vocab) for _ in range(rng.choice((0, 3, 30, 45, 120, 300, 700)) + rng.randrange(10))]
+        lines, i = [], 0
+        while i < len(words):
+            step = rng.randrange(1, 40)
+            lines.append(" ".join(words[i : i + step]))
+            i += step
+            if rng.random() < 0.05:
+                lines.append(rng.choice(_TAILS))
+        text = rng.choice(_DATELINES) + "\n".join(lines)
+        texts.append((" ".join(rng.choice(vocab) for _ in range(rng.randrange(0, 12))), text))
+    return texts
+
+
+def load_revision(rev: str) -> types.ModuleType:
+    """ingest/dedup.py as it was at git revision ``rev``, as a module of its own."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "show", f"{rev}:ingest/dedup.py"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"dedup_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:ingest/dedup.py", "exec"), module.__dict__)
+    return module
+
+
+def check_identity(rows: list[dict], params: DedupParams, rev: str, n: int) -> bool:
+    """Every fingerprint field and ``prepare`` output equal to those of ``rev``'s ingest/dedup.py."""
+    import ingest.dedup as new
+
+    old = load_revision(rev)
+    old_params = old.DedupParams(**dataclasses.asdict(params))
+    fixtures = [(side["title"], side["text"], side["url"]) for row in rows for side in (row["a"], row["b"])]
+    texts = fixtures + [(title, text, "https://www.prnewswire.com/x") for title, text in synthetic_texts(n)]
+    wires = frozenset({"prnewswire.com"})
+    judges = old.Deduplicator(old_params, wire_domains=wires), new.Deduplicator(params, wire_domains=wires)
+    mismatches, short, empty = 0, 0, 0
+    for title, text, url in texts:
+        item = as_item({"title": title, "text": text, "url": url, "source": "s", "published": "2025-03-04T00:00:00Z"})
+        before, after = (judge.fingerprint(item) for judge in judges)
+        a, b = (m.prepare(title, text, None, p) for m, p in ((old, old_params), (new, params)))
+        same_doc = (a.shingles, a.lead, a.short) == (b.shingles, b.lead, b.short) and \
+            dataclasses.astuple(a.fingerprint) == dataclasses.astuple(b.fingerprint)
+        if before != after or not same_doc:
+            mismatches += 1
+            if mismatches <= 5:
+                print(f"  MISMATCH {title!r}: {before} != {after}")
+        short += after is not None and after.is_short
+        empty += after is None
+    print(f"identity with {rev}:ingest/dedup.py over {len(fixtures)} fixture texts and {n} synthetic texts "
+          f"({short} short, {empty} empty): {mismatches} mismatches (fingerprint: content_hash, title_key, band_keys, "
+          f"shingle_count, wire; prepare: shingles, lead, short)")
+    return mismatches == 0
 
 
 def main() -> int:
@@ -383,23 +516,35 @@ def main() -> int:
     parser.add_argument("--accuracy", action="store_true", help="only precision/recall")
     parser.add_argument("--lookup", action="store_true", help="only the lookup benchmark")
     parser.add_argument("--sweep", action="store_true", help="precision/recall over a parameter grid")
+    parser.add_argument("--fingerprint", action="store_true", help="only the fingerprint CPU time")
+    parser.add_argument("--identity", metavar="REV", help="compare every output with REV's ingest/dedup.py")
+    parser.add_argument("--texts", type=int, default=3000, help="synthetic texts for --identity")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--db", default="", help="SQLite file (default: a temporary file, removed after)")
+    parser.add_argument("--pragma", action="append", default=[], help="extra SQLite pragma for the lookups "
+                        "(e.g. mmap_size=1073741824), to try connection settings beyond the app's")
     args = parser.parse_args()
     rows = load_pairs()
     params = DedupParams()
     if args.sweep:
         sweep(rows, params)
         return 0
+    if args.identity:
+        return 0 if check_identity(rows, params, args.identity, args.texts) else 1
+    if args.fingerprint:
+        print_fingerprint(rows, params)
+        return 0
     ok = True
     if not args.lookup:
         result = print_accuracy(rows, params)
         ok = result["precision"] >= 0.98 and result["recall"] >= 0.95
+    if not args.accuracy and not args.lookup:
+        print_fingerprint(rows, params)
     if not args.accuracy:
         sizes = [int(s) for s in args.sizes.split(",")]
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
             path = Path(args.db) if args.db else Path(tmp) / "dedup_bench.sqlite"
-            run_lookup(rows, params, sizes, path)
+            run_lookup(rows, params, sizes, path, args.pragma)
     return 0 if ok else 1
 
 

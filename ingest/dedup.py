@@ -7,12 +7,14 @@ The way a text becomes keys, in order:
    wire dateline (``CITY, May 1, 2025 /PRNewswire/ --``: ``strip_dateline``);
 2. ``normalize_text``: NFKC, casefold, punctuation to spaces, whitespace collapsed;
 3. ``content_hash``: BLAKE2b-128 of that text, for exact duplicates;
-4. ``shingles``: the set of hashed word k-grams (64-bit);
+4. ``shingles``: the set of hashed word k-grams (BLAKE2b-64 of the k words
+   joined by spaces);
 5. ``signature``: classic MinHash (``bands * rows`` hash functions) of the
    head, the first ``head_words`` words. Copies share their beginning while
    unstripped boilerplate sits at the end, so the heads of two copies stay
    similar even when the whole texts are not; and the cost is bounded (about
-   100 shingles x 80 functions, a few ms in pure Python, whatever the length);
+   100 shingles x 80 functions, one numpy array of 8,000 products computed
+   exactly modulo 2**61 - 1, whatever the length);
 6. ``band_keys``: LSH, one signed 64-bit key per band (fits BIGINT), stored in
    the database with an index so a lookup is ``bands`` index probes at any size;
 7. candidates found by band keys are verified exactly with ``similarity``
@@ -26,26 +28,31 @@ next calendar day).
 
 ``match`` applies the whole decision to one candidate: content hash, then the
 title fallback when either text is short, then band overlap + exact overlap.
+
+``fingerprint`` computes only what the store keeps (content hash, title key,
+band keys, shingle count) for every new item: it hashes the head's shingles
+once and counts the other shingles without hashing them. ``prepare`` also
+builds the shingle sets that exact verification compares.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import random
 import re
-import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from ingest.model import Candidate, Fingerprint, Item, Match
 from ingest.urls import registrable_domain
 
 _MERSENNE61 = (1 << 61) - 1
-_NON_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]+")  # every str.split() separator is a [\W_] character
 _FIRST_CLAUSE = re.compile(r"(?<=[.:])\s+")
 _UNITS = (("%", " percent "), ("&", " and "))
 _MAX_HEADING_WORDS = 10
@@ -133,10 +140,16 @@ class Doc:
 def normalize_text(text: str) -> str:
     """NFKC, casefold, ``%``/``&`` spelled out, punctuation and symbols to
     spaces, whitespace collapsed."""
+    return " ".join(normalized_words(text))
+
+
+def normalized_words(text: str) -> list[str]:
+    """The words of ``normalize_text(text)``: the runs of letters and digits
+    (underscore excluded) of the folded text."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     for symbol, word in _UNITS:
         folded = folded.replace(symbol, word)
-    return " ".join(_NON_WORD.sub(" ", folded).split())
+    return _WORD.findall(folded)
 
 
 def strip_tail(text: str) -> str:
@@ -179,12 +192,12 @@ def strip_wrapper(text: str) -> str:
 
 def content_hash(text: str) -> str:
     """Hash of the normalized release text (wrapper removed): equal for exact copies."""
-    return _hash_words(normalize_text(strip_wrapper(text)).split())
+    return _hash_words(normalized_words(strip_wrapper(text)))
 
 
 def shingles(text: str, size: int = 4) -> frozenset[int]:
     """64-bit hashes of the word ``size``-grams of the normalized release text."""
-    return shingles_of(normalize_text(strip_wrapper(text)).split(), size)
+    return shingles_of(normalized_words(strip_wrapper(text)), size)
 
 
 def lead_words(core: str) -> list[str]:
@@ -196,8 +209,8 @@ def lead_words(core: str) -> list[str]:
     for line in core.splitlines():
         stripped = line.strip()
         if len(stripped.split()) >= _LEAD_MIN_WORDS and stripped.endswith(_SENTENCE_ENDS):
-            return normalize_text(stripped).split()[:_LEAD_MAX_WORDS]
-    return normalize_text(core).split()[:_LEAD_MAX_WORDS]
+            return normalized_words(stripped)[:_LEAD_MAX_WORDS]
+    return normalized_words(core)[:_LEAD_MAX_WORDS]
 
 
 def _hash_words(words: list[str]) -> str:
@@ -206,23 +219,83 @@ def _hash_words(words: list[str]) -> str:
 
 def shingles_of(words: list[str], size: int) -> frozenset[int]:
     """64-bit hashes of the ``size``-grams of already normalized words."""
+    return frozenset(_as_ints(gram_digests(words, size)))
+
+
+def gram_digests(words: list[str], size: int) -> bytes:
+    """The shingle hashes in text order, repeats kept: BLAKE2b-64 of each ``size``-gram
+    (its words joined by spaces), 8 bytes each, little-endian; fewer words than
+    ``size``: the hash of them all; no words: nothing."""
     if len(words) < size:
-        return frozenset({_hash64(" ".join(words))} if words else ())
-    grams = (" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
-    return frozenset(_hash64(gram) for gram in grams)
+        return _digest8(" ".join(words)) if words else b""
+    grams = map(" ".join, zip(*(words[i:] for i in range(size))))
+    return b"".join([hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest() for gram in grams])  # inlined: hot
 
 
-def _hash64(value: str) -> int:
-    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
+def shingle_count(words: list[str], size: int) -> int:
+    """``len(shingles_of(words, size))`` without hashing: the distinct ``size``-grams
+    (equal unless two grams of one text collide in 64 bits)."""
+    if len(words) < size:
+        return 1 if words else 0
+    return len(set(zip(*(words[i:] for i in range(size)))))
 
 
-def signature(shingle_set: frozenset[int], num_perm: int, seed: int) -> tuple[int, ...]:
+def _digest8(value: str) -> bytes:
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest()
+
+
+def _as_ints(digests: bytes) -> list[int]:
+    """The shingle hashes as unsigned integers (``int.from_bytes(digest, "little")``)."""
+    return np.frombuffer(digests, dtype="<u8").tolist()
+
+
+def signature(shingle_set: Iterable[int], num_perm: int, seed: int) -> tuple[int, ...]:
     """Classic MinHash: for each of ``num_perm`` hash functions
-    ``(a * x + b) mod (2**61 - 1)`` the minimum over the shingles; ``()`` for none."""
-    if not shingle_set:
-        return ()
-    values = [h & _MERSENNE61 for h in shingle_set]
-    return tuple(min((a * x + b) % _MERSENNE61 for x in values) for a, b in _permutations(num_perm, seed))
+    ``(a * x + b) mod (2**61 - 1)`` (``x`` the shingle hash masked to 61 bits)
+    the minimum over the shingles; ``()`` for none."""
+    values = np.array([h & _MERSENNE61 for h in shingle_set], dtype=np.uint64)
+    return tuple(_minhash(values, num_perm, seed).tolist()) if len(values) else ()
+
+
+_U61, _U31, _U30 = (np.uint64((1 << bits) - 1) for bits in (61, 31, 30))
+_1, _30, _31, _61 = (np.uint64(n) for n in (1, 30, 31, 61))
+_CHUNK = 128  # shingles per pass: the head's ~100 in one
+
+
+def _minhash(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """The MinHash signature of ``values`` (uint64, each < 2**61): exactly
+    ``min((a * x + b) % p)`` per hash function as Python integers compute it, ``p = 2**61 - 1``."""
+    chunks = [_minhash_chunk(values[i : i + _CHUNK], num_perm, seed) for i in range(0, len(values), _CHUNK)]
+    return chunks[0] if len(chunks) == 1 else np.minimum.reduce(chunks)
+
+
+def _minhash_chunk(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """In uint64 arithmetic over flat (shingle, function) arrays, with ``a = ah * 2**31 + al`` and
+    ``x = xh * 2**31 + xl`` (``ah, xh < 2**30``; ``al, xl < 2**31``):
+    ``a * x = ah*xh * 2**62 + (ah*xl + al*xh) * 2**31 + al*xl``; modulo p, ``2**62 = 2`` and
+    ``m * 2**31 = (m >> 30) + (m & (2**30 - 1)) * 2**31``. Every term is below 2**62 and their sum
+    with ``b`` below 2**64; folding the bits above 61 once leaves ``t`` in [0, p + 5], and the
+    wrapped-around ``t - p`` is the smaller of the two exactly when ``t >= p``."""
+    ah2, ah, al, b = (array[: len(values) * num_perm] for array in _perm_arrays(num_perm, seed))
+    xh = np.repeat(values >> _31, num_perm)
+    xl = np.repeat(values & _U31, num_perm)
+    total = xh * ah2  # ah*xh * 2**62 = 2*ah*xh (mod p), < 2**61
+    total += b
+    mid = xl * ah
+    xh *= al
+    mid += xh  # < 2**62
+    total += mid >> _30
+    mid &= _U30
+    mid <<= _31
+    total += mid
+    xl *= al  # < 2**62
+    total += xl
+    high = total >> _61
+    total &= _U61
+    total += high  # <= p + 5
+    np.subtract(total, _U61, out=high)  # wraps around above 2**63 unless total >= p
+    np.minimum(total, high, out=total)
+    return total.reshape(len(values), num_perm).min(axis=0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -232,17 +305,36 @@ def _permutations(num_perm: int, seed: int) -> tuple[tuple[int, int], ...]:
     return tuple((rng.randrange(1, _MERSENNE61), rng.randrange(0, _MERSENNE61)) for _ in range(num_perm))
 
 
-def band_keys(sig: tuple[int, ...], bands: int, rows: int) -> tuple[int, ...]:
-    """One signed 64-bit LSH key per band; the band number is part of the key."""
+@functools.lru_cache(maxsize=8)
+def _perm_arrays(num_perm: int, seed: int) -> tuple[np.ndarray, ...]:
+    """``(2 * ah, ah, al, b)`` of the hash functions, repeated for ``_CHUNK`` shingles (read-only)."""
+    a, b = (np.array(column, dtype=np.uint64) for column in zip(*_permutations(num_perm, seed)))
+    arrays = tuple(np.tile(array, _CHUNK) for array in ((a >> _31) << _1, a >> _31, a & _U31, b))
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def band_keys(sig: Sequence[int], bands: int, rows: int) -> tuple[int, ...]:
+    """One signed 64-bit LSH key per band; the band number is part of the key:
+    BLAKE2b-64 of ``struct.pack("<I4Q", band, *rows_of_the_band)``."""
     if len(sig) < bands * rows:
         return ()
-    keys = []
-    for band in range(bands):
-        chunk = sig[band * rows : (band + 1) * rows]
-        packed = struct.pack(f"<I{rows}Q", band, *(v & 0xFFFFFFFFFFFFFFFF for v in chunk))
-        digest = hashlib.blake2b(packed, digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "little", signed=True))
-    return tuple(keys)
+    values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in sig[: bands * rows]], dtype=np.uint64)
+    return _band_keys(values, bands, rows)
+
+
+def _band_keys(sig: np.ndarray, bands: int, rows: int) -> tuple[int, ...]:
+    data, width = sig.astype("<u8").tobytes(), 8 * rows
+    digests = b"".join([hashlib.blake2b(band.to_bytes(4, "little") + data[band * width : (band + 1) * width],
+                                        digest_size=8).digest() for band in range(bands)])
+    return tuple(np.frombuffer(digests, dtype="<i8").tolist())
+
+
+def _head_band_keys(head: bytes, params: DedupParams) -> tuple[int, ...]:
+    """Band keys from the head's shingle hashes (``gram_digests`` of the first ``head_words``)."""
+    values = np.frombuffer(head, dtype="<u8") & _U61
+    return _band_keys(_minhash(values, params.num_perm, params.seed), params.bands, params.rows)
 
 
 def title_key(title: str) -> str:
@@ -250,28 +342,44 @@ def title_key(title: str) -> str:
     return hashlib.blake2b(normalize_text(title).encode("utf-8"), digest_size=16).hexdigest()
 
 
+def fingerprint(title: str, text: str, params: DedupParams, *, wire: bool = False) -> Fingerprint:
+    """What the store keeps of one item: equal to ``prepare(...).fingerprint``, but only
+    the head's shingles are hashed (the others are only counted)."""
+    words = normalized_words(strip_wrapper(text))
+    count = shingle_count(words, params.shingle_size)
+    head = b"" if count < params.min_shingles else gram_digests(words[: params.head_words], params.shingle_size)
+    return _fingerprint(title, words, count, head, params, wire)
+
+
+def _fingerprint(title: str, words: list[str], count: int, head: bytes, params: DedupParams,
+                 wire: bool = False) -> Fingerprint:
+    return Fingerprint(content_hash=_hash_words(words), band_keys=_head_band_keys(head, params) if head else (),
+                       title_key=title_key(title), shingle_count=count, wire=wire)
+
+
 def prepare(
     title: str, text: str, published: dt.date | None, params: DedupParams, *, keys: bool = True
 ) -> Doc:
     """Keys, shingles and lead shingles of one item, ready for ``match``.
     ``keys=False`` skips the MinHash (candidates read back from the store only
-    need verifying)."""
+    need verifying). Each shingle is hashed once: the head's are the first of the text's."""
     core = strip_wrapper(text)
-    words = normalize_text(core).split()
-    shingle_set = shingles_of(words, params.shingle_size)
+    words = normalized_words(core)
+    digests = gram_digests(words, params.shingle_size)
+    shingle_set = frozenset(_as_ints(digests))
     short = len(shingle_set) < params.min_shingles
-    band: tuple[int, ...] = ()
-    if keys and not short:
-        head = shingles_of(words[: params.head_words], params.shingle_size)
-        band = band_keys(signature(head, params.num_perm, params.seed), params.bands, params.rows)
-    fp = Fingerprint(
-        content_hash=_hash_words(words),
-        band_keys=band,
-        title_key=title_key(title),
-        shingle_count=len(shingle_set),
-    )
+    head = b"" if short or not keys else _head_digests(words, digests, params)
+    fp = _fingerprint(title, words, len(shingle_set), head, params)
     lead = shingles_of(lead_words(core), params.shingle_size)
     return Doc(fp, shingle_set, lead, published, short)
+
+
+def _head_digests(words: list[str], digests: bytes, params: DedupParams) -> bytes:
+    """``gram_digests(words[:head_words])``: a prefix of the whole text's digests."""
+    head_grams = min(len(words), params.head_words) - params.shingle_size + 1
+    if head_grams < 1:
+        return gram_digests(words[: params.head_words], params.shingle_size)
+    return digests[: 8 * head_grams]
 
 
 def similarity(a: Doc, b: Doc) -> Similarity:
@@ -358,9 +466,8 @@ class Deduplicator:
         """The item's keys; None when it has no text at all (it stays a cluster of its own)."""
         if not item.body_text.strip():
             return None
-        doc = prepare(item.title, item.body_text, item.date.date(), self.params)
         wire = registrable_domain(item.source_link) in self.wire_domains
-        return dataclasses.replace(doc.fingerprint, wire=wire)
+        return fingerprint(item.title, item.body_text, self.params, wire=wire)
 
     def decide(self, item: Item, candidates: Sequence[Candidate]) -> Match | None:
         """The candidate ``item`` is a copy of, if any (exact verification of each)."""

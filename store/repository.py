@@ -8,12 +8,14 @@ ORM rows stay in here: callers get the plain values of ingest.model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import Select, and_, delete, func, literal, or_, select, text, union_all, update
+from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -234,14 +236,18 @@ def _lock_dedup(s: Session) -> None:
 
 
 def _find_copy(s: Session, item: Item, judge: DuplicateJudge) -> Match | None:
-    """The stored item this one is a copy of: same content hash, else the judge's pick among candidates."""
+    """The stored item this one is a copy of: same content hash, else the judge's pick among candidates.
+
+    The content-hash probe runs only when some stored item shares a band key: an exact copy has the same
+    words, hence the same band keys (fixed geometry, see ingest.dedup), so a new story (no shared key,
+    the common case) is spared a probe that cannot succeed. A short text is matched by title + date only."""
     fp = item.fingerprint
-    if not fp.is_short:  # a short text is matched by title + date only (see ingest.dedup.match)
-        exact = s.scalar(select(t.Item.id).where(t.Item.content_hash == fp.content_hash,
-                                                 t.Item.band_count > 0).order_by(t.Item.id).limit(1))
+    band_ids = _band_candidates(s, fp.band_keys, judge.max_candidates) if fp.band_keys else []
+    if band_ids:
+        exact = s.scalar(_EXACT_QUERY, {"content_hash": fp.content_hash})
         if exact is not None:
             return Match("content_hash", 1.0, exact)
-    ids = _candidate_ids(s, item, fp, judge)
+    ids = list(dict.fromkeys(band_ids + _title_candidates(s, item, fp, judge)))
     if not ids:
         return None
     rows = s.execute(select(t.Item.id, t.Item.cluster_id, t.Item.title, t.Item.body_text, t.Item.date,
@@ -250,19 +256,49 @@ def _find_copy(s: Session, item: Item, judge: DuplicateJudge) -> Match | None:
                                          r.shingle_count) for r in rows])
 
 
-def _candidate_ids(s: Session, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
-    """Items sharing an LSH band key (newest first), and items with the same title within the date
-    window when either side is a short text; at most judge.max_candidates of each."""
-    ids: list[int] = []
-    if fp.band_keys:
-        ids += s.scalars(select(t.ItemBand.item_id).where(t.ItemBand.band_key.in_(fp.band_keys)).distinct()
-                         .order_by(t.ItemBand.item_id.desc()).limit(judge.max_candidates)).all()
-    window = and_(t.Item.title_key == fp.title_key, t.Item.date.between(item.date - judge.title_window,
-                                                                        item.date + judge.title_window))
-    if not fp.is_short:
-        window = and_(window, t.Item.shingle_count < judge.min_shingles)
-    ids += s.scalars(select(t.Item.id).where(window).order_by(t.Item.id.desc()).limit(judge.max_candidates)).all()
-    return list(dict.fromkeys(ids))
+def _band_candidates(s: Session, keys: Sequence[int], limit: int) -> list[int]:
+    """Items sharing an LSH band key with `keys`, newest first, at most `limit`.
+
+    One statement of per-key backward scans of the (band_key, item_id) primary key, each stopping after
+    `limit` rows, merged here: the newest `limit` of their union are exactly the newest `limit` items
+    sharing any key (an item among those is among the newest `limit` of each key it has). On SQLite a
+    single `band_key IN (...)` with DISTINCT and ORDER BY builds three temporary B-trees per lookup (the
+    IN list, DISTINCT, ORDER BY), which cost more than the index seeks and page-fault fresh memory."""
+    keys = list(dict.fromkeys(keys))
+    found = s.scalars(_band_query(len(keys)), {"limit": limit} | {f"k{i}": key for i, key in enumerate(keys)})
+    return sorted(set(found), reverse=True)[:limit]
+
+
+@functools.lru_cache(maxsize=8)
+def _band_query(n_keys: int) -> CompoundSelect:
+    """`n_keys` newest-first scans of item_bands, bound as :k0.. and :limit (built once per key count)."""
+    scans = [select(t.ItemBand.item_id).where(t.ItemBand.band_key == bindparam(f"k{i}", type_=t.ItemBand.band_key.type))
+             .order_by(t.ItemBand.item_id.desc()).limit(bindparam("limit")).subquery(f"b{i}") for i in range(n_keys)]
+    return union_all(*(select(scan.c.item_id) for scan in scans))
+
+
+def _title_candidates(s: Session, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
+    """Items with the same title within the date window when either side is a short text (newest first,
+    at most judge.max_candidates)."""
+    params = {"title_key": fp.title_key, "earliest": item.date - judge.title_window,
+              "latest": item.date + judge.title_window, "min_shingles": judge.min_shingles,
+              "limit": judge.max_candidates}
+    return list(s.scalars(_title_query(short=fp.is_short), params))
+
+
+# The lookup statements are built once with bound parameters: building them per item cost more than running them.
+_EXACT_QUERY = (select(t.Item.id).where(t.Item.content_hash == bindparam("content_hash"), t.Item.band_count > 0)
+                .order_by(t.Item.id).limit(1))
+
+
+@functools.lru_cache(maxsize=2)
+def _title_query(short: bool) -> Select:
+    """Same title key, date in [:earliest, :latest]; a long text only looks for short ones (< :min_shingles)."""
+    window = and_(t.Item.title_key == bindparam("title_key"),
+                  t.Item.date.between(bindparam("earliest"), bindparam("latest")))
+    if not short:
+        window = and_(window, t.Item.shingle_count < bindparam("min_shingles"))
+    return select(t.Item.id).where(window).order_by(t.Item.id.desc()).limit(bindparam("limit"))
 
 
 def _cluster_for(s: Session, match: Match | None, now: datetime) -> int:

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import random
+import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ingest.dedup import (
     DedupParams,
     Match,
     band_keys,
     content_hash,
+    fingerprint,
     match,
     normalize_text,
     prepare,
+    shingle_count,
     shingles,
+    shingles_of,
     signature,
     similarity,
     strip_dateline,
     strip_tail,
+    strip_wrapper,
     title_key,
     verify,
 )
@@ -214,6 +223,129 @@ def test_band_keys_are_signed_64bit_and_depend_on_band_position() -> None:
     swapped = sig[4:8] + sig[0:4] + sig[8:]  # same values, other band: other keys
     assert set(band_keys(swapped, 20, 4)[:2]).isdisjoint(keys[:2])
     assert band_keys(sig[:10], 20, 4) == ()
+
+
+def test_band_keys_and_signature_are_stable_across_versions() -> None:
+    # Band keys are stored in item_bands: a change in shingling, MinHash or banding silently stops new
+    # copies from finding the items stored before it. Values computed by the pure-Python definition
+    # (``(a * x + b) mod (2**61 - 1)`` over BLAKE2b-64 word 4-gram hashes masked to 61 bits).
+    fp = prepare("Voltaris breaks ground", BODY, None, PARAMS).fingerprint
+    assert (fp.content_hash, fp.title_key, fp.shingle_count) == (
+        "c015074248ff4f608277e3fbc273129d", "f95e9d617597a3f5dd5dc6739586201b", 155)
+    assert fp.band_keys == (
+        3670300615452418769, -4257000877644249666, 6706365070084977829, -7497077394893825522,
+        2557514102740391375, -905937941507815519, -9037650608358717613, -7288715552064158232,
+        1441451727625516059, -4417341358624926396, 4248461699239064923, 7633560544292738892,
+        4599875847394187840, 3437217716358876602, -5362490993237466421, -778983443856426650,
+        7313804202637718831, 6990185674918767442, -3001494242956614716, 7101313631914217900,
+    )
+    edge = frozenset({1, 2**64 - 1, 2**61 - 1, 2**61, 12345678901234567890})  # values at the 61-bit mask
+    assert signature(edge, 8, 1) == (
+        856549038614846678, 271902015394427964, 537740303338483232, 484122828592498198,
+        878926695003387446, 1400656654617924230, 459066383652264450, 157159171974479405,
+    )
+
+
+def test_fixture_fingerprints_are_stable_across_versions() -> None:
+    rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
+    out = []
+    for row in rows:
+        for side in ("a", "b"):
+            fp = prepare(row[side]["title"], row[side]["text"], None, PARAMS).fingerprint
+            out.append([fp.content_hash, fp.title_key, fp.shingle_count, list(fp.band_keys)])
+    digest = hashlib.blake2b(json.dumps(out).encode(), digest_size=16).hexdigest()
+    assert digest == "b7af45d3946c9eb9f2e7f129e9477b92"
+
+
+# The definitions, in plain Python integers: what the stored keys were first computed with.
+_P = (1 << 61) - 1
+
+
+def reference_signature(hashes: frozenset[int], num_perm: int, seed: int) -> tuple[int, ...]:
+    rng = random.Random(seed)
+    perms = [(rng.randrange(1, _P), rng.randrange(0, _P)) for _ in range(num_perm)]
+    return tuple(min((a * (h & _P) + b) % _P for h in hashes) for a, b in perms) if hashes else ()
+
+
+def reference_fingerprint(title: str, text: str, params: DedupParams) -> tuple:
+    words = " ".join(re.sub(r"[\W_]+", " ", _fold(strip_wrapper(text))).split()).split()
+
+    def hashed(ws: list[str]) -> frozenset[int]:
+        grams = [" ".join(ws[i : i + 4]) for i in range(len(ws) - 3)] if len(ws) >= 4 else [" ".join(ws)] * bool(ws)
+        return frozenset(int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") for g in grams)
+
+    count = len(hashed(words))
+    keys: tuple[int, ...] = ()
+    if count >= params.min_shingles:
+        sig = reference_signature(hashed(words[: params.head_words]), params.num_perm, params.seed)
+        keys = tuple(int.from_bytes(hashlib.blake2b(struct.pack("<I4Q", band, *sig[band * 4 : band * 4 + 4]),
+                                                    digest_size=8).digest(), "little", signed=True)
+                     for band in range(params.bands))
+    return hashlib.blake2b(" ".join(words).encode(), digest_size=16).hexdigest(), keys, title_key(title), count
+
+
+def _fold(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", text).casefold().replace("%", " percent ").replace("&", " and ")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.frozensets(st.integers(0, 2**64 - 1), min_size=1, max_size=300), st.integers(1, 90), st.integers(0, 9))
+def test_vectorized_minhash_equals_the_integer_definition(hashes, num_perm, seed) -> None:
+    # Sets of up to 300 cover several passes of 128 shingles; 0 and 2**64 - 1 reach both ends of the mask.
+    assert signature(hashes, num_perm, seed) == reference_signature(hashes, num_perm, seed)
+
+
+def test_minhash_at_the_modulus_edges() -> None:
+    edges = {0, 1, _P - 1, _P, _P + 1, 2**61, 2**62 - 1, 2**63, 2**64 - 1, (_P << 3) | 7}
+    rng = random.Random(3)
+    for _ in range(200):  # shingles whose (a * x + b) mod p is 0..5: the sums that fold to p..p+5
+        a, b = rng.randrange(1, _P), rng.randrange(0, _P)
+        edges.update((k - b) * pow(a, -1, _P) % _P for k in range(6))
+    assert signature(frozenset(edges), 200, 3) == reference_signature(frozenset(edges), 200, 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_normalized_words_equal_the_substitute_and_split_definition(text: str) -> None:
+    assert normalize_text(text) == " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "dé", "ﬁ", "x1"]), max_size=30))
+def test_shingle_count_counts_distinct_grams(words: list[str]) -> None:
+    assert shingle_count(words, 4) == len(shingles_of(words, 4))
+
+
+def _fixture_texts() -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
+    return [(row[side]["title"], row[side]["text"]) for row in rows for side in ("a", "b")]
+
+
+def test_fingerprint_equals_the_definition_and_prepare() -> None:
+    rng = random.Random(3)
+    vocab = sorted(set(" ".join(text for _, text in _fixture_texts()).split())) + ["Straße", "ＡＢＣ", "38%", "R&D"]
+    synthetic = [("T", "\n".join(" ".join(rng.choice(vocab) for _ in range(rng.randrange(1, 30)))
+                                 for _ in range(rng.randrange(0, 12)))) for _ in range(150)]
+    for title, text in _fixture_texts() + synthetic:
+        fp = fingerprint(title, text, PARAMS)
+        expected = reference_fingerprint(title, text, PARAMS)
+        assert (fp.content_hash, fp.band_keys, fp.title_key, fp.shingle_count) == expected
+        doc = prepare(title, text, None, PARAMS)
+        assert doc.fingerprint == fp and doc.shingles == shingles(text)
+
+
+def test_exact_copies_share_every_band_key() -> None:
+    # store.repository._find_copy looks for an exact copy only among items sharing a band key
+    rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
+    exact = 0
+    for row in rows:
+        a, b = (fingerprint(row[side]["title"], row[side]["text"], PARAMS) for side in ("a", "b"))
+        if a.content_hash == b.content_hash and not a.is_short:
+            exact += 1
+            assert a.band_keys == b.band_keys
+    assert exact >= 5
 
 
 def test_short_text_has_no_band_keys() -> None:

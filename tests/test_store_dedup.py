@@ -3,12 +3,13 @@ the canonical copy, the explanation, race safety, and the migration of existing 
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import column, func, insert, select, table, text, update
+from sqlalchemy import column, event, func, insert, select, table, text, update
 
 from fixtures.dedup.make_pairs import load_releases, render_newsroom, render_partner, render_prn, BASE
 from ingest.dedup import Deduplicator
@@ -117,6 +118,49 @@ def test_without_a_judge_every_item_is_its_own_story(sessions):
     _save(sessions, sid, _item(copy, "g1"), _item(replace(copy, url=copy.url + "x"), "g2"), judge=None)
     with sessions.begin() as s:
         assert len(repository.list_items(s)) == 2
+
+
+def test_band_candidates_are_the_newest_items_sharing_any_key(sessions):
+    # the per-key scans merged in Python give what one DISTINCT ... IN (...) ORDER BY ... LIMIT query gives
+    rel = RELEASES["helixa-launch"]
+    sid = _source(sessions, "https://a/feed")
+    base = _item(render_prn(rel, rel.paragraphs, 1), "g")
+    rng = random.Random(5)
+    shared = [7, 8, 9, 10, 11, -(2**63), 2**63 - 1]  # key 7 is on most items: more than a limit's worth
+    items = []
+    for n in range(40):
+        keys = ([7] if n % 5 else []) + rng.sample(shared[1:], 2) + [1000 + 20 * n + i for i in range(17)]
+        items.append(replace(base, keys=EntryKeys(f"g{n}", f"{base.keys.link}?n={n}"), slug=f"s-{n}",
+                             fingerprint=replace(base.fingerprint, band_keys=tuple(keys))))
+    _save(sessions, sid, *items, judge=None)
+    with sessions.begin() as s:
+        for probe, limit in (([7], 10), ([7, 8, 9], 50), ([8, -(2**63), 2**63 - 1, 5], 3), ([1000 + 20 * 3, 8], 50),
+                             ([123456], 50), ([7] * 20, 5)):
+            expected = s.scalars(select(t.ItemBand.item_id).where(t.ItemBand.band_key.in_(probe)).distinct()
+                                 .order_by(t.ItemBand.item_id.desc()).limit(limit)).all()
+            assert repository._band_candidates(s, probe, limit) == expected
+
+
+def test_a_new_story_costs_no_content_hash_probe(sessions):
+    # an exact copy shares every band key, so without a shared key there is none to look for
+    statements = []
+    engine = sessions.kw["bind"]
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        rel = RELEASES["mrdb-phase2"]
+        sid = _source(sessions, "https://wire/feed")
+        copy = render_prn(rel, rel.paragraphs, 1)
+        _save(sessions, sid, _item(copy, "g1"))
+        new_story = [q for q in statements if q.startswith("SELECT") and "items.content_hash =" in q]
+        _save(sessions, sid, _item(replace(copy, url=copy.url + "-moved"), "g2"))
+        exact_copy = [q for q in statements if q.startswith("SELECT") and "items.content_hash =" in q]
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert new_story == [] and len(exact_copy) == 1
+    with sessions.begin() as s:
+        assert {(i.match.method if i.match else None) for i in repository.list_items(s, all_copies=True)} == {
+            None, "content_hash"}
 
 
 class SlowJudge:
