@@ -24,6 +24,7 @@ from datetime import date as date_type, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from ingest.decoding import clean_text
 from ingest.extract import clean_html, html_blocks
 from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
@@ -61,13 +62,14 @@ def import_file(path: Path, *, source_name: str, date: datetime | None = None, r
                 ) -> Imported:
     """Read one document; `source_name` names plain-text items (front matter names its own)."""
     try:
-        raw = path.read_bytes()[:MAX_FILE_BYTES + 1]
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # never more than the limit in memory, whatever the file's size
     except OSError as exc:
         return Imported(path, problem=f"import {path}: cannot read: {exc.strerror or exc}")
     if len(raw) > MAX_FILE_BYTES:
         return Imported(path, problem=f"import {path}: larger than {MAX_FILE_BYTES} bytes")
     try:
-        text = raw.decode("utf-8-sig")
+        text = clean_text(raw.decode("utf-8-sig"))  # no NUL or control character reaches the store
     except UnicodeDecodeError:
         return Imported(path, problem=f"import {path}: not UTF-8 text")
     if text.startswith("+++"):
@@ -81,7 +83,7 @@ def import_file(path: Path, *, source_name: str, date: datetime | None = None, r
 def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
     try:
         doc = parse(text, str(path))
-        front = doc.front
+        front, body = doc.front, clean_text(doc.body)
         title = _string(front, "title", required=True)
         when = _datetime(front.get("date"), path)
         fields = {k: _string(front, k) for k in ("summary", "description", "source_link", "enclosure", "url",
@@ -97,7 +99,7 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
     item = Item(keys=entry_keys(entry), entry=entry, title=title, date=when, draft=draft,
                 summary=fields["summary"], description=fields["description"], source_link=fields["source_link"],
                 enclosure=fields["enclosure"], slug=fields["url"] or item_slug(when, title), source=fields["source"],
-                body_html=doc.body, body_text="\n\n".join(html_blocks(doc.body)), method="import",
+                body_html=body, body_text="\n\n".join(html_blocks(body)), method="import",
                 qrcode=fields["qrcode"] if "qrcode" in front else None,
                 origin=Provenance(_int(front.get("article_id")), _int(front.get("feed_item_id")), str(path)))
     if rules:
@@ -111,6 +113,7 @@ def _string(front: dict[str, Any], key: str, required: bool = False) -> str:
     value = front.get(key, "")
     if not isinstance(value, str):
         raise FrontMatterError(f"'{key}' must be a string, got {type(value).__name__}")
+    value = clean_text(value)  # a TOML "\u0000" escape would bring a NUL the file itself does not hold
     if required and not value.strip():
         raise FrontMatterError(f"'{key}' is missing or empty")
     return value

@@ -219,6 +219,21 @@ def test_directory_with_both_seeds(tmp_path, db_url):
     assert run_json(pw, "--dir", str(SEEDS), "--restart")["duplicates"] == 2
 
 
+def test_a_document_with_nul_characters_is_stored_clean(tmp_path, db_url):
+    """A TOML "\\u0000" escape in the front matter and a raw NUL in the body (PostgreSQL refuses NULs in text)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    seed = (SEEDS / "002_af0badd8b5f78533.txt").read_text()
+    hostile = seed.replace('title = "', 'title = "Nul\\u0000 inside ', 1).replace("<p>", "<p>raw\x00nul ", 1)
+    (docs / "nul.txt").write_text(hostile)
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url, extra=FAST))
+    summary = run_json(pw, "--dir", str(docs))
+    assert (summary["stored"], summary["errors"]) == (1, 0)
+    stored = items(pw)[0]
+    assert stored["title"].startswith("Nul inside ") and "\x00" not in json.dumps(stored)
+    assert "raw" in stored["body_html"] and "\x00" not in stored["body_html"]
+
+
 def test_front_matter_document_joins_the_source_it_names(tmp_path, sqlite_url, server):
     """Imported into the polled source of the same name, a document already polled is a duplicate."""
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")], extra=FAST))
