@@ -20,9 +20,11 @@ companies to reach a wide audience of investors" sentence). `clean_text` drops t
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -406,7 +408,7 @@ _SEP = "\ue002"       # one or more non-word characters (\s+, [\s:]+, ...)
 _ANY = "\ue003"       # one or more characters of any kind
 _MARKERS = _BOUND + _LINE + _SEP + _ANY
 _MAX_STRINGS = 64     # literal sets larger than this are given up (they tell nothing)
-_MAX_CASES = 64       # branches followed separately (a phrase list: one case per phrase)
+_MAX_CASES = 64       # top-level branches followed separately (e.g. the phrases of a list)
 _MAX_NEEDS = 3        # sets of words checked per case: the most selective ones
 _MAX_STARTS = 32      # literal starts looked for (else their shortest distinct prefixes)
 _UNFOLDABLE = "\u017f\u0131\u0130\u212a"  # ſ ı İ K: re.IGNORECASE matches them to s, i, i, k
@@ -427,8 +429,15 @@ class _Need:
     phrases: tuple[tuple[frozenset[bytes], tuple[bytes, ...]], ...]  # longer strings: words, parts
 
     def met(self, scan: _Scan) -> bool:
-        return (not self.words.isdisjoint(scan.words) or any(p in scan.joined for p in self.parts)
-                or any(w <= scan.words and all(p in scan.joined for p in ps) for w, ps in self.phrases))
+        if not self.words.isdisjoint(scan.words):
+            return True
+        for part in self.parts:
+            if part in scan.joined:
+                return True
+        for words, parts in self.phrases:
+            if words <= scan.words and all(part in scan.joined for part in parts):
+                return True
+        return False
 
     @property
     def gate(self) -> frozenset[bytes] | None:
@@ -444,27 +453,40 @@ class _Need:
 
 
 @dataclass(frozen=True)
-class _Alternative:
-    pattern: str
-    needs: tuple[_Need, ...]                  # all of these
-    cases: tuple[tuple[_Need, ...], ...]      # and all of one of these (its branches), if any
-    starts: tuple[tuple[str, bytes], ...] | None  # matches start with one of these literals (and
-                                                  # its longest word), None: anywhere;
+class _Case:
+    """One branch of an alternative (one phrase of a list, one line of a `(?:A|B)` pattern)."""
+
+    needs: tuple[_Need, ...]                      # all of these
+    starts: tuple[tuple[str, _Need | None], ...] | None  # matches start with one of these literals
+                                                         # (if the need is met); None: anywhere
     line_starts: tuple[str, ...] | None           # or at a line start followed by one of these
                                                   # (None: by anything)
+    gate: frozenset[bytes] | None = None          # whole words one of which the text must have
 
-    @property
-    def gate(self) -> frozenset[bytes] | None:
-        """Whole words one of which must be in the text (from a need, or from one need of each case)."""
-        gate = next((g for n in self.needs if (g := n.gate) is not None), None)
-        if gate is None and self.cases:
-            gates = [next((g for n in case if (g := n.gate) is not None), None) for case in self.cases]
-            gate = frozenset().union(*gates) if None not in gates else None
-        return gate
+    @classmethod
+    def of(cls, needs: tuple[_Need, ...], starts: tuple[tuple[str, _Need | None], ...] | None,
+           line_starts: tuple[str, ...] | None) -> _Case:
+        return cls(needs, starts, line_starts, next((g for n in needs if (g := n.gate) is not None), None))
 
     def possible(self, scan: _Scan) -> bool:
-        return all(n.met(scan) for n in self.needs) and \
-            (not self.cases or any(all(n.met(scan) for n in case) for case in self.cases))
+        if self.gate is not None and self.gate.isdisjoint(scan.words):
+            return False
+        for need in self.needs:
+            if not need.met(scan):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    pattern: str
+    cases: tuple[_Case, ...]              # a match is a match of one of these
+    gate: frozenset[bytes] | None = None  # whole words one of which the text must have
+
+    @classmethod
+    def of(cls, pattern: str, cases: tuple[_Case, ...]) -> _Alternative:
+        gates = [c.gate for c in cases]
+        return cls(pattern, cases, None if None in gates else frozenset().union(*gates))
 
 
 @dataclass(frozen=True)
@@ -472,33 +494,34 @@ class _Matcher:
     """A regex that is an alternation, with what each alternative needs. `finditer` = regex.finditer."""
 
     regex: re.Pattern[str]
-    alternatives: tuple[_Alternative, ...]  # () when the regex cannot be split (backreferences)
-    gates: tuple[frozenset[bytes] | None, ...] = ()  # each alternative's gate
-    gate: frozenset[bytes] = frozenset()             # all of them: the text needs one of these words
-    open: bool = True                                # ... unless some alternative has no gate
+    alternatives: tuple[_Alternative, ...] = ()  # () when the regex cannot be split (backreferences)
+    gate: frozenset[bytes] = frozenset()         # the text needs one of these words...
+    open: bool = True                            # ... unless some alternative has no gate
 
     @classmethod
     def of(cls, regex: re.Pattern[str], alternatives: tuple[_Alternative, ...]) -> _Matcher:
-        gates = tuple(a.gate for a in alternatives)
-        return cls(regex, alternatives, gates, frozenset().union(*(g for g in gates if g)), None in gates)
+        gates = [a.gate for a in alternatives]
+        return cls(regex, alternatives, frozenset().union(*(g for g in gates if g)), None in gates)
 
     def finditer(self, scan: _Scan, pos: int = 0, stop: int | None = None) -> Iterable[re.Match[str]]:
         """regex.finditer(text, pos), maybe without the matches that start at or after `stop`."""
         if not scan.foldable or not self.alternatives:
             return self.regex.finditer(scan.text, pos)
-        present = self.gate & scan.words
-        if not present and not self.open:
+        if not self.open and self.gate.isdisjoint(scan.words):
             return ()
-        kept = tuple(a for a, gate in zip(self.alternatives, self.gates)
-                     if (gate is None or not gate.isdisjoint(present)) and a.possible(scan))
+        kept, cases = [], []
+        for alternative in self.alternatives:
+            if alternative.gate is None or not alternative.gate.isdisjoint(scan.words):
+                if possible := [c for c in alternative.cases if c.possible(scan)]:
+                    kept.append(alternative.pattern)
+                    cases.append(possible)
         if not kept:
             return ()
-        regex = self.regex if len(kept) == len(self.alternatives) else \
-            _alternation(tuple(a.pattern for a in kept), self.regex.flags)
-        starts = _start_positions(kept, scan, pos, len(scan.text) if stop is None else stop)
+        starts = _start_positions(cases, scan, pos, len(scan.text) if stop is None else stop)
         if starts is None:
+            regex = self.regex if len(kept) == len(self.alternatives) else _alternation(tuple(kept), self.regex.flags)
             return regex.finditer(scan.text, pos)
-        return _match_at(regex, scan.text, starts, pos)
+        return _match_at(tuple(kept), self.regex.flags, scan.text, starts, pos)
 
 
 class _Scan:
@@ -531,37 +554,48 @@ def _alternation(patterns: tuple[str, ...], flags: int) -> re.Pattern[str]:
     return re.compile("|".join(patterns), flags)
 
 
-def _start_positions(alternatives: tuple[_Alternative, ...], scan: _Scan, pos: int, stop: int) -> list[int] | None:
-    """Sorted positions in [pos, stop) where a match may start, or None when unknown or too many to be
-    worth it (each costs a re.match call; one finditer pass costs about as much as len(text) / 64)."""
-    if any(a.starts is None for a in alternatives):
+def _start_positions(cases: list[list[_Case]], scan: _Scan, pos: int, stop: int) -> dict[int, int] | None:
+    """Positions in [pos, stop) where a match may start, each with the set (bit k: cases[k]) of
+    alternatives that may match there; None when unknown or too many to be worth it (each costs a
+    re.match call; one finditer pass costs about as much as len(text) / 64 of them)."""
+    if any(c.starts is None for alternative in cases for c in alternative):
         return None
     budget = len(scan.text) // 64
-    lower, found = scan.lower, set()
-    if any(a.line_starts is None for a in alternatives):
-        found.update(i for i in scan.line_starts if pos <= i < stop)
-    elif heads := tuple({h for a in alternatives for h in a.line_starts or ()}):
-        found.update(i for i in scan.line_starts if pos <= i < stop and lower.startswith(heads, i))
-    literals = {s for a in alternatives for s, word in a.starts or () if word in scan.joined}
-    budget -= len(found) + sum(lower.count(s, pos, stop + len(s) - 1) for s in literals)
-    if budget < 0:
-        return None
-    for literal in literals:
-        i = lower.find(literal, pos, stop + len(literal) - 1)
-        while i != -1:
-            found.add(i)
-            i = lower.find(literal, i + 1, stop + len(literal) - 1)
-    return sorted(found)
+    lines = scan.line_starts[bisect_left(scan.line_starts, pos):bisect_left(scan.line_starts, stop)]
+    lower, found = scan.lower, {}
+    for k, alternative in enumerate(cases):
+        bit, heads, literals = 1 << k, set(), set()
+        for case in alternative:
+            heads = None if heads is None or case.line_starts is None else heads | set(case.line_starts)
+            literals.update(s for s, need in case.starts or () if need is None or need.met(scan))
+        if heads is None or heads:
+            prefixes = tuple(heads or ())
+            for i in lines:
+                if heads is None or lower.startswith(prefixes, i):
+                    found[i] = found.get(i, 0) | bit
+        for literal in literals:
+            end = stop + len(literal) - 1
+            i = lower.find(literal, pos, end)
+            while i != -1:
+                found[i] = found.get(i, 0) | bit
+                i = lower.find(literal, i + 1, end)
+        if len(found) > budget:
+            return None
+    return found
 
 
-def _match_at(regex: re.Pattern[str], text: str, starts: list[int], pos: int) -> list[re.Match[str]]:
-    """regex.finditer(text, pos) when every match starts at one of `starts`."""
+def _match_at(patterns: tuple[str, ...], flags: int, text: str, starts: dict[int, int],
+              pos: int) -> list[re.Match[str]]:
+    """re.compile("|".join(patterns), flags).finditer(text, pos) when every match starts at one of
+    `starts`: tried there with the patterns that may match there (the others could not)."""
     found: list[re.Match[str]] = []
     end = pos
-    for start in starts:
-        if start >= end and (m := regex.match(text, start)):
+    regexes = {mask: _alternation(tuple(p for k, p in enumerate(patterns) if mask >> k & 1), flags)
+               for mask in set(starts.values())}
+    for start in sorted(starts):
+        if start >= end and (m := regexes[starts[start]].match(text, start)):
             if m.end() == start:  # an empty match: finditer's rules for those are subtle, let it decide
-                return list(regex.finditer(text, pos))
+                return list(_alternation(patterns, flags).finditer(text, pos))
             found.append(m)
             end = m.end()
     return found
@@ -572,24 +606,39 @@ def _matcher(r: _Reader, alternatives: list[str], where: str, flags: int) -> _Ma
     try:
         return _Matcher.of(regex, tuple(_analyse(p, flags) for p in alternatives))
     except (_Opaque, re.error, RecursionError):  # e.g. a backreference to another alternative's group
-        return _Matcher(regex, ())
+        return _Matcher(regex)
 
 
 def _analyse(pattern: str, flags: int) -> _Alternative:
-    lits = _sequence(sre_parse.parse(pattern, flags))
-    common = _select((*lits.needs, lits.first, lits.last, *((lits.exact,) if lits.exact else ())), ())
-    cases = [_select(case, common) for case in lits.cases] if len(lits.cases) > 1 else []
-    if not all(cases) or all(len(c) == 1 for c in cases) and \
-            any(frozenset().union(*(c[0] for c in cases)) <= k for k in common):
-        cases = []  # the cases tell nothing that the common needs do not
-    return _Alternative(pattern, _needs(common), tuple(_needs(c) for c in cases), *_starts(lits.first))
+    return _Alternative.of(pattern, tuple(map(_case, _top_branches(list(sre_parse.parse(pattern, flags))))))
 
 
-def _select(sets: Iterable[frozenset[str]], known: tuple[frozenset[str], ...]) -> tuple[frozenset[str], ...]:
-    """The _MAX_NEEDS most selective sets that the others (and `known`) do not already imply."""
+def _top_branches(items: list[tuple[Any, Any]]) -> list[list[tuple[Any, Any]]]:
+    """The branches of a pattern that is one alternation (between zero-width assertions), else itself."""
+    zero_width = (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
+    lead = list(itertools.takewhile(lambda item: item[0] in zero_width, items))
+    trail = list(itertools.takewhile(lambda item: item[0] in zero_width, reversed(items[len(lead):])))[::-1]
+    middle = items[len(lead):len(items) - len(trail)]
+    if len(middle) == 1 and middle[0][0] in (sre.SUBPATTERN, sre.BRANCH):
+        op, av = middle[0]
+        branches = [list(av[3])] if op is sre.SUBPATTERN else [list(p) for p in av[1]]
+        split = [lead + part + trail for branch in branches for part in _top_branches(branch)]
+        if len(split) <= _MAX_CASES:
+            return split
+    return [items]
+
+
+def _case(items: list[tuple[Any, Any]]) -> _Case:
+    lits = _sequence(items)
+    needs = _select((*lits.needs, lits.first, lits.last, *((lits.exact,) if lits.exact else ())))
+    return _Case.of(_needs(needs), *_starts(lits.first))
+
+
+def _select(sets: Iterable[frozenset[str]]) -> tuple[frozenset[str], ...]:
+    """The _MAX_NEEDS most selective sets that the others do not already imply."""
     chosen: list[frozenset[str]] = []
     for s in sorted(set(sets), key=_score, reverse=True):
-        if _score(s)[0] >= 2 and not any(_implies(c, s) for c in (*known, *chosen)):
+        if _score(s)[0] >= 2 and not any(_implies(c, s) for c in chosen):
             chosen.append(s)
     return tuple(chosen[:_MAX_NEEDS])
 
@@ -628,9 +677,10 @@ def _split(strings: frozenset[str]) -> Iterator[_Need]:
 def _probes(s: str) -> frozenset[tuple[bool, bytes]]:
     """The two most telling words of a literal string: (True, b"word") a whole word, or (False, b" pre"),
     (False, b"fix "), (False, b"part") a word start, end or part (see _Need)."""
-    runs = sorted((_probe(m, s) for m in _WORD_RUN.finditer(s)), key=lambda r: (r[1] > 3, r[0], r[1]), reverse=True)[:2]
+    runs = sorted((_probe(m, s) for m in _WORD_RUN.finditer(s)),
+                  key=lambda run: (run[1] > 3, run[0], run[1]), reverse=True)  # long words, whole, longer
     return frozenset((True, w.encode()) if whole else (False, f"{' ' * left}{w}{' ' * right}".encode())
-                     for whole, _, w, left, right in runs)
+                     for whole, _, w, left, right in runs[:2])
 
 
 def _probe(m: re.Match[str], s: str) -> tuple[bool, int, str, bool, bool]:
@@ -642,42 +692,53 @@ def _probe(m: re.Match[str], s: str) -> tuple[bool, int, str, bool, bool]:
 
 
 def _need(strings: list[frozenset[tuple[bool, bytes]]]) -> _Need:
-    """A need from strings given as their probes."""
+    """A need from strings given as their probes (a string that has all the probes of another adds nothing)."""
     words, parts, phrases = set(), set(), set()
-    for probes in strings:
+    for probes in {p for p in strings if not any(q < p for q in strings)}:
         if len(probes) > 1:
-            phrases.add((frozenset(p for whole, p in probes if whole), tuple(sorted(p for whole, p in probes if not whole))))
+            phrases.add((frozenset(p for whole, p in probes if whole),
+                         tuple(sorted(p for whole, p in probes if not whole))))
         else:
             ((whole, p),) = probes
             (words if whole else parts).add(p)
     return _Need(frozenset(words), tuple(sorted(parts)), tuple(sorted(phrases, key=repr)))
 
 
-def _starts(first: frozenset[str]) -> tuple[tuple[tuple[str, bytes], ...] | None, tuple[str, ...] | None]:
-    """The literals matches start with, and the literals that follow a line start where they start
-    at one (see _Alternative)."""
-    anywhere, at_line = set(), set()
+def _starts(first: frozenset[str]) -> tuple[tuple[tuple[str, _Need | None], ...] | None, tuple[str, ...] | None]:
+    """The literals matches start with (each with what the text needs for a match to start with it),
+    and the literals that follow a line start where matches start at one (see _Case)."""
+    anywhere: dict[str, list[str]] = {}
+    at_line = set()
     for s in first:
         head = s.lstrip(_BOUND + _LINE)  # zero-width
         literal = re.split(f"[{_MARKERS}]", head)[0]  # up to the next assertion or separator
+        if (m := _WORD_RUN.search(literal)) and m.start() and len(max(_WORD_RUN.findall(literal), key=len)) < 3:
+            literal = literal[:m.start()]  # "$" for "$a", "$b", ...: one search instead of many
         if _LINE in s[:len(s) - len(head)]:
             at_line.add(literal)
         elif literal:
-            anywhere.add(literal)
+            anywhere.setdefault(literal, []).append(s)
         else:
             return None, None
-    starts = _few(anywhere)
+    starts = _few(set(anywhere))
     if starts is None:
         return None, None
-    words = (max(_WORD_RUN.findall(s), key=len, default="").encode() for s in starts)
-    return tuple(zip(starts, words)), (None if "" in at_line else _few(at_line))
+    needs = {start: _start_need([s for literal, ss in anywhere.items() if literal.startswith(start) for s in ss])
+             for start in starts}
+    return tuple(needs.items()), (None if "" in at_line else _few(at_line))
+
+
+def _start_need(strings: list[str]) -> _Need | None:
+    """What the text needs for a match to start with one of these strings (None: not worth checking)."""
+    probes = [_probes(s) for s in strings]
+    return _need(probes) if all(any(len(w.strip()) > 2 for _, w in p) for p in probes) else None
 
 
 def _few(literals: set[str]) -> tuple[str, ...] | None:
-    """Few literals to look for: these, or their shortest distinct prefixes; None if impossible.
-    Up to _MAX_STARTS if their words are long (the absent ones are skipped at little cost), else 8."""
-    if len(literals) <= _MAX_STARTS // 4 or len(literals) <= _MAX_STARTS and \
-            all(len(max(_WORD_RUN.findall(s), key=len, default="")) >= 4 for s in literals):
+    """Few literals to look for: these (without those that another one starts), or if there are more
+    than _MAX_STARTS, their shortest distinct prefixes (at most a quarter of that); None if impossible."""
+    literals = {s for s in literals if not any(s != t and s.startswith(t) for t in literals)}
+    if len(literals) <= _MAX_STARTS:
         return tuple(sorted(literals))
     for length in range(max(map(len, literals)), 0, -1):
         if len(shorter := {s[:length] for s in literals}) <= _MAX_STARTS // 4:
@@ -699,7 +760,6 @@ class _Lits:
     first: frozenset[str]                        # every match starts with one of these
     last: frozenset[str]                         # every match ends with one of these
     needs: tuple[frozenset[str], ...] = ()       # every match contains one string of each set
-    cases: tuple[tuple[frozenset[str], ...], ...] = ((),)  # and the needs of one of these branches
 
 
 def _exact(strings: Iterable[str]) -> _Lits:
@@ -710,7 +770,6 @@ def _exact(strings: Iterable[str]) -> _Lits:
 _SOMETHING = frozenset({_ANY})
 _EMPTY = _exact({""})                                   # the empty string
 _UNKNOWN = _Lits(None, _SOMETHING, _SOMETHING)          # one or more unknown characters
-_MAYBE = _Lits(None, _SOMETHING | {""}, _SOMETHING | {""})  # anything, maybe nothing
 _AT = {sre.AT_BEGINNING: _exact({_LINE}), sre.AT_BEGINNING_STRING: _exact({_LINE}),
        sre.AT_BOUNDARY: _exact({_BOUND}), sre.AT_END: _exact({_BOUND}), sre.AT_END_STRING: _exact({_BOUND})}
 
@@ -784,33 +843,34 @@ def _union(sets: Iterable[frozenset[str]]) -> frozenset[str] | None:
     return union if len(union) <= _MAX_STRINGS else None
 
 
-def _ends(strings: frozenset[str]) -> frozenset[str]:
-    """A set of prefixes or suffixes, replaced by "anything" (and maybe nothing) when too large."""
+def _ends(strings: frozenset[str], shorten: Callable[[frozenset[str]], frozenset[str]]) -> frozenset[str]:
+    """A set of prefixes (shorten=_heads) or suffixes (_tails), shortened when too large, or replaced
+    by "anything" (and maybe nothing)."""
+    if len(strings) > _MAX_STRINGS:
+        strings = shorten(strings)
     return strings if len(strings) <= _MAX_STRINGS else _SOMETHING | (strings & {""})
 
 
 def _concat(a: _Lits, b: _Lits) -> _Lits:
-    cases = tuple(x + y for x in a.cases for y in b.cases) if len(a.cases) * len(b.cases) <= _MAX_CASES \
-        else ((),)  # too many combinations: keep what all have in common (needs)
     if a.exact is not None and b.exact is not None and (exact := _product(a.exact, b.exact)) is not None:
-        return _Lits(exact, exact, exact, a.needs + b.needs, cases)
+        return _Lits(exact, exact, exact, a.needs + b.needs)
     joint = _product(a.last, b.first) or _product(_tails(a.last), b.first) or _product(_tails(a.last), _heads(b.first))
     needs = a.needs + b.needs + ((joint,) if joint is not None else (a.last, b.first))
     first = (a.exact is not None and (_product(a.exact, b.first) or _product(a.exact, _heads(b.first)))) or \
         (a.first - {""}) | (b.first if "" in a.first else frozenset())
     last = (b.exact is not None and (_product(a.last, b.exact) or _product(_tails(a.last), b.exact))) or \
         (b.last - {""}) | (a.last if "" in b.last else frozenset())
-    return _Lits(None, _ends(first), _ends(last), needs, cases)
+    return _Lits(None, _ends(first, _heads), _ends(last, _tails), needs)
 
 
 def _tails(suffixes: frozenset[str]) -> frozenset[str]:
     """Shorter suffixes: from the last non-word character on (so that fewer combinations remain)."""
-    return frozenset(m.group() if (m := _TAIL.search(s)) else "" for s in suffixes)
+    return frozenset(m.group() if (m := _TAIL.search(s)) else s for s in suffixes)
 
 
 def _heads(prefixes: frozenset[str]) -> frozenset[str]:
     """Shorter prefixes: up to the first non-word character."""
-    return frozenset(m.group() if (m := _HEAD.match(s)) else "" for s in prefixes)
+    return frozenset(m.group() if (m := _HEAD.match(s)) else s for s in prefixes)
 
 
 def _branch(parts: list[_Lits]) -> _Lits:
@@ -819,9 +879,8 @@ def _branch(parts: list[_Lits]) -> _Lits:
     own = [(*p.needs, p.first, p.last, *((p.exact,) if p.exact else ())) for p in parts]
     best = [max((s for s in sets if _score(s)[0]), key=_score, default=None) for sets in own]
     needs = (frozenset().union(*best),) if all(b is not None for b in best) else ()
-    cases = tuple(sets + case for sets, p in zip(own, parts) for case in p.cases)
-    return _Lits(None, _ends(frozenset().union(*(p.first for p in parts))),
-                 _ends(frozenset().union(*(p.last for p in parts))), needs, cases if len(cases) <= _MAX_CASES else ((),))
+    return _Lits(None, _ends(frozenset().union(*(p.first for p in parts)), _heads),
+                 _ends(frozenset().union(*(p.last for p in parts)), _tails), needs)
 
 
 def _repeat(low: int, high: int, item: _Lits) -> _Lits:
@@ -829,7 +888,7 @@ def _repeat(low: int, high: int, item: _Lits) -> _Lits:
         return _exact({_SEP} if low else {"", _SEP})  # non-word characters
     if high == 1:
         return item if low else _optional(item)
-    repeated = _Lits(None, item.first, item.last, item.needs + ((item.exact,) if item.exact else ()), item.cases)
+    repeated = _Lits(None, item.first, item.last, item.needs + ((item.exact,) if item.exact else ()))
     return repeated if low else _optional(repeated)
 
 
