@@ -605,7 +605,7 @@ def _matcher(r: _Reader, alternatives: list[str], where: str, flags: int) -> _Ma
     regex = _regex(r, "|".join(alternatives), where, flags)
     try:
         return _Matcher.of(regex, tuple(_analyse(p, flags) for p in alternatives))
-    except (_Opaque, re.error, RecursionError):  # e.g. a backreference to another alternative's group
+    except Exception:  # noqa: BLE001 - a speed-up only: what it cannot follow (backreferences) keeps the plain regex
         return _Matcher(regex)
 
 
