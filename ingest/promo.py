@@ -517,7 +517,7 @@ class _Matcher:
                     cases.append(possible)
         if not kept:
             return ()
-        starts = _start_positions(cases, scan, pos, len(scan.text) if stop is None else stop)
+        starts = _start_positions(cases, scan, pos, len(scan.text) + 1 if stop is None else stop)
         if starts is None:
             regex = self.regex if len(kept) == len(self.alternatives) else _alternation(tuple(kept), self.regex.flags)
             return regex.finditer(scan.text, pos)

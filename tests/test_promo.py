@@ -480,25 +480,30 @@ PIECES = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(PIECES, max_size=30).map("".join), st.integers(0, 300), st.integers(0, 3000))
-def test_matchers_find_what_their_regexes_find(rules: Rules, text: str, pos: int, stop: int) -> None:
+@given(st.lists(PIECES, max_size=30).map("".join), st.integers(0, 300), st.none() | st.integers(0, 3000))
+def test_matchers_find_what_their_regexes_find(rules: Rules, text: str, pos: int, stop: int | None) -> None:
+    """finditer(scan, pos, stop) = regex.finditer(text, pos), but for matches starting at or after stop."""
     from ingest.promo import _Scan
 
     scan = _Scan(text)
     for matcher in [r.matcher for r in rules.rules if r.matcher] + [rules.section_matcher]:
-        expected = [m.span() for m in matcher.regex.finditer(text, pos) if m.start() < stop]
-        assert [m.span() for m in matcher.finditer(scan, pos, stop) if m.start() < stop] == expected
+        expected = [m.span() for m in matcher.regex.finditer(text, pos) if stop is None or m.start() < stop]
+        assert [m.span() for m in matcher.finditer(scan, pos, stop) if stop is None or m.start() < stop] == expected
 
 
 @pytest.mark.parametrize("patterns", [
     [r"(a)", r"(?:b\1)"],          # a backreference to another alternative's group: not split
     [r"x*", r"\bpaid\b"],          # empty matches
     [r"^", r"(?m:$)"],
+    [r"^(?:paid)?", r"\bpaid\b"],  # empty matches where the starts are known (line starts)
+    [r"^\s*[-*]\s+\S", r"^\d+\.\s+[A-Z]", r"(?x: \b shares? \s+ (?: rose | fell ) \s+ \d+ (?:\.\d+)? \s* % )"],
+    [r"(?<=\$)\d[\d,]*(?:\.\d+)?\s*(?:million|billion)", r"\bq[1-4]\b", r"(?:paid)?$"],
     [r"(?<!\w)paid(?!\w)", r"(?:\bpaid\s+(?:promotion|advertising)\b)", r"(?i:PAID)"],
 ])
 def test_matchers_with_backreferences_empty_matches_and_anchors(patterns: list[str]) -> None:
     from ingest.promo import _matcher, _Reader, _Scan
 
     matcher = _matcher(_Reader("test"), [f"(?:{p})" for p in patterns], "test", re.IGNORECASE | re.MULTILINE)
-    for text in ["", "paid", "ab\nbab\n", "Paid promotion, PAID advertising; unpaid.\n\nxx paid", "x\n\nx"]:
+    for text in ["", "paid", "ab\nbab\n", "Paid promotion, PAID advertising; unpaid.\n\nxx paid", "x\n\nx",
+                 "- one\n2. Two\nShares rose 4.5 % in Q3 on $1,200 million.\n* paid\n"]:
         assert [m.span() for m in matcher.finditer(_Scan(text))] == [m.span() for m in matcher.regex.finditer(text)]
