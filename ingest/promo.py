@@ -609,7 +609,10 @@ def _matcher(r: _Reader, alternatives: list[str], where: str, flags: int) -> _Ma
         return _Matcher(regex)
 
 
+@lru_cache(maxsize=512)
 def _analyse(pattern: str, flags: int) -> _Alternative:
+    """What an alternative needs and where it starts (memoized: ~60 ms for the default file's, and
+    tests and commands load the same rules again)."""
     return _Alternative.of(pattern, tuple(map(_case, _top_branches(list(sre_parse.parse(pattern, flags))))))
 
 
@@ -646,15 +649,20 @@ def _select(sets: Iterable[frozenset[str]]) -> tuple[frozenset[str], ...]:
 def _score(strings: frozenset[str]) -> tuple[int, int, int]:
     """How selective a set of strings is: the length of the longest word in its weakest string (below
     2: useless), then how many of them are whole words (cheaper to check), then fewer strings."""
-    words = [_WORD_RUN.findall(s) for s in strings]
-    whole = sum(all(_probe(m, s)[0] for m in _WORD_RUN.finditer(s)) for s in strings)
-    return min(max(map(len, w), default=0) for w in words), whole - len(strings), -len(strings)
+    info = [_words(s) for s in strings]
+    return min(longest for longest, _, _ in info), sum(whole for _, whole, _ in info) - len(strings), -len(strings)
 
 
 def _implies(a: frozenset[str], b: frozenset[str]) -> bool:
     """Whether a text meeting `a` meets `b` (judged on words: enough to skip redundant sets)."""
-    return all(any(all(any(wb in wa for wa in _WORD_RUN.findall(x)) for wb in _WORD_RUN.findall(y))
-                   for y in b) for x in a)
+    return all(any(all(any(wb in wa for wa in _words(x)[2]) for wb in _words(y)[2]) for y in b) for x in a)
+
+
+@lru_cache(maxsize=4096)
+def _words(s: str) -> tuple[int, bool, tuple[str, ...]]:
+    """(length of the longest word, whether every word is a whole word, the words) of a literal string."""
+    runs = [_probe(m, s) for m in _WORD_RUN.finditer(s)]
+    return max((length for _, length, _, _, _ in runs), default=0), all(r[0] for r in runs), tuple(r[2] for r in runs)
 
 
 def _needs(sets: tuple[frozenset[str], ...]) -> tuple[_Need, ...]:
