@@ -547,6 +547,14 @@ class _Scan:
     def line_starts(self) -> tuple[int, ...]:
         return (0, *(m.end() for m in re.finditer("\n", self.text)))
 
+    @cached_property
+    def lines_by_head(self) -> dict[str, list[int]]:
+        """Line starts by the line's first character (lowercase)."""
+        lines: dict[str, list[int]] = {}
+        for i in self.line_starts:
+            lines.setdefault(self.lower[i:i + 1], []).append(i)
+        return lines
+
 
 @lru_cache(maxsize=1024)
 def _alternation(patterns: tuple[str, ...], flags: int) -> re.Pattern[str]:
@@ -568,10 +576,13 @@ def _start_positions(cases: list[list[_Case]], scan: _Scan, pos: int, stop: int)
         for case in alternative:
             heads = None if heads is None or case.line_starts is None else heads | set(case.line_starts)
             literals.update(s for s, need in case.starts or () if need is None or need.met(scan))
-        if heads is None or heads:
-            prefixes = tuple(heads or ())
+        if heads is None:
             for i in lines:
-                if heads is None or lower.startswith(prefixes, i):
+                found[i] = found.get(i, 0) | bit
+        elif heads:
+            prefixes = tuple(heads)
+            for i in itertools.chain.from_iterable(scan.lines_by_head.get(c, ()) for c in {h[0] for h in heads}):
+                if pos <= i < stop and lower.startswith(prefixes, i):
                     found[i] = found.get(i, 0) | bit
         for literal in literals:
             end = stop + len(literal) - 1
@@ -865,10 +876,18 @@ def _concat(a: _Lits, b: _Lits) -> _Lits:
     joint = _product(a.last, b.first) or _product(_tails(a.last), b.first) or _product(_tails(a.last), _heads(b.first))
     needs = a.needs + b.needs + ((joint,) if joint is not None else (a.last, b.first))
     first = (a.exact is not None and (_product(a.exact, b.first) or _product(a.exact, _heads(b.first)))) or \
-        (a.first - {""}) | (b.first if "" in a.first else frozenset())
+        _then(a.first, b.first, lambda zero, after: _product(zero, after))
     last = (b.exact is not None and (_product(a.last, b.exact) or _product(_tails(a.last), b.exact))) or \
-        (b.last - {""}) | (a.last if "" in b.last else frozenset())
+        _then(b.last, a.last, lambda zero, before: _product(before, zero))
     return _Lits(None, _ends(first, _heads), _ends(last, _tails), needs)
+
+
+def _then(ends: frozenset[str], beyond: frozenset[str],
+          join: Callable[[frozenset[str], frozenset[str]], frozenset[str] | None]) -> frozenset[str]:
+    """The prefixes (or suffixes) of a node followed (preceded) by another: its own, where they
+    consume something; else, where it may match nothing or only assertions, the other's, joined."""
+    zero = frozenset(s for s in ends if not s.strip(_BOUND + _LINE))
+    return (ends - zero) | (join(zero, beyond) or beyond) if zero else ends
 
 
 def _tails(suffixes: frozenset[str]) -> frozenset[str]:
