@@ -2,7 +2,8 @@
 
 Loads ingest/promo.py as it was at a git revision (default: merge-audit, before the fast matchers)
 next to the current one, runs both over the same items and compares the whole PromoResult (label,
-scores, reasons with rule, weight, matched text, field and offsets, tickers, boilerplate spans):
+scores, reasons with rule, weight, matched text, field and offsets, tickers, boilerplate spans)
+and what clean_text makes of the text and the summary with it:
 
     fixtures/promo/ items (dev and held-out), as they are and with their first paragraph as summary
     fixtures/extract/expected/*.txt bodies
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         b = promo.classify(**it, rules=new_rules)
         compared += 1
         kinds[kind] = kinds.get(kind, 0) + 1
-        if a != b:
+        if a != b or any(old.clean_text(it[f], a, field=f) != promo.clean_text(it[f], b, field=f)
+                         for f in ("text", "summary")):
             differences += 1
             print(f"DIFFERENT ({kind}): {it['text'][:80]!r}\n  old: {a}\n  new: {b}")
     print(f"compared {compared} items ({', '.join(f'{k} {v}' for k, v in kinds.items())}) "

@@ -983,15 +983,20 @@ def clean_text(text: str, result: PromoResult, *, field: str = "text") -> str:
         kept.append(text[pos:span.start])
         pos = max(pos, span.end)
     kept.append(text[pos:])
-    paragraphs = re.split(r"\n\s*\n", "".join(kept))
-    tidy = ("\n".join(_tidy_lines(p)) for p in paragraphs)
+    clean = "".join(kept)
+    if "\t" in clean or "  " in clean:  # else every run of blanks is one space already
+        clean = _BLANKS.sub(" ", clean)  # (a run of [ \t] never spans lines)
+    tidy = ("\n".join(_tidy_lines(p)) for p in _PARAGRAPH_BREAK.split(clean))
     return "\n\n".join(p for p in tidy if p)
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BLANKS = re.compile(r"[ \t]+")
 
 
 def _tidy_lines(paragraph: str) -> Iterator[str]:
     for line in paragraph.split("\n"):
-        line = re.sub(r"[ \t]+", " ", line).strip()
-        if line:
+        if line := line.strip():
             yield line
 
 

@@ -403,6 +403,13 @@ def test_rules_object_is_immutable(rules: Rules) -> None:
         rules.promotional_threshold = 1.0  # type: ignore[misc]
 
 
+def test_clean_text_tidies_blanks_lines_and_paragraphs(rules: Rules) -> None:
+    text = "Foo\t Corp.  said on Monday  it had\n  signed a deal. \n \t\n\n  Shares rose.\t\n\n\n"
+    expected = "Foo Corp. said on Monday it had\nsigned a deal.\n\nShares rose."
+    assert clean_text(text, classify(text, rules=rules)) == expected
+    assert clean_text("One line only.", classify("One line only.", rules=rules)) == "One line only."
+
+
 # ---------------------------------------------------------------- the feed summary and normalize
 
 
