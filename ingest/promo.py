@@ -497,14 +497,18 @@ class _Matcher:
     alternatives: tuple[_Alternative, ...] = ()  # () when the regex cannot be split (backreferences)
     gate: frozenset[bytes] = frozenset()         # the text needs one of these words...
     open: bool = True                            # ... unless some alternative has no gate
+    empty: bool = True                           # whether it matches the empty string
 
     @classmethod
     def of(cls, regex: re.Pattern[str], alternatives: tuple[_Alternative, ...]) -> _Matcher:
         gates = [a.gate for a in alternatives]
-        return cls(regex, alternatives, frozenset().union(*(g for g in gates if g)), None in gates)
+        return cls(regex, alternatives, frozenset().union(*(g for g in gates if g)), None in gates,
+                   regex.match("") is not None)
 
     def finditer(self, scan: _Scan, pos: int = 0, stop: int | None = None) -> Iterable[re.Match[str]]:
         """regex.finditer(text, pos), maybe without the matches that start at or after `stop`."""
+        if not scan.text and not self.empty:
+            return ()
         if not scan.foldable or not self.alternatives:
             return self.regex.finditer(scan.text, pos)
         if not self.open and self.gate.isdisjoint(scan.words):
