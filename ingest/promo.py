@@ -20,11 +20,16 @@ companies to reach a wide audience of investors" sentence). `clean_text` drops t
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
+from re import _constants as sre
+from re import _parser as sre_parse
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,7 +66,7 @@ class Rule:
     weight: float
     kind: str
     zones: frozenset[str]
-    regex: re.Pattern[str] | None
+    matcher: _Matcher | None
     max_hits: int
     decisive: bool
     mark: str
@@ -85,7 +90,7 @@ class Rules:
     press_release_threshold: float
     rules: tuple[Rule, ...]
     source_lists: tuple[tuple[str, SourceList], ...]
-    section_regex: re.Pattern[str] | None
+    section_matcher: _Matcher | None
     section_kinds: tuple[str, ...]
     paren_regex: re.Pattern[str]
     ticker_regex: re.Pattern[str] | None
@@ -174,7 +179,7 @@ def _compile(r: _Reader, data: dict[str, Any]) -> Rules:
     labels = r.get(data, "labels", "", dict, "a table")
     lists = _compile_lists(r, r.get(data, "lists", "", dict, "a table", {}))
     names = {name: sl_names for name, sl_names in _list_names(r, data)}
-    section_kinds, section_regex = _compile_sections(r, r.get(data, "sections", "", dict, "a table", {}), names)
+    section_kinds, section_matcher = _compile_sections(r, r.get(data, "sections", "", dict, "a table", {}), names)
     aliases = _compile_exchanges(r, r.get(data, "exchanges", "", dict, "a table", {}))
     rules_raw = r.get(data, "rules", "", list, "an array of tables")
     rules = tuple(_compile_rule(r, raw, i, names, lists, section_kinds)
@@ -186,7 +191,7 @@ def _compile(r: _Reader, data: dict[str, Any]) -> Rules:
         press_release_threshold=float(r.get(labels, "press_release_threshold", "labels", (int, float), "a number")),
         rules=rules,
         source_lists=tuple(lists.items()),
-        section_regex=section_regex,
+        section_matcher=section_matcher,
         section_kinds=section_kinds,
         paren_regex=re.compile(r"\(([^()\n]{1,160})\)"),
         ticker_regex=_ticker_regex(aliases),
@@ -213,7 +218,7 @@ def _compile_lists(r: _Reader, raw: dict[str, Any]) -> dict[str, SourceList]:
 
 
 def _compile_sections(r: _Reader, raw: dict[str, Any],
-                      names: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], re.Pattern[str] | None]:
+                      names: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], _Matcher | None]:
     parts, kinds = [], []
     for kind in raw:
         if not re.fullmatch(r"[a-z][a-z_]*", kind):
@@ -224,7 +229,7 @@ def _compile_sections(r: _Reader, raw: dict[str, Any],
         kinds.append(kind)
     if not parts:
         return (), None
-    return tuple(kinds), _regex(r, "|".join(parts), "sections", re.IGNORECASE | re.MULTILINE)
+    return tuple(kinds), _matcher(r, parts, "sections", re.IGNORECASE | re.MULTILINE)
 
 
 def _compile_exchanges(r: _Reader, raw: dict[str, Any]) -> dict[str, str]:
@@ -261,7 +266,7 @@ def _compile_rule(r: _Reader, raw: Any, i: int, names: dict[str, tuple[str, ...]
         weight=float(r.get(raw, "weight", where, (int, float), "a number")),
         kind=kind,
         zones=frozenset(zones),
-        regex=_rule_regex(r, raw, where, kind, names) if kind == "text" else None,
+        matcher=_rule_matcher(r, raw, where, names) if kind == "text" else None,
         max_hits=_positive(r, raw, "max_hits", where),
         decisive=r.get(raw, "decisive", where, bool, "a boolean (true/false)", False),
         mark=_choice(r, raw, "mark", where, MARKS, "none"),
@@ -271,8 +276,8 @@ def _compile_rule(r: _Reader, raw: Any, i: int, names: dict[str, tuple[str, ...]
     )
 
 
-def _rule_regex(r: _Reader, raw: dict[str, Any], where: str, kind: str,
-                names: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+def _rule_matcher(r: _Reader, raw: dict[str, Any], where: str,
+                  names: dict[str, tuple[str, ...]]) -> _Matcher:
     phrases = list(r.strings(raw, "phrases", where, ()))
     for list_name in r.strings(raw, "lists", where, ()):
         if list_name not in names:
@@ -283,7 +288,7 @@ def _rule_regex(r: _Reader, raw: dict[str, Any], where: str, kind: str,
     alts = ([_phrases_pattern(phrases, case)] if phrases else []) + [f"(?:{p})" for p in patterns]
     if not alts:
         raise r.error(where, "a text rule needs 'phrases', 'patterns' or 'lists'")
-    return _regex(r, "|".join(alts), where, (0 if case else re.IGNORECASE) | re.MULTILINE)
+    return _matcher(r, alts, where, (0 if case else re.IGNORECASE) | re.MULTILINE)
 
 
 def _choice(r: _Reader, raw: dict[str, Any], key: str, where: str,
@@ -375,6 +380,556 @@ def _phrase_regex(phrases: tuple[str, ...], case_sensitive: bool) -> re.Pattern[
     return re.compile(_phrases_pattern(phrases, case_sensitive), 0 if case_sensitive else re.IGNORECASE)
 
 
+# ---------------------------------------------------------------- fast matching
+#
+# Python's re engine tries a case-insensitive pattern at every position of the text (it skips
+# ahead only to a case-sensitive literal prefix), so each rule regex costs a full pass over the
+# body whatever the body says: ~7 ms for all rules on an 8 KB article. A _Matcher finds the same
+# matches for a fraction of that, from two facts derived from each alternative of its regex (the
+# phrase list, or one pattern) when the rules are loaded, so a tuned rules file gets them too:
+#
+#   needs   words the text must contain for the alternative to match anywhere, e.g. one of
+#           compensated/paid/retained/engaged/hired, and one of for/to/in connection with.
+#           Alternatives whose needs fail cannot match, and the alternation without them has
+#           the same matches. Checked against the set of the text's words (one pass for all rules).
+#   starts  where a match can begin: where one of a few literal strings occurs ("today", "$"),
+#           or at a line start (`^...`), maybe followed by one of a few literals. When every
+#           alternative left has starts, the regex is tried there only (re.match at each
+#           position, in order, as finditer would).
+#
+# Both are necessary conditions derived from the parsed regex, never guesses. Texts where they
+# could fail (characters that re.IGNORECASE matches to ASCII letters: _UNFOLDABLE) get the plain
+# regex; tests/test_promo.py checks that list against every Unicode character, and
+# bench/promo_identity.py compares the results with the plain regexes on thousands of texts.
+
+_BOUND = "\ue000"     # a word boundary here (\b): a non-word character or the edge of the text next
+_LINE = "\ue001"      # the start of a line here (^)
+_SEP = "\ue002"       # one or more non-word characters (\s+, [\s:]+, ...)
+_ANY = "\ue003"       # one or more characters of any kind
+_MARKERS = _BOUND + _LINE + _SEP + _ANY
+_MAX_STRINGS = 64     # literal sets larger than this are given up (they tell nothing)
+_MAX_CASES = 64       # top-level branches followed separately (e.g. the phrases of a list)
+_MAX_NEEDS = 3        # sets of words checked per case: the most selective ones
+_MAX_STARTS = 32      # literal starts looked for (else their shortest distinct prefixes)
+_UNFOLDABLE = "\u017f\u0131\u0130\u212a"  # ſ ı İ K: re.IGNORECASE matches them to s, i, i, k
+_WORD_RUN = re.compile(r"[a-z0-9_]+")
+_TAIL = re.compile(r"[^a-z0-9_][a-z0-9_]*\Z")
+_HEAD = re.compile(r"[a-z0-9_]*[^a-z0-9_]")
+_WORD_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 95) else 32
+                    for c in range(256))  # lowercase ASCII word bytes; any other byte separates words
+
+
+@dataclass(frozen=True)
+class _Need:
+    """One of some literal strings must be in the text; a string is there if all its words are:
+    whole words in `scan.words`, word parts in `scan.joined` (b" pre" a word start, b"fix " an end)."""
+
+    words: frozenset[bytes]                                          # one-word strings: whole words
+    parts: tuple[bytes, ...]                                         # one-word strings: word parts
+    phrases: tuple[tuple[frozenset[bytes], tuple[bytes, ...]], ...]  # longer strings: words, parts
+
+    def met(self, scan: _Scan) -> bool:
+        if not self.words.isdisjoint(scan.words):
+            return True
+        for part in self.parts:
+            if part in scan.joined:
+                return True
+        for words, parts in self.phrases:
+            if words <= scan.words and all(part in scan.joined for part in parts):
+                return True
+        return False
+
+    @property
+    def gate(self) -> frozenset[bytes] | None:
+        """Whole words one of which must be in the text to meet this, if there are such words."""
+        if self.parts or not all(w for w, _ in self.phrases):
+            return None
+        return self.words | {min(w) for w, _ in self.phrases}
+
+    def cost(self) -> tuple[int, int]:
+        """Checks in the joined words, then minus the length of the shortest word (rarer words first)."""
+        probes = [*self.words, *self.parts, *(p for w, ps in self.phrases for p in (*w, *ps))]
+        return len(self.parts) + 4 * len(self.phrases), -min((len(p.strip()) for p in probes), default=0)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One branch of an alternative (one phrase of a list, one line of a `(?:A|B)` pattern)."""
+
+    needs: tuple[_Need, ...]                      # all of these
+    starts: tuple[tuple[str, _Need | None], ...] | None  # matches start with one of these literals
+                                                         # (if the need is met); None: anywhere
+    line_starts: tuple[str, ...] | None           # or at a line start followed by one of these
+                                                  # (None: by anything)
+    gate: frozenset[bytes] | None = None          # whole words one of which the text must have
+
+    @classmethod
+    def of(cls, needs: tuple[_Need, ...], starts: tuple[tuple[str, _Need | None], ...] | None,
+           line_starts: tuple[str, ...] | None) -> _Case:
+        return cls(needs, starts, line_starts, next((g for n in needs if (g := n.gate) is not None), None))
+
+    def possible(self, scan: _Scan) -> bool:
+        if self.gate is not None and self.gate.isdisjoint(scan.words):
+            return False
+        for need in self.needs:
+            if not need.met(scan):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    pattern: str
+    cases: tuple[_Case, ...]              # a match is a match of one of these
+    gate: frozenset[bytes] | None = None  # whole words one of which the text must have
+
+    @classmethod
+    def of(cls, pattern: str, cases: tuple[_Case, ...]) -> _Alternative:
+        gates = [c.gate for c in cases]
+        return cls(pattern, cases, None if None in gates else frozenset().union(*gates))
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """A regex that is an alternation, with what each alternative needs. `finditer` = regex.finditer."""
+
+    regex: re.Pattern[str]
+    alternatives: tuple[_Alternative, ...] = ()  # () when the regex cannot be split (backreferences)
+    gate: frozenset[bytes] = frozenset()         # the text needs one of these words...
+    open: bool = True                            # ... unless some alternative has no gate
+    empty: bool = True                           # whether it matches the empty string
+
+    @classmethod
+    def of(cls, regex: re.Pattern[str], alternatives: tuple[_Alternative, ...]) -> _Matcher:
+        gates = [a.gate for a in alternatives]
+        return cls(regex, alternatives, frozenset().union(*(g for g in gates if g)), None in gates,
+                   regex.match("") is not None)
+
+    def finditer(self, scan: _Scan, pos: int = 0, stop: int | None = None) -> Iterable[re.Match[str]]:
+        """regex.finditer(text, pos), maybe without the matches that start at or after `stop`."""
+        if not scan.text and not self.empty:
+            return ()
+        if not scan.foldable or not self.alternatives:
+            return self.regex.finditer(scan.text, pos)
+        if not self.open and self.gate.isdisjoint(scan.words):
+            return ()
+        kept, cases = [], []
+        for alternative in self.alternatives:
+            if alternative.gate is None or not alternative.gate.isdisjoint(scan.words):
+                if possible := [c for c in alternative.cases if c.possible(scan)]:
+                    kept.append(alternative.pattern)
+                    cases.append(possible)
+        if not kept:
+            return ()
+        starts = _start_positions(cases, scan, pos, len(scan.text) + 1 if stop is None else stop)
+        if starts is None:
+            regex = self.regex if len(kept) == len(self.alternatives) else _alternation(tuple(kept), self.regex.flags)
+            return regex.finditer(scan.text, pos)
+        return _match_at(tuple(kept), self.regex.flags, scan.text, starts, pos)
+
+
+class _Scan:
+    """One text as matchers see it; its words, lowercase form and line starts are made on first use."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.foldable = text.isascii() or not any(c in text for c in _UNFOLDABLE)
+
+    @cached_property
+    def words(self) -> frozenset[bytes]:
+        return frozenset(self.text.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+
+    @cached_property
+    def joined(self) -> bytes:
+        return b" " + b" ".join(self.words) + b" "
+
+    @cached_property
+    def lower(self) -> str:
+        return self.text.lower()  # same offsets as text when foldable
+
+    @cached_property
+    def line_starts(self) -> tuple[int, ...]:
+        return (0, *(m.end() for m in re.finditer("\n", self.text)))
+
+    @cached_property
+    def lines_by_head(self) -> dict[str, list[int]]:
+        """Line starts by the line's first character (lowercase)."""
+        lines: dict[str, list[int]] = {}
+        for i in self.line_starts:
+            lines.setdefault(self.lower[i:i + 1], []).append(i)
+        return lines
+
+
+@lru_cache(maxsize=1024)
+def _alternation(patterns: tuple[str, ...], flags: int) -> re.Pattern[str]:
+    """A regex of some alternatives of a rule (memoized: texts reuse a few combinations)."""
+    return re.compile("|".join(patterns), flags)
+
+
+def _start_positions(cases: list[list[_Case]], scan: _Scan, pos: int, stop: int) -> dict[int, int] | None:
+    """Positions in [pos, stop) where a match may start, each with the set (bit k: cases[k]) of
+    alternatives that may match there; None when unknown or too many to be worth it (each costs a
+    re.match call; one finditer pass costs about as much as len(text) / 64 of them)."""
+    if any(c.starts is None for alternative in cases for c in alternative):
+        return None
+    budget = len(scan.text) // 64
+    lines = scan.line_starts[bisect_left(scan.line_starts, pos):bisect_left(scan.line_starts, stop)]
+    lower, found = scan.lower, {}
+    for k, alternative in enumerate(cases):
+        bit, heads, literals = 1 << k, set(), set()
+        for case in alternative:
+            heads = None if heads is None or case.line_starts is None else heads | set(case.line_starts)
+            literals.update(s for s, need in case.starts or () if need is None or need.met(scan))
+        if heads is None:
+            for i in lines:
+                found[i] = found.get(i, 0) | bit
+        elif heads:
+            prefixes = tuple(heads)
+            for i in itertools.chain.from_iterable(scan.lines_by_head.get(c, ()) for c in {h[0] for h in heads}):
+                if pos <= i < stop and lower.startswith(prefixes, i):
+                    found[i] = found.get(i, 0) | bit
+        for literal in literals:
+            end = stop + len(literal) - 1
+            i = lower.find(literal, pos, end)
+            while i != -1:
+                found[i] = found.get(i, 0) | bit
+                i = lower.find(literal, i + 1, end)
+        if len(found) > budget:
+            return None
+    return found
+
+
+def _match_at(patterns: tuple[str, ...], flags: int, text: str, starts: dict[int, int],
+              pos: int) -> list[re.Match[str]]:
+    """re.compile("|".join(patterns), flags).finditer(text, pos) when every match starts at one of
+    `starts`: tried there with the patterns that may match there (the others could not)."""
+    found: list[re.Match[str]] = []
+    end = pos
+    regexes = {mask: _alternation(tuple(p for k, p in enumerate(patterns) if mask >> k & 1), flags)
+               for mask in set(starts.values())}
+    for start in sorted(starts):
+        if start >= end and (m := regexes[starts[start]].match(text, start)):
+            if m.end() == start:  # an empty match: finditer's rules for those are subtle, let it decide
+                return list(_alternation(patterns, flags).finditer(text, pos))
+            found.append(m)
+            end = m.end()
+    return found
+
+
+def _matcher(r: _Reader, alternatives: list[str], where: str, flags: int) -> _Matcher:
+    regex = _regex(r, "|".join(alternatives), where, flags)
+    try:
+        return _Matcher.of(regex, tuple(_analyse(p, flags) for p in alternatives))
+    except Exception:  # noqa: BLE001 - a speed-up only: what it cannot follow (backreferences) keeps the plain regex
+        return _Matcher(regex)
+
+
+@lru_cache(maxsize=512)
+def _analyse(pattern: str, flags: int) -> _Alternative:
+    """What an alternative needs and where it starts (memoized: ~60 ms for the default file's, and
+    tests and commands load the same rules again)."""
+    return _Alternative.of(pattern, tuple(map(_case, _top_branches(list(sre_parse.parse(pattern, flags))))))
+
+
+def _top_branches(items: list[tuple[Any, Any]]) -> list[list[tuple[Any, Any]]]:
+    """The branches of a pattern that is one alternation (between zero-width assertions), else itself."""
+    zero_width = (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
+    lead = list(itertools.takewhile(lambda item: item[0] in zero_width, items))
+    trail = list(itertools.takewhile(lambda item: item[0] in zero_width, reversed(items[len(lead):])))[::-1]
+    middle = items[len(lead):len(items) - len(trail)]
+    if len(middle) == 1 and middle[0][0] in (sre.SUBPATTERN, sre.BRANCH):
+        op, av = middle[0]
+        branches = [list(av[3])] if op is sre.SUBPATTERN else [list(p) for p in av[1]]
+        split = [lead + part + trail for branch in branches for part in _top_branches(branch)]
+        if len(split) <= _MAX_CASES:
+            return split
+    return [items]
+
+
+def _case(items: list[tuple[Any, Any]]) -> _Case:
+    lits = _sequence(items)
+    needs = _select((*lits.needs, lits.first, lits.last, *((lits.exact,) if lits.exact else ())))
+    return _Case.of(_needs(needs), *_starts(lits.first))
+
+
+def _select(sets: Iterable[frozenset[str]]) -> tuple[frozenset[str], ...]:
+    """The _MAX_NEEDS most selective sets that the others do not already imply."""
+    chosen: list[frozenset[str]] = []
+    for s in sorted(set(sets), key=_score, reverse=True):
+        if _score(s)[0] >= 2 and not any(_implies(c, s) for c in chosen):
+            chosen.append(s)
+    return tuple(chosen[:_MAX_NEEDS])
+
+
+def _score(strings: frozenset[str]) -> tuple[int, int, int]:
+    """How selective a set of strings is: the length of the longest word in its weakest string (below
+    2: useless), then how many of them are whole words (cheaper to check), then fewer strings."""
+    info = [_words(s) for s in strings]
+    return min(longest for longest, _, _ in info), sum(whole for _, whole, _ in info) - len(strings), -len(strings)
+
+
+def _implies(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether a text meeting `a` meets `b` (judged on words: enough to skip redundant sets)."""
+    return all(any(all(any(wb in wa for wa in _words(x)[2]) for wb in _words(y)[2]) for y in b) for x in a)
+
+
+@lru_cache(maxsize=4096)
+def _words(s: str) -> tuple[int, bool, tuple[str, ...]]:
+    """(length of the longest word, whether every word is a whole word, the words) of a literal string."""
+    runs = [_probe(m, s) for m in _WORD_RUN.finditer(s)]
+    return max((length for _, length, _, _, _ in runs), default=0), all(r[0] for r in runs), tuple(r[2] for r in runs)
+
+
+def _needs(sets: tuple[frozenset[str], ...]) -> tuple[_Need, ...]:
+    """Needs checked cheapest first (whole words), each set split into the words all its strings
+    share ("today" in "today announced", "today reported", ...) and one of the rest."""
+    needs = dict.fromkeys(n for s in sets for n in _split(s))
+    return tuple(sorted(needs, key=_Need.cost))
+
+
+def _split(strings: frozenset[str]) -> Iterator[_Need]:
+    probes = [_probes(s) for s in strings]
+    shared = frozenset.intersection(*probes)
+    for probe in sorted(shared):
+        yield _need([frozenset({probe})])
+    rest = [p - shared for p in probes]
+    if all(rest):
+        yield _need(rest)
+
+
+def _probes(s: str) -> frozenset[tuple[bool, bytes]]:
+    """The two most telling words of a literal string: (True, b"word") a whole word, or (False, b" pre"),
+    (False, b"fix "), (False, b"part") a word start, end or part (see _Need)."""
+    runs = sorted((_probe(m, s) for m in _WORD_RUN.finditer(s)),
+                  key=lambda run: (run[1] > 3, run[0], run[1]), reverse=True)  # long words, whole, longer
+    return frozenset((True, w.encode()) if whole else (False, f"{' ' * left}{w}{' ' * right}".encode())
+                     for whole, _, w, left, right in runs[:2])
+
+
+def _probe(m: re.Match[str], s: str) -> tuple[bool, int, str, bool, bool]:
+    """(whole, length, word, left, right): a word of a literal string and whether a boundary is
+    known before (left) and after (right) it."""
+    left = m.start() > 0 and s[m.start() - 1] != _ANY
+    right = m.end() < len(s) and s[m.end()] != _ANY
+    return left and right, len(m.group()), m.group(), left, right
+
+
+def _need(strings: list[frozenset[tuple[bool, bytes]]]) -> _Need:
+    """A need from strings given as their probes (a string that has all the probes of another adds nothing)."""
+    words, parts, phrases = set(), set(), set()
+    for probes in {p for p in strings if not any(q < p for q in strings)}:
+        if len(probes) > 1:
+            phrases.add((frozenset(p for whole, p in probes if whole),
+                         tuple(sorted(p for whole, p in probes if not whole))))
+        else:
+            ((whole, p),) = probes
+            (words if whole else parts).add(p)
+    return _Need(frozenset(words), tuple(sorted(parts)), tuple(sorted(phrases, key=repr)))
+
+
+def _starts(first: frozenset[str]) -> tuple[tuple[tuple[str, _Need | None], ...] | None, tuple[str, ...] | None]:
+    """The literals matches start with (each with what the text needs for a match to start with it),
+    and the literals that follow a line start where matches start at one (see _Case)."""
+    anywhere: dict[str, list[str]] = {}
+    at_line = set()
+    for s in first:
+        head = s.lstrip(_BOUND + _LINE)  # zero-width
+        literal = re.split(f"[{_MARKERS}]", head)[0]  # up to the next assertion or separator
+        if (m := _WORD_RUN.search(literal)) and m.start() and len(max(_WORD_RUN.findall(literal), key=len)) < 3:
+            literal = literal[:m.start()]  # "$" for "$a", "$b", ...: one search instead of many
+        if _LINE in s[:len(s) - len(head)]:
+            at_line.add(literal)
+        elif literal:
+            anywhere.setdefault(literal, []).append(s)
+        else:
+            return None, None
+    starts = _few(set(anywhere))
+    if starts is None:
+        return None, None
+    needs = {start: _start_need([s for literal, ss in anywhere.items() if literal.startswith(start) for s in ss])
+             for start in starts}
+    return tuple(needs.items()), (None if "" in at_line else _few(at_line))
+
+
+def _start_need(strings: list[str]) -> _Need | None:
+    """What the text needs for a match to start with one of these strings (None: not worth checking)."""
+    probes = [_probes(s) for s in strings]
+    return _need(probes) if all(any(len(w.strip()) > 2 for _, w in p) for p in probes) else None
+
+
+def _few(literals: set[str]) -> tuple[str, ...] | None:
+    """Few literals to look for: these (without those that another one starts), or if there are more
+    than _MAX_STARTS, their shortest distinct prefixes (at most a quarter of that); None if impossible."""
+    literals = {s for s in literals if not any(s != t and s.startswith(t) for t in literals)}
+    if len(literals) <= _MAX_STARTS:
+        return tuple(sorted(literals))
+    for length in range(max(map(len, literals)), 0, -1):
+        if len(shorter := {s[:length] for s in literals}) <= _MAX_STARTS // 4:
+            return tuple(sorted(shorter))
+    return None
+
+
+class _Opaque(Exception):
+    """A construct the analysis does not follow (backreferences, conditionals)."""
+
+
+@dataclass(frozen=True)
+class _Lits:
+    """What the strings a regex node matches are made of, as lowercase ASCII literals with markers:
+    _BOUND a word boundary, _LINE a line start, _SEP non-word characters, _ANY anything. "" in
+    `first` or `last` means the node may match the empty string."""
+
+    exact: frozenset[str] | None                 # all the strings it can match, if few and literal
+    first: frozenset[str]                        # every match starts with one of these
+    last: frozenset[str]                         # every match ends with one of these
+    needs: tuple[frozenset[str], ...] = ()       # every match contains one string of each set
+
+
+def _exact(strings: Iterable[str]) -> _Lits:
+    s = frozenset(strings)
+    return _Lits(s, s, s)
+
+
+_SOMETHING = frozenset({_ANY})
+_EMPTY = _exact({""})                                   # the empty string
+_UNKNOWN = _Lits(None, _SOMETHING, _SOMETHING)          # one or more unknown characters
+_AT = {sre.AT_BEGINNING: _exact({_LINE}), sre.AT_BEGINNING_STRING: _exact({_LINE}),
+       sre.AT_BOUNDARY: _exact({_BOUND}), sre.AT_END: _exact({_BOUND}), sre.AT_END_STRING: _exact({_BOUND})}
+
+
+def _sequence(items: Iterable[tuple[Any, Any]]) -> _Lits:
+    lits = _EMPTY
+    for op, av in items:
+        lits = _concat(lits, _node(op, av))
+    return lits
+
+
+def _node(op: Any, av: Any) -> _Lits:
+    if op is sre.LITERAL:
+        return _exact({chr(av).lower()}) if av < 128 else _UNKNOWN
+    if op is sre.IN:
+        return _char_class(av)
+    if op is sre.AT:
+        return _AT.get(av, _EMPTY)
+    if op is sre.ASSERT_NOT:  # (?<!\w) and (?!\w) are word boundaries; other lookarounds tell nothing
+        return _exact({_BOUND}) if _is_word_class(av[1]) else _EMPTY
+    if op is sre.ASSERT:
+        return _EMPTY
+    if op is sre.SUBPATTERN:
+        return _sequence(av[3])
+    if op is sre.ATOMIC_GROUP:
+        return _sequence(av)
+    if op is sre.BRANCH:
+        return _branch([_sequence(p) for p in av[1]])
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        return _repeat(av[0], av[1], _sequence(av[2]))
+    if op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+        raise _Opaque(op)
+    return _UNKNOWN  # ANY, NOT_LITERAL, ...
+
+
+def _char_class(items: list[tuple[Any, Any]]) -> _Lits:
+    chars: set[int] = set()
+    categories: set[Any] = set()
+    for op, av in items:
+        if op is sre.LITERAL:
+            chars.add(av)
+        elif op is sre.RANGE and av[1] - av[0] < _MAX_STRINGS:
+            chars.update(range(av[0], av[1] + 1))
+        elif op is sre.CATEGORY:
+            categories.add(av)
+        else:  # NEGATE, wide ranges
+            return _UNKNOWN
+    if categories:
+        non_word = categories <= {sre.CATEGORY_SPACE, sre.CATEGORY_NOT_WORD} and all(map(_non_word_ascii, chars))
+        return _exact({_SEP}) if non_word else _UNKNOWN
+    if len(chars) > _MAX_STRINGS or any(c >= 128 for c in chars):
+        return _UNKNOWN
+    return _exact({chr(c).lower() for c in chars})
+
+
+def _non_word_ascii(c: int) -> bool:
+    return c < 128 and not (chr(c).isalnum() or chr(c) == "_")
+
+
+def _is_word_class(items: Any) -> bool:
+    return len(items) == 1 and items[0][0] is sre.IN and (sre.CATEGORY, sre.CATEGORY_WORD) in items[0][1] \
+        and not any(op is sre.NEGATE for op, _ in items[0][1])
+
+
+def _product(a: frozenset[str], b: frozenset[str]) -> frozenset[str] | None:
+    return frozenset(x + y for x in a for y in b) if len(a) * len(b) <= _MAX_STRINGS else None
+
+
+def _union(sets: Iterable[frozenset[str]]) -> frozenset[str] | None:
+    union = frozenset().union(*sets)
+    return union if len(union) <= _MAX_STRINGS else None
+
+
+def _ends(strings: frozenset[str], shorten: Callable[[frozenset[str]], frozenset[str]]) -> frozenset[str]:
+    """A set of prefixes (shorten=_heads) or suffixes (_tails), shortened when too large, or replaced
+    by "anything" (and maybe nothing)."""
+    if len(strings) > _MAX_STRINGS:
+        strings = shorten(strings)
+    return strings if len(strings) <= _MAX_STRINGS else _SOMETHING | (strings & {""})
+
+
+def _concat(a: _Lits, b: _Lits) -> _Lits:
+    if a.exact is not None and b.exact is not None and (exact := _product(a.exact, b.exact)) is not None:
+        return _Lits(exact, exact, exact, a.needs + b.needs)
+    joint = _product(a.last, b.first) or _product(_tails(a.last), b.first) or _product(_tails(a.last), _heads(b.first))
+    needs = a.needs + b.needs + ((joint,) if joint is not None else (a.last, b.first))
+    first = (a.exact is not None and (_product(a.exact, b.first) or _product(a.exact, _heads(b.first)))) or \
+        _then(a.first, b.first, lambda zero, after: _product(zero, after))
+    last = (b.exact is not None and (_product(a.last, b.exact) or _product(_tails(a.last), b.exact))) or \
+        _then(b.last, a.last, lambda zero, before: _product(before, zero))
+    return _Lits(None, _ends(first, _heads), _ends(last, _tails), needs)
+
+
+def _then(ends: frozenset[str], beyond: frozenset[str],
+          join: Callable[[frozenset[str], frozenset[str]], frozenset[str] | None]) -> frozenset[str]:
+    """The prefixes (or suffixes) of a node followed (preceded) by another: its own, where they
+    consume something; else, where it may match nothing or only assertions, the other's, joined."""
+    zero = frozenset(s for s in ends if not s.strip(_BOUND + _LINE))
+    return (ends - zero) | (join(zero, beyond) or beyond) if zero else ends
+
+
+def _tails(suffixes: frozenset[str]) -> frozenset[str]:
+    """Shorter suffixes: from the last non-word character on (so that fewer combinations remain)."""
+    return frozenset(m.group() if (m := _TAIL.search(s)) else s for s in suffixes)
+
+
+def _heads(prefixes: frozenset[str]) -> frozenset[str]:
+    """Shorter prefixes: up to the first non-word character."""
+    return frozenset(m.group() if (m := _HEAD.match(s)) else s for s in prefixes)
+
+
+def _branch(parts: list[_Lits]) -> _Lits:
+    if all(p.exact is not None for p in parts) and (exact := _union(p.exact for p in parts)) is not None:
+        return _exact(exact)
+    own = [(*p.needs, p.first, p.last, *((p.exact,) if p.exact else ())) for p in parts]
+    best = [max((s for s in sets if _score(s)[0]), key=_score, default=None) for sets in own]
+    needs = (frozenset().union(*best),) if all(b is not None for b in best) else ()
+    return _Lits(None, _ends(frozenset().union(*(p.first for p in parts)), _heads),
+                 _ends(frozenset().union(*(p.last for p in parts)), _tails), needs)
+
+
+def _repeat(low: int, high: int, item: _Lits) -> _Lits:
+    if item.exact is not None and all(s.strip(_BOUND + _LINE) and not _WORD_RUN.search(s) for s in item.exact):
+        return _exact({_SEP} if low else {"", _SEP})  # non-word characters
+    if high == 1:
+        return item if low else _optional(item)
+    repeated = _Lits(None, item.first, item.last, item.needs + ((item.exact,) if item.exact else ()))
+    return repeated if low else _optional(repeated)
+
+
+def _optional(item: _Lits) -> _Lits:
+    if item.exact is not None:
+        return _exact(item.exact | {""})
+    return _Lits(None, item.first | {""}, item.last | {""})
+
+
+
 # ---------------------------------------------------------------- classify
 
 
@@ -401,11 +956,11 @@ def classify(text: str, *, title: str = "", summary: str = "", source_name: str 
     `text` is the body (plain text, paragraphs separated by blank lines); `summary` is the feed's
     own summary, scored too and given its own boilerplate spans (it has no tail).
     """
-    layout = _layout(text, rules)
-    fields = {"title": title, "summary": summary, "text": text}
-    tickers = _find_tickers(fields, rules)
+    scans = {"title": _Scan(title), "summary": _Scan(summary), "text": _Scan(text)}
+    layout = _layout(scans["text"], rules)
+    tickers = _find_tickers({"title": title, "summary": summary, "text": text}, rules)
     source = (source_name, source_url)
-    hits = [h for rule in rules.rules for h in _hits(rule, fields, source, layout, tickers, rules)]
+    hits = [h for rule in rules.rules for h in _hits(rule, scans, source, layout, tickers, rules)]
     reasons = tuple(_reasons(hits))
     promo = round(sum(x.weight for x in reasons if x.score == PROMO), 2)
     pr = round(sum(x.weight for x in reasons if x.score == PRESS_RELEASE), 2)
@@ -432,15 +987,20 @@ def clean_text(text: str, result: PromoResult, *, field: str = "text") -> str:
         kept.append(text[pos:span.start])
         pos = max(pos, span.end)
     kept.append(text[pos:])
-    paragraphs = re.split(r"\n\s*\n", "".join(kept))
-    tidy = ("\n".join(_tidy_lines(p)) for p in paragraphs)
+    clean = "".join(kept)
+    if "\t" in clean or "  " in clean:  # else every run of blanks is one space already
+        clean = _BLANKS.sub(" ", clean)  # (a run of [ \t] never spans lines)
+    tidy = ("\n".join(_tidy_lines(p)) for p in _PARAGRAPH_BREAK.split(clean))
     return "\n\n".join(p for p in tidy if p)
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BLANKS = re.compile(r"[ \t]+")
 
 
 def _tidy_lines(paragraph: str) -> Iterator[str]:
     for line in paragraph.split("\n"):
-        line = re.sub(r"[ \t]+", " ", line).strip()
-        if line:
+        if line := line.strip():
             yield line
 
 
@@ -456,9 +1016,10 @@ def _label(promo: float, pr: float, reasons: tuple[Reason, ...], rules: Rules) -
 # ---------------------------------------------------------------- layout
 
 
-def _layout(text: str, rules: Rules) -> _Layout:
+def _layout(scan: _Scan, rules: Rules) -> _Layout:
+    text = scan.text
     lead_end = _lead_end(text)
-    markers = list(_section_markers(text, lead_end, rules))
+    markers = list(_section_markers(scan, lead_end, rules))
     if not markers:
         return _Layout(lead_end, len(text), ())
     ends = [start for start, _ in markers[1:]] + [len(text.rstrip())]
@@ -479,13 +1040,13 @@ def _lead_end(text: str) -> int:
     return len(text)
 
 
-def _section_markers(text: str, lead_end: int, rules: Rules) -> Iterator[tuple[int, str]]:
+def _section_markers(scan: _Scan, lead_end: int, rules: Rules) -> Iterator[tuple[int, str]]:
     """(start, kind) of each marker line; a marker of the same kind as the previous one
     continues that section ("Forward-Looking Statements" heading, then its paragraph)."""
-    if rules.section_regex is None:
+    if rules.section_matcher is None:
         return
     previous = ""
-    for m in rules.section_regex.finditer(text, lead_end):
+    for m in rules.section_matcher.finditer(scan, lead_end):
         if m.lastgroup != previous:
             yield m.start(), m.lastgroup or ""
         previous = m.lastgroup or ""
@@ -516,25 +1077,26 @@ class _Ticker:
     field: str
 
 
-def _hits(rule: Rule, fields: dict[str, str], source: tuple[str, str],
+def _hits(rule: Rule, scans: dict[str, _Scan], source: tuple[str, str],
           layout: _Layout, tickers: list[_Ticker], rules: Rules) -> Iterator[_Hit]:
     if rule.kind == "text":
-        return _text_hits(rule, fields, layout)
+        return _text_hits(rule, scans, layout)
     if rule.kind == "source":
         return _source_hits(rule, rules.source_list(rule.source_list), *source)
     if rule.kind == "ticker":
         return _ticker_hits(rule, tickers, layout)
-    return _section_hits(rule, fields["text"], layout)
+    return _section_hits(rule, scans["text"].text, layout)
 
 
-def _text_hits(rule: Rule, fields: dict[str, str], layout: _Layout) -> Iterator[_Hit]:
-    assert rule.regex is not None
+def _text_hits(rule: Rule, scans: dict[str, _Scan], layout: _Layout) -> Iterator[_Hit]:
+    assert rule.matcher is not None
     for field in FIELD_ZONES:
         if field in rule.zones:
-            for m in rule.regex.finditer(fields[field]):
+            for m in rule.matcher.finditer(scans[field]):
                 yield _Hit(rule, m.group(), m.start(), m.end(), field)
     if rule.zones & set(TEXT_ZONES):
-        for m in rule.regex.finditer(fields["text"]):
+        stop = None if "tail" in rule.zones else layout.tail_start if "body" in rule.zones else layout.lead_end
+        for m in rule.matcher.finditer(scans["text"], stop=stop):
             if _zone(m.start(), layout) in rule.zones:
                 yield _Hit(rule, m.group(), m.start(), m.end(), "text")
 

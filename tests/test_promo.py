@@ -403,6 +403,13 @@ def test_rules_object_is_immutable(rules: Rules) -> None:
         rules.promotional_threshold = 1.0  # type: ignore[misc]
 
 
+def test_clean_text_tidies_blanks_lines_and_paragraphs(rules: Rules) -> None:
+    text = "Foo\t Corp.  said on Monday  it had\n  signed a deal. \n \t\n\n  Shares rose.\t\n\n\n"
+    expected = "Foo Corp. said on Monday it had\nsigned a deal.\n\nShares rose."
+    assert clean_text(text, classify(text, rules=rules)) == expected
+    assert clean_text("One line only.", classify("One line only.", rules=rules)) == "One line only."
+
+
 # ---------------------------------------------------------------- the feed summary and normalize
 
 
@@ -444,3 +451,66 @@ def test_normalize_builds_summary_and_description_from_clean_text(rules: Rules) 
     assert item.body_text == page.text  # stored whole; the spans say what is boilerplate
     plain = normalize(entry, page, source_name="S", seen_at=seen, feed_body=Extraction())
     assert plain.promo is None and "BillionDollarClub provides" in plain.summary
+
+
+# ---------------------------------------------------------------- fast matchers find what their regexes find
+
+
+def test_unfoldable_lists_the_characters_that_ignorecase_matches_to_ascii_word_characters() -> None:
+    """The word-set and start-position shortcuts read the text as lowercase ASCII words; they hold
+    when no other character matches an ASCII word character under re.IGNORECASE, none lowers to
+    ASCII or changes length when lowered, and whitespace is never a word character."""
+    from ingest.promo import _UNFOLDABLE
+
+    ascii_word = re.compile(r"[a-z0-9_]", re.IGNORECASE)
+    ascii_other = re.compile("[" + re.escape("".join(chr(c) for c in range(128) if not re.match(r"\w", chr(c))))
+                             + "]", re.IGNORECASE)
+    odd = set()
+    for c in map(chr, range(0x110000)):
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            continue
+        if len(c.lower()) != 1 or re.match(r"\s", c) and re.match(r"\w", c):
+            odd.add(c)
+        if ord(c) >= 128 and (ascii_word.match(c) or ascii_other.match(c) or c.lower().isascii()):
+            odd.add(c)
+    assert odd <= set(_UNFOLDABLE)
+
+
+RULE_WORDS = sorted(set(re.findall(r"[A-Za-z]{2,}", DEFAULT_RULES_PATH.read_text(encoding="utf-8"))))
+FIXTURE_LINES = sorted({line for split in ("dev", "heldout") for item in fixture_items(split)
+                        for line in item["text"].splitlines() if line.strip()})
+PIECES = st.one_of(
+    st.sampled_from(FIXTURE_LINES).flatmap(lambda line: st.tuples(st.integers(0, len(line)), st.integers(1, 300))
+                                           .map(lambda cut: line[cut[0]:cut[0] + cut[1]])),
+    st.sampled_from(RULE_WORDS + [" ", "\n", "\n\n", ". ", ":", "(", ")", "$", "-", "'", "\u2019", ">>", "/", "3",
+                                  "\u017f", "\u212a", "\u00e9", "ABC"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=30).map("".join), st.integers(0, 300), st.none() | st.integers(0, 3000))
+def test_matchers_find_what_their_regexes_find(rules: Rules, text: str, pos: int, stop: int | None) -> None:
+    """finditer(scan, pos, stop) = regex.finditer(text, pos), but for matches starting at or after stop."""
+    from ingest.promo import _Scan
+
+    scan = _Scan(text)
+    for matcher in [r.matcher for r in rules.rules if r.matcher] + [rules.section_matcher]:
+        expected = [m.span() for m in matcher.regex.finditer(text, pos) if stop is None or m.start() < stop]
+        assert [m.span() for m in matcher.finditer(scan, pos, stop) if stop is None or m.start() < stop] == expected
+
+
+@pytest.mark.parametrize("patterns", [
+    [r"(a)", r"(?:b\1)"],          # a backreference to another alternative's group: not split
+    [r"x*", r"\bpaid\b"],          # empty matches
+    [r"^", r"(?m:$)"],
+    [r"^(?:paid)?", r"\bpaid\b"],  # empty matches where the starts are known (line starts)
+    [r"^\s*[-*]\s+\S", r"^\d+\.\s+[A-Z]", r"(?x: \b shares? \s+ (?: rose | fell ) \s+ \d+ (?:\.\d+)? \s* % )"],
+    [r"(?<=\$)\d[\d,]*(?:\.\d+)?\s*(?:million|billion)", r"\bq[1-4]\b", r"(?:paid)?$"],
+    [r"(?<!\w)paid(?!\w)", r"(?:\bpaid\s+(?:promotion|advertising)\b)", r"(?i:PAID)"],
+])
+def test_matchers_with_backreferences_empty_matches_and_anchors(patterns: list[str]) -> None:
+    from ingest.promo import _matcher, _Reader, _Scan
+
+    matcher = _matcher(_Reader("test"), [f"(?:{p})" for p in patterns], "test", re.IGNORECASE | re.MULTILINE)
+    for text in ["", "paid", "ab\nbab\n", "Paid promotion, PAID advertising; unpaid.\n\nxx paid", "x\n\nx",
+                 "- one\n2. Two\nShares rose 4.5 % in Q3 on $1,200 million.\n* paid\n"]:
+        assert [m.span() for m in matcher.finditer(_Scan(text))] == [m.span() for m in matcher.regex.finditer(text)]
