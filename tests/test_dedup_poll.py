@@ -97,7 +97,7 @@ def test_items_show_lists_copies_and_explains_the_match(two_feeds):
     shown = two_feeds("items", "show", str(partner_copy["article_id"]))
     assert shown.stdout.startswith("+++\n")  # the document itself is unchanged, on stdout
     explanation = shown.stderr
-    assert f"2 copies" in explanation
+    assert "2 copies" in explanation
     assert f"item {partner_copy['match']['matched_id']}" in explanation
     method = {"jaccard": "shingle Jaccard", "containment": "shingle containment"}[partner_copy["match"]["method"]]
     assert f"by {method}, similarity {partner_copy['match']['similarity']:.2f}" in explanation

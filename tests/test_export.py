@@ -6,7 +6,6 @@ import json
 import os
 import re
 import tomllib
-from pathlib import Path
 
 import feedparser
 import pytest

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 from datetime import datetime, timezone
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
