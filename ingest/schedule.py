@@ -135,7 +135,7 @@ class Dispatcher:
         self._running = 0
         self._in_flight: dict[int, SourceState] = {}
         self.last_tick: float | None = None  # time.monotonic() of the last tick (health check)
-        self.results: list[PollResult] = []
+        self.results: list[PollResult] | None = None  # collected during run_once only (a service would grow)
 
     def tick(self, cutoff: datetime | None = None) -> None:
         self.last_tick = time.monotonic()
@@ -150,7 +150,9 @@ class Dispatcher:
             self.results = []
         self.tick(cutoff=self._clock())
         self.wait()
-        return self.results
+        with self._lock:
+            results, self.results = self.results, None
+        return results
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no thread is polling; False if `timeout` passed first."""
@@ -178,7 +180,8 @@ class Dispatcher:
                     with self._lock:
                         self._in_flight.pop(source.id, None)
                 with self._lock:
-                    self.results.append(result)
+                    if self.results is not None:
+                        self.results.append(result)
         except Exception as exc:  # noqa: BLE001 - reported, never silently lost in the pool's future
             if self._on_error is None:
                 raise
