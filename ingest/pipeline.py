@@ -95,7 +95,7 @@ def poll_source(ctx: Context, source: SourceState) -> PollResult:
     started = time.monotonic()
     now = ctx.clock()
     try:
-        response = ctx.fetcher.get(source.url, conditional_headers(ctx, source, now), accept=FEED_ACCEPT,
+        response = ctx.fetcher.get(source.url, _conditional_headers(ctx, source, now), accept=FEED_ACCEPT,
                                    page=False)
         if response.not_modified:
             return _finish(ctx, source, started, now, PollResult(source.id, source.url, "not_modified"),
@@ -327,7 +327,7 @@ def _log_poll(ctx: Context, r: PollResult) -> None:
         ctx.log.info("poll", **fields)
 
 
-def conditional_headers(ctx: Context, source: SourceState, now: datetime) -> dict[str, str]:
+def _conditional_headers(ctx: Context, source: SourceState, now: datetime) -> dict[str, str]:
     """If-None-Match / If-Modified-Since from the last fetch, unless a full fetch is due
     ([poll] full_fetch_every: servers whose validators never change are read whole now and then)."""
     every = ctx.settings.poll.full_fetch_every

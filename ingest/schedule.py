@@ -131,7 +131,6 @@ class Dispatcher:
         self.stopping = stopping or threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
         self._lock = threading.Condition()
-        self._claim_lock = threading.Lock()  # claims one at a time in this process (SQLite reads outside txns)
         self._running = 0
         self._in_flight: dict[int, SourceState] = {}
         self.last_tick: float | None = None  # time.monotonic() of the last tick (health check)
@@ -192,12 +191,13 @@ class Dispatcher:
                 self._lock.notify_all()
 
     def _next(self, cutoff: datetime | None) -> SourceState | None:
-        with self._claim_lock:
-            due = self._claim(cutoff or self._clock(), 1)
-            if due:
-                with self._lock:
-                    self._in_flight[due[0].id] = due[0]
-        return due[0] if due else None
+        """Claim one due source (one UPDATE ... RETURNING: atomic on both engines, so threads need no lock)."""
+        due = self._claim(cutoff or self._clock(), 1)
+        if not due:
+            return None
+        with self._lock:
+            self._in_flight[due[0].id] = due[0]
+        return due[0]
 
 
 def dispatcher(ctx) -> Dispatcher:

@@ -93,12 +93,6 @@ def source_named(s: Session, name: str) -> StoredSource | None:
     return _source(row) if row else None
 
 
-def poll_state(s: Session, source_id: int) -> tuple[str | None, str | None]:
-    """The validators (ETag, Last-Modified) stored from the source's last successful fetch."""
-    row = s.get(t.Source, source_id)
-    return (row.etag, row.last_modified) if row else (None, None)
-
-
 def claim_due_sources(s: Session, now: datetime, owner: str, lease_until: datetime,
                       limit: int) -> list[StoredSource]:
     """Lease up to `limit` active sources whose poll is due and that no live worker holds: never-polled
@@ -131,7 +125,7 @@ def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: date
                 full_fetch: bool = False, redirect: tuple[str | None, int] = (None, 0)) -> None:
     """Record a finished poll and release the lease; an error counts up, a success resets the count.
 
-    `keep_validators` keeps the stored ETag / Last-Modified (a 304 that sent none, an error); `full_fetch`
+    `keep_validators` keeps the stored ETag / Last-Modified (a failed poll learned nothing new); `full_fetch`
     records that the feed was read whole now; `redirect` is the permanent redirect seen on consecutive
     polls so far (its target and how many polls in a row)."""
     values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at, "lease_owner": None, "lease_until": None,
