@@ -59,7 +59,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     if not parsed.version and not parsed.entries:
         raise FeedError(f"parse {url}: not an RSS or Atom feed ({_what_it_is(parsed, data)})")
     problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}" if parsed.bozo else charset_problem
-    problem = _printable(problem) if problem else None
+    problem = _line(problem) or None  # it may quote the feed's bytes: one clean line
     feed = parsed.feed
     return ParsedFeed(
         title=_line(feed.get("title")),
@@ -195,11 +195,6 @@ def _datetime(parsed: Any) -> datetime | None:
 
 def _text(value: Any, *, newlines: bool = True) -> str:
     return clean_text(value, newlines=newlines).strip() if isinstance(value, str) else ""
-
-
-def _printable(text: str) -> str:
-    """A message quoting feed bytes (a declared encoding name, say) made one printable line."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _line(value: Any) -> str:
