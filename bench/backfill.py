@@ -2,8 +2,8 @@
 
 Serves N generated article pages (four site layouts, varied lengths, headings, lists, tables, chrome)
 on 127.0.0.1 from a separate process, behind a sitemap index (sitemaps of 5,000 URLs), then runs
-`presswire backfill --sitemap ...` in a subprocess on a fresh SQLite file with the default extraction
-pool (one process per core) and prints:
+`python -m ingest backfill --sitemap ...` (what the `presswire` script runs) in a subprocess on a fresh
+SQLite file with the default extraction pool (one process per core) and prints:
 
     backfill   items/s (wall clock of the backfill process) and peak RSS (the process tree: the CLI and
                its extraction workers, sampled from /proc; plus the largest single process)
@@ -11,6 +11,9 @@ pool (one process per core) and prints:
                (no HTTP, no store): on the first --baseline-pages of them (all of them by default
                up to 2,000; the pages cycle through the same generators, so the rate is representative)
     ratio      backfill items/s / baseline items/s (target >= 1.6 on 2 cores)
+    stages     the CPU each step of the pipeline costs per item (fetch, extract, normalize + classify +
+               fingerprint, QR code, save), timed one after the other in this process on --stages pages,
+               and the ratio that total allows on 2 cores at best
 
     PYTHONPATH=. python bench/backfill.py                  # N = 2,000
     PYTHONPATH=. python bench/backfill.py -n 50000         # the memory target: peak RSS <= 400 MB
@@ -149,20 +152,22 @@ def serve(n: int, port_file: Path) -> None:
 
 # --- measuring -----------------------------------------------------------------------------------------
 
-def tree_memory(pid: int) -> tuple[int, int, int]:
+def tree_memory(pid: int, pss: bool) -> tuple[int, int, int]:
     """(RSS sum, PSS sum, largest RSS) in bytes of pid and its descendants, from /proc. RSS counts the
-    pages that forked workers share with each other once per process; PSS splits them between them."""
+    pages that forked workers share with each other once per process; PSS splits them between them.
+    PSS (smaps_rollup walks every mapping: milliseconds of kernel time per process) only when `pss`,
+    0 otherwise."""
     rss_sum, pss_sum, largest, stack = 0, 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
             rss = _kb(Path(f"/proc/{p}/status"), "VmRSS:")
-            pss = _kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:")
+            share = _kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:") if pss else 0
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):
             continue
-        rss_sum, pss_sum, largest = rss_sum + rss, pss_sum + pss, max(largest, rss)
+        rss_sum, pss_sum, largest = rss_sum + rss, pss_sum + share, max(largest, rss)
     return rss_sum, pss_sum, largest
 
 
@@ -178,14 +183,14 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
                       f'[output]\nqrcode_dir = "{workdir / "qrcodes" if qrcodes else ""}"\n'
                       f"[backfill]\nconcurrency = {concurrency}\nper_host = {concurrency}\nhost_delay = 0\n"
                       f"batch_size = 200\nprogress_every = 30\n")
-    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--sitemap",
+    cmd = [sys.executable, "-m", "ingest", "--config", str(config), "backfill", "--sitemap",
            f"{base}/sitemap.xml", "--json"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak, peak_pss, largest = 0, 0, 0
-    while proc.poll() is None:
-        total, pss, big = tree_memory(proc.pid)
-        peak, peak_pss, largest = max(peak, total), max(peak_pss, pss), max(largest, big)
+    peak, peak_pss, largest, samples = 0, 0, 0, 0
+    while proc.poll() is None:  # RSS 5 times a second, PSS once (it costs CPU the backfill would use)
+        total, pss, big = tree_memory(proc.pid, pss=samples % 5 == 0)
+        peak, peak_pss, largest, samples = max(peak, total), max(peak_pss, pss), max(largest, big), samples + 1
         time.sleep(0.2)
     wall = time.monotonic() - started
     out = proc.stdout.read()
@@ -207,12 +212,70 @@ def baseline(n: int) -> tuple[float, int]:
     return n / (time.monotonic() - started), n
 
 
+def stages(base: str, n: int, workdir: Path) -> list[tuple[str, float]]:
+    """CPU milliseconds per item of each step of the backfill's path, run one after the other in this
+    process over the first n pages (after a warm-up): what the pipeline costs, whichever process runs it."""
+    from datetime import datetime, timezone
+
+    import trafilatura
+
+    from ingest.assemble import Assembly, assemble
+    from ingest.extract import extract_page
+    from ingest.fetch import Fetcher
+    from ingest.model import FeedEntry
+    from ingest.pipeline import deduplicator
+    from ingest.promo import load_rules
+    from ingest.qr import qr_png
+    from ingest.settings import DedupSettings, HttpSettings
+    from store import db, repository
+
+    urls = [f"{base}/news/{i}/" for i in range(1, n + 1)]
+    entries = [FeedEntry(guid=None, link=url, title="") for url in urls]
+    fetcher = Fetcher(HttpSettings(allow_networks=("127.0.0.1/32",)))
+    dedup = deduplicator(DedupSettings())
+    assembly, now = Assembly(rules=load_rules(None), dedup=dedup), datetime.now(timezone.utc)
+    engine = db.make_engine(f"sqlite:///{workdir / 'stages.db'}")
+    db.ensure_schema(engine)
+    sessions = db.session_factory(engine)
+    with sessions.begin() as s:
+        source, _ = repository.add_source(s, f"{base}/sitemap.xml", "bench", now)
+    out = {}
+
+    def timed(name, step, inputs):
+        step(inputs[0])  # warm-up
+        started = time.process_time()
+        results = [step(x) for x in inputs]
+        out[name] = (time.process_time() - started) * 1000 / len(inputs)
+        return results
+
+    pages = timed("fetch (Fetcher.get, client side)", lambda url: fetcher.get(url).content, urls)
+    timed("bare trafilatura.extract", trafilatura.extract, pages)
+    found = timed("extract (ingest.extract)", lambda pair: extract_page(pair[0], pair[1]), list(zip(pages, urls)))
+    items = timed("normalize + classify + fingerprint", lambda pair: assemble(
+        assembly, pair[0], pair[1], source_name="bench", seen_at=now, page_url=pair[0].link), list(zip(entries, found)))
+    timed("QR code PNG", lambda item: qr_png(item.source_link), items)
+
+    def save(batch):
+        with sessions.begin() as s:
+            repository.save_items(s, source.id, batch, now=now, qrcode_prefix="qrcodes/", judge=dedup)
+
+    batches = [items[i:i + 200] for i in range(0, len(items), 200)]
+    started = time.process_time()
+    for batch in batches:
+        save(batch)
+    out["save (SQLite, dedup lookup, FTS)"] = (time.process_time() - started) * 1000 / len(items)
+    fetcher.close()
+    return list(out.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--pages", type=int, default=2000, help="pages served and backfilled")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--baseline-pages", type=int, default=2000, help="pages of the bare trafilatura loop")
     parser.add_argument("--no-qrcodes", action="store_true", help="do not write QR code PNGs")
+    parser.add_argument("--stages", type=int, default=500, metavar="N",
+                        help="also time each step of the pipeline in one process over N pages (0: don't)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -230,6 +293,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port_file.read_text()}"
             load_before = os.getloadavg()
             result = run_backfill(base, workdir, args.pages, args.concurrency, not args.no_qrcodes)
+            steps = stages(base, min(args.stages, args.pages), workdir) if args.stages else []
         finally:
             server.terminate()
             server.wait()
@@ -245,6 +309,14 @@ def main() -> None:
     print(f"ratio                {rate / rate_base:.2f} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
           f"(1 min; other processes share the cores)")
+    if steps:
+        ours = sum(ms for name, ms in steps if not name.startswith("bare"))
+        bare = dict(steps)["bare trafilatura.extract"]
+        print("CPU per item, each step alone in one process (ms):")
+        for name, ms in steps:
+            print(f"  {name:38} {ms:6.2f}")
+        print(f"  {'the pipeline (all but bare)':38} {ours:6.2f}  -> at most {2 * bare / ours:.2f} of the "
+              "bare rate on 2 cores, before the page server, IPC and threads")
     print(f"bench self max RSS   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (pages of the baseline)")
 
 

@@ -53,7 +53,7 @@ def run_once(urls: list[str], concurrency: int, total_timeout: float) -> dict:
                           f'[poll]\nconcurrency = {concurrency}\n[service]\nmetrics_port = -1\n'
                           f'[output]\nqrcode_dir = ""\n{sources}')
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--config", str(config), "run", "--once"],
+        proc = subprocess.run([sys.executable, "-m", "ingest", "--config", str(config), "run", "--once"],
                               cwd=ROOT, capture_output=True, text=True, check=True)
         wall = time.monotonic() - started
     polls = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]

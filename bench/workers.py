@@ -109,7 +109,7 @@ def start_worker(url: str, concurrency: int, log: Path) -> subprocess.Popen:
            "PRESSWIRE_LOG_FORMAT": "json"}
     env.pop("PRESSWIRE_CONFIG", None)
     with log.open("wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "ingest", "run"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 

@@ -46,7 +46,7 @@ from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.pipeline import FEED_ACCEPT, Context, build_item, save_items, write_qrcodes
 from ingest.pipeline import _draft as promo_draft
-from ingest.qr import write_qrcode
+from ingest.qr import write_qrcode_batch
 from store import repository
 
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.5"
@@ -471,20 +471,20 @@ class _Run:
         self.reporter.update(self.tally)
 
     def _qrcodes(self, saved: list[tuple[int, str, str]]) -> None:
+        """The batch's QR codes, drawn in one job in the extraction pool when there is one."""
         directory = self.ctx.settings.output.qrcode_dir
-        if self.offload is None or not directory:
+        if self.offload is None or not directory or not saved:
             write_qrcodes(self.ctx, saved)
             return
-        for _article_id, url, link in saved:
-            self.qr_jobs.append(self.offload.submit(write_qrcode, Path(directory), url, link))
-        self._wait_qrcodes(self.options.batch_size * 4)
+        self.qr_jobs.append(self.offload.submit(write_qrcode_batch, Path(directory), [(u, l) for _, u, l in saved]))
+        self._wait_qrcodes(4)
 
     def _wait_qrcodes(self, keep: int) -> None:
-        """Wait for QR code jobs until at most `keep` are pending; a failed one is logged."""
+        """Wait for QR code jobs (a batch each) until at most `keep` are pending; failures are logged."""
         while self.qr_jobs and (len(self.qr_jobs) > keep or self.qr_jobs[0].done()):
             job = self.qr_jobs.popleft()
-            if job.exception() is not None:
-                self.ctx.log.warning("backfill qrcode", error=str(job.exception()))
+            for error in [str(job.exception())] if job.exception() is not None else job.result():
+                self.ctx.log.warning("backfill qrcode", error=error)
 
     def _mark_done(self, unit: Unit) -> None:
         self.tally.units += 1

@@ -246,6 +246,14 @@ def find_read_more(tree: lxml.html.HtmlElement, url: str, body_text: str, teaser
     return None
 
 
+def teaser_link(page: Extraction, entry: FeedEntry, page_url: str, teaser_chars: int = TEASER_CHARS) -> str | None:
+    """The read-more link a teaser page is to be followed to: the page's own, else (for a page shorter
+    than `teaser_chars`) one in the feed item."""
+    if page.read_more:
+        return page.read_more
+    return feed_read_more(entry, page_url) if len(page.text) < teaser_chars else None
+
+
 def feed_read_more(entry: FeedEntry, page_url: str = "") -> str | None:
     """A "Read More"-style link in the feed item's own content or summary to another page than the item's."""
     base_url = page_url or entry.link or ""

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.dedup import DedupParams, Deduplicator
 from ingest import schedule
-from ingest.assemble import Assembly, assemble
+from ingest.assemble import Assembly, assemble, page_item
 from ingest.errors import FetchError, SourceError, TransientFetchError
-from ingest.extract import extract_page, feed_read_more, follow_read_more
+from ingest.extract import extract_page, follow_read_more, teaser_link
 from ingest.fetch import Fetcher
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item, ParsedFeed, PollResult, Response, SourceState
 from ingest.normalize import entry_keys
@@ -65,9 +65,13 @@ class Context:
     stopping: threading.Event = field(default_factory=threading.Event)  # set: abandon polls, save nothing
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     on_poll: Callable[[PollResult], None] | None = None  # told of every finished poll (metrics)
-    # (entry, page, source_name=, seen_at=, page_url=) -> Item: normalize, classify, fingerprint; in the
-    # extraction worker processes in the CLI (ingest.workers.Extractor.assemble); None = in this thread
+    # The CPU-bound rest of an item, in the extraction worker processes in the CLI (ingest.workers.Extractor);
+    # None = in this thread:
+    #   assemble(entry, page, source_name=, seen_at=, page_url=) -> Item: normalize, classify, fingerprint
+    #   page_item(entry, content, page_url, rules, follow=, source_name=, seen_at=) -> Item | Extraction:
+    #     extract + assemble in one step; the page's Extraction when it is a teaser to follow
     assemble: Callable[..., Item] | None = None
+    page_item: Callable[..., Item | Extraction] | None = None
 
     @property
     def dedup(self) -> Deduplicator | None:
@@ -157,17 +161,38 @@ def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], 
 
 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
-    """Fetch the entry's page and extract its body (when that fails, the feed's content stands in),
-    then normalize, classify and fingerprint it (ingest.assemble, in the worker processes when there are)."""
+    """Fetch the entry's page, extract its body (when that fails, the feed's content stands in), then
+    normalize, classify and fingerprint it: the fetched page goes to the worker processes once, for all
+    of it (ingest.assemble.page_item); only a teaser comes back to have its read-more link followed."""
     if ctx.stopping.is_set():
         raise Abandoned()
-    page, page_url, retryable = fetch_and_extract(ctx, entry, ctx.settings.rules_for(source.url))
-    details = dict(source_name=source.name, seen_at=seen_at, page_url=page_url)
+    details = dict(source_name=source.name, seen_at=seen_at)
+    fetched = fetch_page(ctx, entry)
+    if not isinstance(fetched, Response):  # no page: the item keeps what the feed gave, and why
+        page, retryable = fetched
+        item = _assemble(ctx, entry, page, page_url=None, **details)
+        return replace(item, retryable=retryable, draft=_draft(ctx, item))
+    page_url = fetched.final_url
+    item = _page_item(ctx, entry, fetched.content, page_url, ctx.settings.rules_for(source.url), **details)
+    if isinstance(item, Extraction):  # a teaser: its read-more link is followed here, then assembled
+        item = _assemble(ctx, entry, _follow(ctx, entry, item, page_url), page_url=page_url, **details)
+    return replace(item, retryable=False, draft=_draft(ctx, item))
+
+
+def _page_item(ctx: Context, entry: FeedEntry, content: bytes, page_url: str, rules: ExtractRules | None,
+               **details) -> Item | Extraction:
+    follow = ctx.settings.extract.follow_read_more
+    if ctx.page_item is not None:
+        return ctx.page_item(entry, content, page_url, rules, follow=follow, **details)
+    limits = {"min_chars": ctx.settings.extract.min_chars, "teaser_chars": ctx.settings.extract.teaser_chars}
+    return page_item(Assembly(ctx.promo_rules, ctx.dedup), entry, content, page_url, rules or ExtractRules(),
+                     follow=follow, limits=limits, **details)
+
+
+def _assemble(ctx: Context, entry: FeedEntry, page: Extraction, **details) -> Item:
     if ctx.assemble is not None:
-        item = ctx.assemble(entry, page, **details)
-    else:
-        item = assemble(Assembly(ctx.promo_rules, ctx.dedup), entry, page, **details)
-    return replace(item, retryable=retryable, draft=_draft(ctx, item))
+        return ctx.assemble(entry, page, **details)
+    return assemble(Assembly(ctx.promo_rules, ctx.dedup), entry, page, **details)
 
 
 def _draft(ctx: Context, item: Item) -> bool:
@@ -180,34 +205,38 @@ def fetch_and_extract(ctx: Context, entry: FeedEntry, rules: ExtractRules | None
                       ) -> tuple[Extraction, str | None, bool]:
     """(extraction, final page URL, whether a failure is worth another try later). A teaser page's
     read-more link (on the page, or in the feed item) is followed once, through the same fetcher."""
+    fetched = fetch_page(ctx, entry)
+    if not isinstance(fetched, Response):
+        page, retryable = fetched
+        return page, None, retryable
+    return extract_and_follow(ctx, entry, fetched.content, fetched.final_url, rules), fetched.final_url, False
+
+
+def fetch_page(ctx: Context, entry: FeedEntry) -> Response | tuple[Extraction, bool]:
+    """The entry's article page, or why not (a failed Extraction, and whether it is worth another try later)."""
     if not ctx.settings.poll.fetch_articles:
-        return Extraction(failure="article fetching is off ([poll] fetch_articles = false)"), None, False
+        return Extraction(failure="article fetching is off ([poll] fetch_articles = false)"), False
     if not entry.link:
-        return Extraction(failure="entry has no link"), None, False
+        return Extraction(failure="entry has no link"), False
     try:
-        response = ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
+        return ctx.fetcher.get(entry.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
-        return Extraction(failure=str(exc)), None, isinstance(exc, TransientFetchError)
-    return extract_and_follow(ctx, entry, response.content, response.final_url, rules), response.final_url, False
+        return Extraction(failure=str(exc)), isinstance(exc, TransientFetchError)
 
 
 def extract_and_follow(ctx: Context, entry: FeedEntry, content: bytes, page_url: str,
                        rules: ExtractRules | None = None) -> Extraction:
     """Extract a fetched page; a teaser's read-more link (on the page, or in the feed item) is followed once."""
-    page = ctx.extract(content, page_url, rules)
-    link = _read_more_link(ctx, entry, page, page_url)
+    return _follow(ctx, entry, ctx.extract(content, page_url, rules), page_url)
+
+
+def _follow(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str) -> Extraction:
+    """The teaser page's Extraction, with the full article its read-more link leads to when there is one."""
+    link = teaser_link(page, entry, page_url, ctx.settings.extract.teaser_chars) \
+        if ctx.settings.extract.follow_read_more else None
     if link:
         page = follow_read_more(page, link, lambda url: _fetch_page(ctx, url), lambda c, u: ctx.extract(c, u))
     return page
-
-
-def _read_more_link(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str) -> str | None:
-    """The page's own read-more link, else (for a short page) one in the feed item."""
-    if not ctx.settings.extract.follow_read_more:
-        return None
-    if page.read_more:
-        return page.read_more
-    return feed_read_more(entry, page_url) if len(page.text) < ctx.settings.extract.teaser_chars else None
 
 
 def _fetch_page(ctx: Context, url: str) -> tuple[bytes, str] | str:

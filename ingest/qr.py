@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
+from typing import Iterable
 
 import segno
 
@@ -59,3 +60,14 @@ def write_qrcode(directory: Path, url_slug: str, link: str) -> Path:
     tmp.write_bytes(qr_png(link))
     tmp.replace(path)
     return path
+
+
+def write_qrcode_batch(directory: Path, codes: Iterable[tuple[str, str]]) -> list[str]:
+    """write_qrcode for each (url_slug, link); what could not be written, and why (the others are)."""
+    errors = []
+    for url_slug, link in codes:
+        try:
+            write_qrcode(directory, url_slug, link)
+        except (OSError, ValueError) as exc:  # a full disk; a link too long for a QR code
+            errors.append(f"{url_slug}: {exc}")
+    return errors

@@ -18,8 +18,9 @@ import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
 
-from ingest.assemble import Assembly, assemble
+from ingest.assemble import Assembly, assemble, page_item
 from ingest.extract import extract_page
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item
 from ingest.settings import ExtractSettings
@@ -38,17 +39,24 @@ def _assemble_in_worker(entry: FeedEntry, page: Extraction, kwargs: dict) -> Ite
     return assemble(_worker_assembly, entry, page, **kwargs)
 
 
+def _page_item_in_worker(entry: FeedEntry, content: bytes | str, url: str, rules: ExtractRules, kwargs: dict
+                         ) -> Item | Extraction:
+    return page_item(_worker_assembly, entry, content, url, rules, **kwargs)
+
+
 def _forkserver() -> multiprocessing.context.BaseContext:
     """Workers are forked from a server process that has trafilatura and lxml imported already, so a
-    recycled worker starts in milliseconds instead of importing them again (~0.3 s of CPU each)."""
+    recycled worker starts in milliseconds instead of importing them again (~0.3 s of CPU each). (The
+    main module, which multiprocessing runs again in each worker, is ingest/__main__.py: it imports nothing.)"""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "ingest.extract", "ingest.assemble"])  # read once, at its start
+    context.set_forkserver_preload(["ingest.extract", "ingest.assemble"])  # read once, at its start
     return context
 
 
 class Extractor:
-    """`extractor(content, url, rules) -> Extraction` and `extractor.assemble(entry, page, ...) -> Item`,
-    inline or in the process pool; safe to call from threads. `assembly` is what `assemble` classifies and
+    """`extractor(content, url, rules) -> Extraction`, `extractor.assemble(entry, page, ...) -> Item` and
+    `extractor.page_item(entry, content, url, rules, ...)` (both in one trip), inline or in the process
+    pool; safe to call from threads. `assembly` is what `assemble` classifies and
     fingerprints with (ingest.assemble)."""
 
     def __init__(self, settings: ExtractSettings, assembly: Assembly | None = None):
@@ -78,6 +86,19 @@ class Extractor:
             except BrokenProcessPool:
                 pass
         return assemble(self.assembly, entry, page, **kwargs)
+
+    def page_item(self, entry: FeedEntry, content: bytes | str, url: str, rules: ExtractRules | None = None, *,
+                  follow: bool, source_name: str, seen_at: datetime) -> Item | Extraction:
+        """ingest.assemble.page_item: the page's item, or (a teaser to follow, or a worker that died on
+        it: a failed Extraction) the page's Extraction."""
+        kwargs = dict(follow=follow, limits=self._limits, source_name=source_name, seen_at=seen_at)
+        if self.processes == 0:
+            return page_item(self.assembly, entry, content, url, rules or ExtractRules(), **kwargs)
+        try:
+            return self._submit(_page_item_in_worker, entry, content, url, rules or ExtractRules(), kwargs,
+                                page=True).result()
+        except BrokenProcessPool as exc:
+            return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 
     def submit(self, fn, /, *args) -> Future:
         """Run another CPU-bound job (a picklable top-level function) in the pool; inline when processes = 0.

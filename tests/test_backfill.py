@@ -314,7 +314,7 @@ def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_se
     db_file = tmp_path / "p.db"
     config = write_config(tmp_path / "c.toml", f"sqlite:///{db_file}",
                           extra="[backfill]\nhost_delay = 0\nconcurrency = 2\nbatch_size = 4\n")
-    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--feed", srv.url("/feed-1.xml"),
+    cmd = [sys.executable, "-m", "ingest", "--config", str(config), "backfill", "--feed", srv.url("/feed-1.xml"),
            "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -391,7 +391,7 @@ def test_extraction_in_the_process_pool_with_recycled_workers(tmp_path, empty_se
     route_feed(srv, "/feed.xml", rss_page(srv, numbers))
     config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path / 'p.db'}", extra=FAST)
     config.write_text(config.read_text().replace("processes = 0", "processes = 2\nrecycle_after = 3"))
-    cmd = [sys.executable, "-m", "ingest.cli", "--config", str(config), "backfill", "--feed", srv.url("/feed.xml"),
+    cmd = [sys.executable, "-m", "ingest", "--config", str(config), "backfill", "--feed", srv.url("/feed.xml"),
            "--concurrency", "8", "--json"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

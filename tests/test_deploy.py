@@ -63,7 +63,7 @@ def test_deploy_has_a_worker_and_a_serve_unit():
 def test_unit_runs_a_real_console_script_command(unit):
     [exec_start] = [shlex.split(v) for v in _unit(unit)["Service"]["ExecStart"]]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert Path(exec_start[0]).name in scripts and scripts[Path(exec_start[0]).name] == "ingest.cli:main"
+    assert Path(exec_start[0]).name in scripts and scripts[Path(exec_start[0]).name] == "ingest.__main__:main"
     _resolve(exec_start[1:])
 
 

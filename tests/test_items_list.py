@@ -66,7 +66,7 @@ def _run_on_a_terminal(config, *args: str) -> str:
 
     from conftest import ROOT
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--config", str(config), *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), *args], cwd=ROOT,
                             stdout=follower, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160"})
     os.close(follower)
     chunks = []

@@ -130,7 +130,7 @@ def test_poll_logs_one_json_line_per_source(tmp_path, sqlite_url, server):
     import subprocess
     import sys
     config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")])
-    proc = subprocess.run([sys.executable, "-m", "ingest.cli", "--config", str(config), "poll"],
+    proc = subprocess.run([sys.executable, "-m", "ingest", "--config", str(config), "poll"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
@@ -172,3 +172,11 @@ def test_poll_writes_a_qr_code_of_each_items_source_link(tmp_path, presswire):
         assert png_modules(png) == [[bool(m) for m in row] for row in expected]  # exactly this item's link
     assert len(list((tmp_path / "qrcodes").glob("*.png"))) == len(items) == 4
     assert not list((tmp_path / "qrcodes").glob("*.tmp"))
+
+
+def test_a_qr_code_batch_writes_what_it_can_and_names_what_it_could_not(tmp_path):
+    from ingest.qr import write_qrcode_batch
+    errors = write_qrcode_batch(tmp_path, [("ok", "https://example.com/a"), ("long", "https://example.com/" + "x" * 4000),
+                                           ("after", "https://example.com/b")])
+    assert [e.split(":")[0] for e in errors] == ["long"]  # too long for any QR code version
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after.png", "ok.png"]

@@ -24,7 +24,7 @@ def test_run_once_polls_due_sources_only(tmp_path, db_url, server):
 def test_service_polls_and_exits_zero_on_sigterm(tmp_path, sqlite_url, server):
     config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")],
                           extra='[poll]\ndispatch_every = "1s"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--config", str(config), "run"],
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), "run"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

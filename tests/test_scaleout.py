@@ -34,7 +34,7 @@ class Worker:
         self.log = tmp_path / f"{name}.log"
         environ = {**os.environ, **_worker_env(name), **env}
         with self.log.open("wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "--config", str(config), "run"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), "run"],
                                          cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=err)
 
     @property

@@ -285,7 +285,7 @@ def many_sources(server, n: int, page_delay: float) -> list[str]:
 
 
 def start_service(config) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ingest.cli", "--config", str(config), "run"], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(config), "run"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

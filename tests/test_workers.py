@@ -118,3 +118,27 @@ def test_a_backlog_is_never_stranded_while_workers_are_recycled():
     assert proc.returncode == 0, proc.stderr
     distinct_pids, alive = map(int, proc.stdout.split())
     assert distinct_pids >= 5 and alive <= 2, proc.stdout  # 5 pools of 6 jobs: fresh workers, old ones gone
+
+
+@pytest.mark.parametrize("entry, cli_in_worker", [("ingest.__main__", False), ("ingest.cli", True)])
+def test_workers_do_not_import_the_cli(tmp_path, entry, cli_in_worker):
+    """multiprocessing runs the main module again in each worker: the `presswire` script imports
+    ingest.__main__, which imports nothing, so a worker does not load the CLI's SQLAlchemy & co (the
+    control: a script importing ingest.cli at the top, as the script once did, does)."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    (tmp_path / "probe.py").write_text("import sys\n\ndef loaded(name):\n    return name in sys.modules\n")
+    (tmp_path / "script.py").write_text(
+        f"from {entry} import main  # noqa: F401 - as the console script does\n"
+        "if __name__ == '__main__':\n"
+        "    from ingest.settings import ExtractSettings\n"
+        "    from ingest.workers import Extractor\n"
+        "    from probe import loaded\n"
+        "    pool = Extractor(ExtractSettings(processes=1))\n"
+        "    print(pool.submit(loaded, 'sqlalchemy').result(), pool.submit(loaded, 'ingest.cli').result())\n"
+        "    pool.close()\n")
+    done = subprocess.run([sys.executable, str(tmp_path / "script.py")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(cli_in_worker)] * 2
