@@ -210,7 +210,7 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
 
     The writes are Core statements built once per dialect (_Writes) and run on the session's
     connection: no ORM unit of work and no SAVEPOINT per item (a taken url slug is an ON CONFLICT that
-    inserts nothing, not an error to roll back), which made saving ~8x cheaper (bench/backfill.py).
+    inserts nothing, not an error to roll back): 3.8 -> 0.74 ms of CPU per item (bench/backfill.py --stages).
     """
     items = list(items)
     if judge is not None and any(i.fingerprint for i in items):

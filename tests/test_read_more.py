@@ -36,22 +36,25 @@ def publisher():
         yield srv
 
 
-def _poll(tmp_path, db_url, wire, extract_keys: str = "") -> list[dict]:
+def _poll(tmp_path, db_url, wire, extract_keys: str = "", processes: int = 0) -> list[dict]:
     config = write_config(tmp_path / "c.toml", db_url, [(wire.url("/feed.xml"), "IBN")])
-    config.write_text(config.read_text().replace("[extract]\n", f"[extract]\n{extract_keys}"))
+    config.write_text(config.read_text().replace("[extract]\n", f"[extract]\n{extract_keys}")
+                      .replace("processes = 0", f"processes = {processes}"))
     pw = Presswire(config)
     pw("poll")
     return [json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines()]
 
 
-def test_teaser_page_is_followed_to_the_full_article(tmp_path, db_url, wire, publisher):
+@pytest.mark.parametrize("processes", [0, 1], ids=["inline", "pool"])
+def test_teaser_page_is_followed_to_the_full_article(tmp_path, db_url, wire, publisher, processes):
+    """Through the pool, the worker hands the teaser back (ingest.assemble.page_item) to be followed here."""
     teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/story/"))
     wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")), headers={"Content-Type": "application/rss+xml"})
     wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
     publisher.route("/story/", status=301, headers={"Location": "/2025/china-batteries/"})
     publisher.route("/2025/china-batteries/", body=(PAGES / "target_battery.html").read_bytes(),
                     headers={"Content-Type": "text/html"})
-    (item,) = _poll(tmp_path, db_url, wire)
+    (item,) = _poll(tmp_path, db_url, wire, processes=processes)
     assert item["source_link"] == wire.url("/bdc/china/")
     assert item["read_more_url"] == publisher.url("/2025/china-batteries/")
     assert item["method"] == "fast" and item["failure"] is None
