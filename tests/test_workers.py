@@ -142,3 +142,21 @@ def test_workers_do_not_import_the_cli(tmp_path, entry, cli_in_worker):
                           timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(cli_in_worker)] * 2
+
+
+def test_a_worker_dying_under_a_page_item_gives_a_failed_extraction_and_the_next_page_a_new_pool():
+    import time
+    from datetime import datetime, timezone
+
+    from ingest.model import Extraction, FeedEntry, Item
+    entry, now = FeedEntry(guid=None, link=URL, title=""), datetime.now(timezone.utc)
+    pool = Extractor(ExtractSettings(processes=1, recycle_after=50))
+    try:
+        pool.submit(time.sleep, 0.3)  # the one worker is busy; the next two jobs queue behind it
+        pool.submit(os._exit, 1)  # then it dies, as under the OOM killer, before it takes the page
+        got = pool.page_item(entry, PAGE, URL, follow=True, source_name="IBN", seen_at=now)
+        assert isinstance(got, Extraction) and "extraction worker died" in got.failure
+        got = pool.page_item(entry, PAGE, URL, follow=True, source_name="IBN", seen_at=now)
+        assert isinstance(got, Item) and got.failure is None and got.body_text
+    finally:
+        pool.close()
