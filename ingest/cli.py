@@ -77,8 +77,7 @@ class App:
         fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
         return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher),
                        sessions=self.sessions, extract=self.extractor, log=structlog.get_logger("presswire"),
-                       worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None,
-                       assemble=self.extractor.assemble, page_item=self.extractor.page_item)
+                       worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None)
 
     def inspect_context(self) -> Context:
         """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""

@@ -29,15 +29,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.dedup import DedupParams, Deduplicator
 from ingest import schedule
-from ingest.assemble import Assembly, assemble, page_item
 from ingest.errors import FetchError, SourceError, TransientFetchError
-from ingest.extract import extract_page, follow_read_more, teaser_link
+from ingest.extract import follow_read_more, teaser_link
 from ingest.fetch import Fetcher
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item, ParsedFeed, PollResult, Response, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.promo import Rules
 from ingest.qr import write_qrcode
+from ingest.workers import Extractor
 from ingest.settings import DedupSettings, Settings
 from store import repository
 
@@ -58,20 +58,16 @@ class Context:
     fetcher: Fetcher
     sessions: sessionmaker[Session]
     log: object  # a structlog BoundLogger
-    extract: Callable[..., Extraction] = extract_page  # (content, url[, rules]); ingest.workers.Extractor in the CLI
+    # the CPU-bound work on pages and items, in the worker processes unless [extract] processes = 0:
+    # extract(content, url, rules) -> Extraction; extract.assemble(...) (normalize, classify, fingerprint);
+    # extract.page_item(...) (both in one step; the page's Extraction when it is a teaser to follow)
+    extract: Extractor
     clock: Callable[[], datetime] = utcnow
     worker: str = "presswire"
     promo_rules: Rules | None = None  # ingest.promo rules, loaded once by the CLI; None = don't classify
     stopping: threading.Event = field(default_factory=threading.Event)  # set: abandon polls, save nothing
     rng: random.Random = field(default_factory=random.Random)  # the schedule's jitter
     on_poll: Callable[[PollResult], None] | None = None  # told of every finished poll (metrics)
-    # The CPU-bound rest of an item, in the extraction worker processes in the CLI (ingest.workers.Extractor);
-    # None = in this thread:
-    #   assemble(entry, page, source_name=, seen_at=, page_url=) -> Item: normalize, classify, fingerprint
-    #   page_item(entry, content, page_url, rules, follow=, source_name=, seen_at=) -> Item | Extraction:
-    #     extract + assemble in one step; the page's Extraction when it is a teaser to follow
-    assemble: Callable[..., Item] | None = None
-    page_item: Callable[..., Item | Extraction] | None = None
 
     @property
     def dedup(self) -> Deduplicator | None:
@@ -170,29 +166,14 @@ def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: dat
     fetched = fetch_page(ctx, entry)
     if not isinstance(fetched, Response):  # no page: the item keeps what the feed gave, and why
         page, retryable = fetched
-        item = _assemble(ctx, entry, page, page_url=None, **details)
+        item = ctx.extract.assemble(entry, page, page_url=None, **details)
         return replace(item, retryable=retryable, draft=_draft(ctx, item))
     page_url = fetched.final_url
-    item = _page_item(ctx, entry, fetched.content, page_url, ctx.settings.rules_for(source.url), **details)
+    item = ctx.extract.page_item(entry, fetched.content, page_url, ctx.settings.rules_for(source.url),
+                                 follow=ctx.settings.extract.follow_read_more, **details)
     if isinstance(item, Extraction):  # a teaser: its read-more link is followed here, then assembled
-        item = _assemble(ctx, entry, _follow(ctx, entry, item, page_url), page_url=page_url, **details)
+        item = ctx.extract.assemble(entry, _follow(ctx, entry, item, page_url), page_url=page_url, **details)
     return replace(item, retryable=False, draft=_draft(ctx, item))
-
-
-def _page_item(ctx: Context, entry: FeedEntry, content: bytes, page_url: str, rules: ExtractRules | None,
-               **details) -> Item | Extraction:
-    follow = ctx.settings.extract.follow_read_more
-    if ctx.page_item is not None:
-        return ctx.page_item(entry, content, page_url, rules, follow=follow, **details)
-    limits = {"min_chars": ctx.settings.extract.min_chars, "teaser_chars": ctx.settings.extract.teaser_chars}
-    return page_item(Assembly(ctx.promo_rules, ctx.dedup), entry, content, page_url, rules or ExtractRules(),
-                     follow=follow, limits=limits, **details)
-
-
-def _assemble(ctx: Context, entry: FeedEntry, page: Extraction, **details) -> Item:
-    if ctx.assemble is not None:
-        return ctx.assemble(entry, page, **details)
-    return assemble(Assembly(ctx.promo_rules, ctx.dedup), entry, page, **details)
 
 
 def _draft(ctx: Context, item: Item) -> bool:

@@ -56,8 +56,8 @@ def _forkserver() -> multiprocessing.context.BaseContext:
 class Extractor:
     """`extractor(content, url, rules) -> Extraction`, `extractor.assemble(entry, page, ...) -> Item` and
     `extractor.page_item(entry, content, url, rules, ...)` (both in one trip), inline or in the process
-    pool; safe to call from threads. `assembly` is what `assemble` classifies and
-    fingerprints with (ingest.assemble)."""
+    pool; safe to call from threads. `assembly` is what `assemble` classifies and fingerprints with
+    (ingest.assemble)."""
 
     def __init__(self, settings: ExtractSettings, assembly: Assembly | None = None):
         self.assembly = assembly or Assembly()
@@ -91,12 +91,12 @@ class Extractor:
                   follow: bool, source_name: str, seen_at: datetime) -> Item | Extraction:
         """ingest.assemble.page_item: the page's item, or (a teaser to follow, or a worker that died on
         it: a failed Extraction) the page's Extraction."""
+        rules = rules or ExtractRules()
         kwargs = dict(follow=follow, limits=self._limits, source_name=source_name, seen_at=seen_at)
         if self.processes == 0:
-            return page_item(self.assembly, entry, content, url, rules or ExtractRules(), **kwargs)
+            return page_item(self.assembly, entry, content, url, rules, **kwargs)
         try:
-            return self._submit(_page_item_in_worker, entry, content, url, rules or ExtractRules(), kwargs,
-                                page=True).result()
+            return self._submit(_page_item_in_worker, entry, content, url, rules, kwargs, page=True).result()
         except BrokenProcessPool as exc:
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 

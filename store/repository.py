@@ -316,7 +316,7 @@ class _Writes:
 
 @functools.lru_cache(maxsize=2)
 def _writes(dialect: str) -> _Writes:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _dialect_insert(dialect)
     return _Writes(
         entry=insert(t.FeedEntry).on_conflict_do_nothing().returning(t.FeedEntry.id),
         item=insert(t.Item).on_conflict_do_nothing(index_elements=[t.Item.url]).returning(t.Item.id),
@@ -566,9 +566,12 @@ def _items_query() -> Select:
 # --- row -> value ---------------------------------------------------------------------------------
 
 def _insert(s: Session, table: type[t.Base]):
+    return _dialect_insert(s.get_bind().dialect.name)(table)
+
+
+def _dialect_insert(dialect: str):
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
-    dialect = s.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _source(row: t.Source, item_count: int = 0) -> StoredSource:
