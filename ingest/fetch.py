@@ -1,4 +1,4 @@
-"""The only HTTP code: one httpx client, limits on every request, retries for transient failures.
+"""The only HTTP code: one httpx transport, limits on every request, retries for transient failures.
 
 `Fetcher.get(url)` returns a `Response` whose body was read within the limits, or raises a
 `TransientFetchError` (worth retrying) / `PermanentFetchError`. httpx objects never leave this module.
@@ -33,17 +33,27 @@ class Fetcher:
     def __init__(self, http: HttpSettings, transport: httpx.BaseTransport | None = None):
         """`transport` replaces the SSRF-guarded one (netguard.GuardedTransport); for tests only."""
         self.http = http
-        timeout = httpx.Timeout(connect=http.connect_timeout, read=http.read_timeout,
-                                write=http.read_timeout, pool=http.total_timeout)
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-        self._client = httpx.Client(
-            headers={"User-Agent": http.full_user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=timeout, follow_redirects=False, limits=limits, trust_env=False,
-            transport=transport or netguard.GuardedTransport(netguard.AddressPolicy(http.allow_networks), limits),
+        # Requests go to the transport itself, not through an httpx.Client: we follow redirects ourselves,
+        # keep no cookies and use no auth or proxies, and the Client's layers for those cost ~0.15 ms of CPU
+        # a request (0.53 -> 0.40 ms, 500 pages from a local server, one thread; a tenth of a backfill's fetch).
+        self._transport = transport or netguard.GuardedTransport(netguard.AddressPolicy(http.allow_networks), limits)
+        self._headers = {"User-Agent": http.full_user_agent, "Accept-Encoding": "gzip, deflate",
+                         "Connection": "keep-alive"}
+        self._timeout = httpx.Timeout(connect=http.connect_timeout, read=http.read_timeout,
+                                      write=http.read_timeout, pool=http.total_timeout).as_dict()
+        # One Retrying for every call (its state is per thread): exponential backoff with jitter, Retry-After.
+        backoff = http.retry_backoff
+        self._retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(http.retries + 1),
+            wait=_wait_retry_after(tenacity.wait_exponential(multiplier=backoff, max=60)
+                                   + tenacity.wait_random(0, backoff)),
+            retry=tenacity.retry_if_exception_type(TransientFetchError),
+            reraise=True,
         )
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -57,15 +67,7 @@ class Fetcher:
 
         `page` says whether this is an article page; the politeness layer (ingest.polite) applies robots.txt
         and per-host delays to pages only. The fetcher itself treats every request alike."""
-        backoff = self.http.retry_backoff
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.http.retries + 1),
-            wait=_wait_retry_after(tenacity.wait_exponential(multiplier=backoff, max=60)
-                                   + tenacity.wait_random(0, backoff)),
-            retry=tenacity.retry_if_exception_type(TransientFetchError),
-            reraise=True,
-        )
-        return retrying(self._get_once, url, {"Accept": accept, **(headers or {})})
+        return self._retrying(self._get_once, url, {"Accept": accept, **(headers or {})})
 
     def _get_once(self, url: str, headers: dict[str, str]) -> Response:
         started = time.monotonic()
@@ -89,12 +91,18 @@ class Fetcher:
     def _request(self, url: str, headers: dict[str, str], started: float) -> tuple[int, dict[str, str], bytes]:
         left = self.http.total_timeout - (time.monotonic() - started)
         try:
-            with netguard.deadline(left), self._client.stream("GET", url, headers=headers) as resp:
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                if resp.status_code >= 300:  # redirects, 304 and errors: the body is not needed
-                    _check_location(url, resp_headers)
-                    return resp.status_code, resp_headers, b""
-                return resp.status_code, resp_headers, self._read_body(url, resp, started)
+            request = httpx.Request("GET", url, headers={**self._headers, **headers},
+                                    extensions={"timeout": self._timeout})
+            with netguard.deadline(left):
+                resp = self._transport.handle_request(request)
+                try:
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    if resp.status_code >= 300:  # redirects, 304 and errors: the body is not needed
+                        _check_location(url, resp_headers)
+                        return resp.status_code, resp_headers, b""
+                    return resp.status_code, resp_headers, self._read_body(url, resp, started)
+                finally:
+                    resp.close()
         except FetchError:
             raise
         except netguard.AddressRefused as exc:
