@@ -94,7 +94,8 @@ def boundary_lengths(boosts: bool) -> list[int]:
     return sorted(lengths)
 
 
-@pytest.mark.parametrize("alphabet", ["", "é£ü", "日本語", "\U0001f600ü"], ids=["ascii", "latin-1", "shift-jis", "utf-8"])
+@pytest.mark.parametrize("alphabet", ["", "é£ü", "日本語", "\U0001f600ü"],
+                         ids=["ascii", "latin-1", "shift-jis", "utf-8"])
 def test_the_modules_are_segnos_for_every_version_and_error_level(alphabet):
     seen = set()
     for length in boundary_lengths(boosts=not alphabet):  # every boost in ASCII; the others take long enough
