@@ -12,28 +12,30 @@ import sys
 from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import structlog
 
 from ingest import __version__
-from ingest import export as exporting
-from ingest.atom import FeedInfo, atom_feed
 from ingest.errors import PresswireError, SourceError
-from ingest.filters import item_query
-from ingest.fetch import Fetcher
-from ingest.frontmatter import item_document, rfc3339
 from ingest.logs import configure_logging
-from ingest.metrics import Metrics, TimedFetcher
-from ingest.model import ItemQuery
-from ingest.assemble import Assembly
-from ingest.pipeline import Context, deduplicator, poll_due, poll_sources, utcnow
-from ingest.polite import PoliteFetcher
-from ingest.promo import LABELS, Rules, load_rules
+from ingest.promo import LABELS
 from ingest.settings import Settings, duration, load_settings
-from ingest.workers import Extractor
-from store import db, queries, repository
 
+if TYPE_CHECKING:
+    from ingest.atom import FeedInfo
+    from ingest.fetch import Fetcher
+    from ingest.metrics import Metrics
+    from ingest.model import ItemQuery
+    from ingest.pipeline import Context
+    from ingest.polite import PoliteFetcher
+    from ingest.promo import Rules
+    from ingest.workers import Extractor
+
+# Each command imports what it uses, when it runs: the whole pipeline, the store, the exporters, the
+# scheduler and the web app are ~0.9 s of imports, which `presswire --help` or `items list` need not pay
+# (and `backfill` needs only part of).
 
 class App:
     """Settings plus the lazily built engine, sessions and fetcher; closed when the command ends."""
@@ -43,35 +45,45 @@ class App:
 
     @cached_property
     def engine(self):
+        from store import db
         return db.make_engine(self.settings.database.url, pool_size=db.pool_size_for(self.settings.poll.concurrency))
 
     @cached_property
     def sessions(self):
+        from store import db
         db.ensure_schema(self.engine)
         return db.session_factory(self.engine)
 
     @cached_property
     def fetcher(self) -> Fetcher:
+        from ingest.fetch import Fetcher
         return Fetcher(self.settings.http)
 
     @cached_property
     def extractor(self) -> Extractor:
         """The worker processes: extraction, and the rest of each item's CPU work (ingest.assemble)."""
+        from ingest.assemble import Assembly
+        from ingest.pipeline import deduplicator
+        from ingest.workers import Extractor
         return Extractor(self.settings.extract, Assembly(rules=self.promo_rules, dedup=deduplicator(self.settings.dedup)))
 
     @cached_property
     def promo_rules(self) -> Rules:
         """[promo] rules: the promotional-content rules file, read and compiled once."""
+        from ingest.promo import load_rules
         return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
 
     def polite(self, per_host: int, delay: float, fetcher=None) -> PoliteFetcher:
         """The fetcher behind per-host limits and delays, and robots.txt for article pages ([http])."""
+        from ingest.polite import PoliteFetcher
         http = self.settings.http
         return PoliteFetcher(fetcher or self.fetcher, per_host, delay, robots=http.robots_txt,
                              robots_cache=http.robots_cache, user_agent=http.user_agent)
 
     def context(self, metrics: Metrics | None = None) -> Context:
         """What polls and backfills need; with `metrics`, every fetch and poll is counted there."""
+        from ingest.metrics import TimedFetcher
+        from ingest.pipeline import Context
         self.sync_config_sources()
         http = self.settings.http
         fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
@@ -81,12 +93,16 @@ class App:
 
     def inspect_context(self) -> Context:
         """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""
+        from ingest.pipeline import Context
+        from ingest.workers import Extractor
         return Context(settings=self.settings, fetcher=self.fetcher, sessions=None,
                        extract=Extractor(replace(self.settings.extract, processes=0)),
                        log=structlog.get_logger("presswire"), promo_rules=self.promo_rules)
 
     def sync_config_sources(self) -> None:
         """Sources declared in the config file are added (or renamed, or given their interval) in the store."""
+        from ingest.pipeline import utcnow
+        from store import repository
         with self.sessions.begin() as s:
             for src in self.settings.sources:
                 source, _ = repository.add_source(s, src.url, src.name, utcnow())
@@ -142,6 +158,8 @@ def sources() -> None:
 @click.pass_obj
 def sources_add(app: App, url: str, name: str, interval: str | None) -> None:
     """Add a feed URL to poll."""
+    from ingest.pipeline import utcnow
+    from store import repository
     if not url.startswith(("http://", "https://")):
         raise SourceError(f"sources add {url!r}: not an http(s) URL")
     seconds = duration(interval, "sources add --interval") if interval else None
@@ -157,6 +175,7 @@ def sources_add(app: App, url: str, name: str, interval: str | None) -> None:
 @click.pass_obj
 def sources_list(app: App, as_json: bool) -> None:
     """List sources with their poll state."""
+    from store import repository
     app.sync_config_sources()
     with app.sessions.begin() as s:
         rows = repository.list_sources(s)
@@ -278,6 +297,8 @@ def _reporter(app: App, ctx: Context, dry_run: bool):
 @click.pass_obj
 def poll(app: App, source_ref: str | None) -> None:
     """Poll every active source once (or one source), now, whether due or not."""
+    from ingest.pipeline import poll_sources
+    from store import repository
     ctx = app.context()
     with app.sessions.begin() as s:
         if source_ref:
@@ -301,6 +322,9 @@ def run(app: App, once: bool) -> None:
     """Run the service: poll each source when it is due, until SIGTERM or Ctrl-C.
 
     Serves /metrics (Prometheus) and /healthz on [service] metrics_host:metrics_port while it runs."""
+    from ingest.metrics import Metrics
+    from ingest.pipeline import poll_due
+    from store import repository
     if once:
         poll_due(app.context())
         return
@@ -373,6 +397,9 @@ def item_filters(func):
 
 
 def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
+    from ingest.filters import item_query
+    from ingest.pipeline import utcnow
+    from store import repository
     values = dict(filters)
     source_ref = values.pop("source_ref")
     source_id = None
@@ -395,6 +422,8 @@ def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
 def items_list(app: App, filters: dict, limit: int, all_copies: bool, as_json: bool) -> None:
     """List stored items, newest first (best match first with --search): one row per story (its canonical
     copy, with the number of copies) unless --all-copies or --source."""
+    from ingest.frontmatter import rfc3339
+    from store import queries
     with app.sessions.begin() as s:
         rows = queries.find_items(s, _item_query(s, filters, limit, all_copies=all_copies))
     if as_json or not sys.stdout.isatty():
@@ -414,6 +443,8 @@ def items_show(app: App, article_id: int) -> None:
     """Print one item as a front-matter document in the seed format (plus a trailing [presswire]
     table: promotional-content label, scores, tickers and reasons) on stdout; its story's copies and
     how each was matched on stderr."""
+    from ingest.frontmatter import item_document
+    from store import repository
     with app.sessions.begin() as s:
         item = repository.get_item(s, article_id)
         copies = repository.list_copies(s, item.cluster_id) if item and item.cluster_id else []
@@ -425,6 +456,7 @@ def items_show(app: App, article_id: int) -> None:
 
 def _copies_text(item, copies) -> str:
     """The story's copies, and how this item was matched: `items show` explains every dedup decision."""
+    from ingest.frontmatter import rfc3339
     lines = [f"story (cluster {item.cluster_id}): {len(copies)} {'copy' if len(copies) == 1 else 'copies'}"]
     for c in copies:
         mark = "*" if c.canonical else " "
@@ -466,6 +498,10 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
 
     Items labeled promotional are left out when [promo] policy = "exclude_from_exports", and from the
     Atom feed unless --label asks for them."""
+    from ingest import export as exporting
+    from ingest.atom import atom_feed
+    from ingest.pipeline import utcnow
+    from store import queries
     if fmt == "atom" and limit is None:
         limit = app.settings.web.page_size
     with app.sessions.begin() as s:
@@ -497,6 +533,7 @@ def _excluded_labels(settings: Settings, fmt: str, label: str | None) -> tuple[s
 
 
 def _feed_info(settings: Settings) -> FeedInfo:
+    from ingest.atom import FeedInfo
     base = settings.web.base_url.rstrip("/")
     return FeedInfo(title=settings.web.feed_title, self_url=f"{base}/feed.atom" if base else "",
                     site_url=base, generator_version=__version__)
@@ -531,6 +568,7 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(app: App, revision: str) -> None:
     """Create or migrate the schema."""
+    from store import db
     db.upgrade(app.engine, revision)
     click.echo(f"schema at {db.current_revision(app.engine)}")
 
@@ -539,6 +577,7 @@ def db_upgrade(app: App, revision: str) -> None:
 @click.pass_obj
 def db_current(app: App) -> None:
     """Show the schema revision of the database and the one this presswire needs."""
+    from store import db
     click.echo(f"database: {db.current_revision(app.engine) or 'empty'}; needed: {db.head_revision()}")
 
 
@@ -555,10 +594,12 @@ def _table(headers: list[str], rows: list[list]) -> None:
 
 
 def _when(value) -> str:
+    from ingest.frontmatter import rfc3339
     return rfc3339(value) if value else "-"
 
 
 def _json_default(value):
+    from ingest.frontmatter import rfc3339
     if hasattr(value, "isoformat"):
         return rfc3339(value)
     if isinstance(value, Path):
