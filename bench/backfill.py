@@ -7,6 +7,7 @@ SQLite file with the default extraction pool (one process per core) and prints:
 
     backfill   items/s (wall clock of the backfill process) and peak RSS (the process tree: the CLI and
                its extraction workers, sampled from /proc; plus the largest single process)
+    CPU        per item, of the backfill process and of its workers (from /proc)
     baseline   items/s of `trafilatura.extract(html)` in one process over the same pages, in memory
                (no HTTP, no store): on the first --baseline-pages of them (all of them by default
                up to 2,000; the pages cycle through the same generators, so the rate is representative)
@@ -152,17 +153,19 @@ def serve(n: int, port_file: Path) -> None:
 
 # --- measuring -----------------------------------------------------------------------------------------
 
-def tree_memory(pid: int, pss: bool) -> tuple[int, int, int]:
+def tree_memory(pid: int, pss: bool, cpu: dict[int, float]) -> tuple[int, int, int]:
     """(RSS sum, PSS sum, largest RSS) in bytes of pid and its descendants, from /proc. RSS counts the
     pages that forked workers share with each other once per process; PSS splits them between them.
     PSS (smaps_rollup walks every mapping: milliseconds of kernel time per process) only when `pss`,
-    0 otherwise."""
+    0 otherwise. `cpu` gets each process's CPU seconds so far (user + system)."""
     rss_sum, pss_sum, largest, stack = 0, 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
             rss = _kb(Path(f"/proc/{p}/status"), "VmRSS:")
             share = _kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:") if pss else 0
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):
@@ -187,9 +190,9 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
            f"{base}/sitemap.xml", "--json"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak, peak_pss, largest, samples = 0, 0, 0, 0
+    peak, peak_pss, largest, samples, cpu = 0, 0, 0, 0, {}
     while proc.poll() is None:  # RSS 5 times a second, PSS once (it costs CPU the backfill would use)
-        total, pss, big = tree_memory(proc.pid, pss=samples % 5 == 0)
+        total, pss, big = tree_memory(proc.pid, pss=samples % 5 == 0, cpu=cpu)
         peak, peak_pss, largest, samples = max(peak, total), max(peak_pss, pss), max(largest, big), samples + 1
         time.sleep(0.2)
     wall = time.monotonic() - started
@@ -197,7 +200,9 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
     if proc.returncode != 0:
         raise SystemExit(f"backfill failed ({proc.returncode}): {out}")
     summary = json.loads(out.strip().splitlines()[-1])
-    return {"summary": summary, "wall_s": wall, "peak_rss": peak, "peak_pss": peak_pss, "largest_rss": largest}
+    main_cpu = cpu.pop(proc.pid, 0.0)
+    return {"summary": summary, "wall_s": wall, "peak_rss": peak, "peak_pss": peak_pss, "largest_rss": largest,
+            "cpu_main": main_cpu, "cpu_workers": sum(cpu.values())}
 
 
 def baseline(n: int) -> tuple[float, int]:
@@ -305,6 +310,10 @@ def main() -> None:
           f"{s['items_per_s']:.1f} items/s by its own clock)")
     print(f"peak RSS             {result['peak_rss'] / 2**20:.0f} MB summed over the backfill and its extraction "
           f"workers (PSS {result['peak_pss'] / 2**20:.0f} MB); largest process {result['largest_rss'] / 2**20:.0f} MB")
+    per_item = lambda seconds: seconds * 1000 / max(s["seen"], 1)  # noqa: E731
+    print(f"CPU per item         {per_item(result['cpu_main']):.2f} ms in the backfill process, "
+          f"{per_item(result['cpu_workers']):.2f} ms in its workers and forkserver (start-up included; "
+          "sampled from /proc 5 times a second, so a little is missed)")
     print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
     print(f"ratio                {rate / rate_base:.2f} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
