@@ -267,6 +267,7 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
             re.compile(pattern)
         except re.error as exc:
             raise ConfigError(f"backfill: bad URL pattern {pattern!r}: {exc}") from exc
+    app.extractor.start()  # the workers get ready while this process opens the store and reads the inputs
     conf = app.settings.backfill
     absolute = lambda refs: tuple(r if "://" in r else str(Path(r).resolve()) for r in refs)  # noqa: E731
     request = Request(feeds=absolute(feeds), sitemaps=absolute(sitemaps), url_lists=absolute(url_lists),

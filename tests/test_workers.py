@@ -161,3 +161,23 @@ def test_a_worker_dying_under_a_page_item_gives_a_failed_extraction_and_the_next
         assert isinstance(got, Item) and got.failure is None and got.body_text
     finally:
         pool.close()
+
+
+def test_start_brings_the_workers_up_before_the_first_page_in_the_background():
+    pool = Extractor(ExtractSettings(processes=2))
+    try:
+        pool.start()
+        pool._starter.join(timeout=60)
+        assert len(pool._pool._processes) == 2  # both workers forked, no page given yet
+        assert pool(PAGE, URL).text
+    finally:
+        pool.close()
+
+
+def test_close_right_after_start_leaves_no_pool_behind():
+    """close() waits for a start still in progress, so the pool it was starting is shut down too."""
+    pool = Extractor(ExtractSettings(processes=1))
+    pool.start()
+    pool.close()
+    pool._starter.join(timeout=60)
+    assert pool._pool is None
