@@ -346,6 +346,7 @@ class _Cursor:
         self.dialect = conn.dialect
         self.writes = _writes(self.dialect.name)
         self.cursor = conn.connection.dbapi_connection.cursor()
+        self.before, self.after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
 
     @classmethod
     def of(cls, db: Session | Connection | _Cursor) -> _Cursor:
@@ -373,15 +374,17 @@ class _Cursor:
     def _run(self, stmt, params: dict | list[dict], many: bool) -> None:
         compiled = _compiled(self.dialect, stmt, tuple(params[0] if many else params))
         sql, args = compiled.sql, [compiled.bind(p) for p in params] if many else compiled.bind(params)
-        conn = self.conn
-        for listen in conn.dispatch.before_cursor_execute:
-            sql, args = listen(conn, self.cursor, sql, args, None, many)
+        conn, before, after = self.conn, self.before, self.after
+        if before:
+            for listen in before:
+                sql, args = listen(conn, self.cursor, sql, args, None, many)
         try:
             (self.cursor.executemany if many else self.cursor.execute)(sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect) from exc
-        for listen in conn.dispatch.after_cursor_execute:
-            listen(conn, self.cursor, sql, args, None, many)
+        if after:
+            for listen in after:
+                listen(conn, self.cursor, sql, args, None, many)
 
 
 class _Compiled:
@@ -402,11 +405,12 @@ class _Compiled:
         self.names = compiled.positiontup if self.positional else list(dict.fromkeys(binds.values()))
 
     def bind(self, params: dict) -> dict | list:
-        values = self.fixed | params if self.fixed else dict(params)
-        for name, process in self.processors.items():
-            values[name] = process(values[name])
+        if self.fixed or self.processors:
+            params = self.fixed | params
+            for name, process in self.processors.items():
+                params[name] = process(params[name])
         names = self.names
-        return [values[name] for name in names] if self.positional else {name: values[name] for name in names}
+        return [params[name] for name in names] if self.positional else {name: params[name] for name in names}
 
 
 @functools.lru_cache(maxsize=256)
