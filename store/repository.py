@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
@@ -346,7 +347,9 @@ class _Cursor:
         self.dialect = conn.dialect
         self.writes = _writes(self.dialect.name)
         self.cursor = conn.connection.dbapi_connection.cursor()
-        self.before, self.after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
+        # the engine's and connection's cursor listeners as they are now (iterating the live collections
+        # for each statement cost more than some statements)
+        self.before, self.after = tuple(conn.dispatch.before_cursor_execute), tuple(conn.dispatch.after_cursor_execute)
 
     @classmethod
     def of(cls, db: Session | Connection | _Cursor) -> _Cursor:
@@ -374,17 +377,14 @@ class _Cursor:
     def _run(self, stmt, params: dict | list[dict], many: bool) -> None:
         compiled = _compiled(self.dialect, stmt, tuple(params[0] if many else params))
         sql, args = compiled.sql, [compiled.bind(p) for p in params] if many else compiled.bind(params)
-        conn, before, after = self.conn, self.before, self.after
-        if before:
-            for listen in before:
-                sql, args = listen(conn, self.cursor, sql, args, None, many)
+        for listen in self.before:
+            sql, args = listen(self.conn, self.cursor, sql, args, None, many)
         try:
             (self.cursor.executemany if many else self.cursor.execute)(sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect) from exc
-        if after:
-            for listen in after:
-                listen(conn, self.cursor, sql, args, None, many)
+        for listen in self.after:
+            listen(self.conn, self.cursor, sql, args, None, many)
 
 
 class _Compiled:
@@ -401,16 +401,19 @@ class _Compiled:
         self.fixed = {name: b.effective_value for b, name in binds.items() if not b.required and name not in keys}
         self.processors = {name: process for b, name in binds.items()
                            if (process := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-        self.positional = compiled.positiontup is not None  # SQLite's qmark; PostgreSQL's drivers take names
-        self.names = compiled.positiontup if self.positional else list(dict.fromkeys(binds.values()))
+        if compiled.positiontup is not None:  # SQLite's qmark: a tuple in the statement's order
+            pick = operator.itemgetter(*compiled.positiontup)
+            self.arguments = pick if len(compiled.positiontup) > 1 else lambda params: (pick(params),)
+        else:  # PostgreSQL's drivers take the names
+            names = list(dict.fromkeys(binds.values()))
+            self.arguments = lambda params: {name: params[name] for name in names}
 
-    def bind(self, params: dict) -> dict | list:
+    def bind(self, params: dict) -> dict | tuple:
         if self.fixed or self.processors:
             params = self.fixed | params
             for name, process in self.processors.items():
                 params[name] = process(params[name])
-        names = self.names
-        return [params[name] for name in names] if self.positional else {name: params[name] for name in names}
+        return self.arguments(params)
 
 
 @functools.lru_cache(maxsize=256)
