@@ -214,9 +214,11 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
     session's connection (_Cursor): no ORM unit of work, no SAVEPOINT per item (a taken url slug is an
     ON CONFLICT that inserts nothing, not an error to roll back), and none of SQLAlchemy's per-execute work
     (compiled-cache lookup, parameter and result set-up: ~45 us a statement, seven statements an item).
-    CPU per item, 2,000 bench items saved 200 a transaction to SQLite (/tmp/pw/h/save/bench.py, medians
-    of interleaved runs): ORM 3.8 -> Core 0.74 -> DBAPI cursor 0.42 ms; the rest is mostly SQLite's own
-    work (the items INSERT and its FTS5 trigger alone ~0.17 ms).
+    CPU per item, 2,000 assembled bench pages (bench/backfill.py's page()) saved 200 a transaction to a
+    fresh SQLite file, medians of 5 runs interleaved with the previous code: ORM 3.8 -> Core 0.71 -> DBAPI
+    cursor 0.45 ms (callgrind: 3.62M -> 2.08M instructions an item). What is left is mostly SQLite's own
+    work: the same statements replayed on a bare sqlite3 connection, commits included, cost 0.29 ms (the
+    items INSERT with its FTS5 trigger alone ~0.17).
     """
     items = list(items)
     if judge is not None and any(i.fingerprint for i in items):
@@ -361,7 +363,8 @@ class _Cursor:
         self._run(stmt, params, many=False)
 
     def executemany(self, stmt, rows: list[dict]) -> None:
-        self._run(stmt, rows, many=True)
+        if rows:
+            self._run(stmt, rows, many=True)
 
     def scalars(self, stmt, params: dict) -> list:
         self._run(stmt, params, many=False)
@@ -401,9 +404,10 @@ class _Compiled:
         self.fixed = {name: b.effective_value for b, name in binds.items() if not b.required and name not in keys}
         self.processors = {name: process for b, name in binds.items()
                            if (process := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-        if compiled.positiontup is not None:  # SQLite's qmark: a tuple in the statement's order
-            pick = operator.itemgetter(*compiled.positiontup)
-            self.arguments = pick if len(compiled.positiontup) > 1 else lambda params: (pick(params),)
+        order = compiled.positiontup
+        if order is not None:  # SQLite's qmark: a tuple in the statement's order
+            self.arguments = operator.itemgetter(*order) if len(order) > 1 else \
+                lambda params: tuple(params[name] for name in order)
         else:  # PostgreSQL's drivers take the names
             names = list(dict.fromkeys(binds.values()))
             self.arguments = lambda params: {name: params[name] for name in names}
