@@ -122,9 +122,18 @@ def test_saved_items_read_back_as_given(sessions):
     assert published is not None and str(published).startswith("2025-05-14 13:30")  # stored as UTC
 
 
-def test_a_driver_error_is_raised_as_sqlalchemys(sessions):
-    with sessions.begin() as s, pytest.raises(IntegrityError):  # no such source: the foreign key refuses it
-        repository.save_items(s, 12345, [_item("a")], now=NOW, qrcode_prefix="q/", judge=JUDGE)
+def test_a_driver_error_is_raised_as_sqlalchemys_and_rolls_back_the_transaction(sessions):
+    with sessions.begin() as s:
+        source_id = repository.add_source(s, "https://wire/feed", "wire", NOW)[0].id
+    with pytest.raises(IntegrityError), sessions.begin() as s:
+        repository.save_items(s, source_id, [_item("a")], now=NOW, qrcode_prefix="q/", judge=JUDGE)
+        repository.save_items(s, 12345, [_item("b")], now=NOW, qrcode_prefix="q/", judge=JUDGE)  # no such source
+    with sessions.begin() as s:
+        assert repository.count_items(s) == 0
+        assert s.execute(text("SELECT count(*) FROM feed_entries")).scalar() == 0
+        repository.save_items(s, source_id, [_item("a")], now=NOW, qrcode_prefix="q/", judge=JUDGE)
+    with sessions.begin() as s:
+        assert repository.count_items(s) == 1
 
 
 def test_engine_listeners_see_every_statement_save_items_sends(sessions):
