@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
-from ingest.promo import Rules, classify, clean_text
+from ingest.promo import Rules, classify, clean_text, without_boilerplate
 from ingest.urls import canonicalize, prefer_canonical
 
 SUMMARY_CHARS = 300
@@ -117,7 +117,7 @@ def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
 def _description(meta: str, text: str, rules: Rules | None) -> str:
     """The page's meta description without promotional sentences, else the text's first sentence."""
     if meta and rules:
-        meta = clean_text(meta, classify(meta, rules=rules))
+        meta = without_boilerplate(meta, rules)
     meta = " ".join(meta.split())
     return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
 
