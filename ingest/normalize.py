@@ -60,7 +60,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     With `rules`, the item is classified (ingest.promo) and summaries skip boilerplate."""
     entry, page, feed_body = (decoding.clean_strings(r) for r in (entry, page, feed_body))
     page = _judge(page, feed_body)
-    body = page if page.ok else feed_body
+    used_feed = not page.ok
+    body = feed_body if used_feed else page
     title = plain(entry.title) or " ".join(page.title.split()) or "(untitled)"
     date = (_believed(entry.published, seen_at) or _believed(page.date, seen_at) or seen_at).astimezone(timezone.utc)
     link = _web_url(page_url) or _web_url(entry.link)  # a followed teaser keeps its own URL
@@ -88,8 +89,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         method=body.method or "none",
         failure=page.failure,
         promo=promo,
-        trail=_trail(page, feed_body, used_feed=body is feed_body),
-        read_more_url=page.followed_url if body is page else None,
+        trail=_trail(page, feed_body, used_feed=used_feed),
+        read_more_url=None if used_feed else page.followed_url,
     )
 
 
