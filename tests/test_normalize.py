@@ -56,7 +56,7 @@ def _first_sentences_of_all(text: str, limit: int) -> str:
 @given(st.lists(st.sampled_from(["A", "b", "1", ".", "!", "?", " ", "  ", "\n", "\u00a0", '"', "”", ")", "(", ","]),
                 max_size=300).map("".join), st.integers(min_value=1, max_value=60))
 def test_first_sentences_reads_only_the_start_with_the_same_result(text: str, limit: int) -> None:
-    # short sentences and dropped quotes are the worst case for reading only the first limit + 4 words
+    # short sentences and dropped quotes are the worst case for reading only the start of the text
     assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
 
 
