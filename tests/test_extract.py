@@ -263,3 +263,21 @@ def test_clean_tree_leaves_a_clean_tree_as_it_is() -> None:
     before = lxml.html.tostring(tree)
     _clean_tree(tree)
     assert lxml.html.tostring(tree) == before
+
+
+def test_paragraph_text_length_by_serialization_equals_text_content() -> None:
+    """_content_root measures a paragraph by libxml2's text serialization: the length of text_content()."""
+    from lxml import etree
+    from trafilatura.utils import load_html
+
+    pages = sorted((ROOT / "fixtures").rglob("*.html"))
+    assert len(pages) > 30
+    docs = [p.read_bytes() for p in pages] + [
+        b"<html><body><p>a<!-- c --><b>b&amp;<i>\xc3\xa9</i></b>t<br>u<script>s()</script><![CDATA[x]]></p>"
+        b"<p>&#160; <span>\xf0\x9f\x98\x80</span></p><p></p></body></html>"]
+    measured = 0
+    for doc in docs:
+        for p in load_html(doc).iter("p"):
+            assert len(etree.tostring(p, method="text", encoding="unicode", with_tail=False)) == len(p.text_content())
+            measured += 1
+    assert measured > 300
