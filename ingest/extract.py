@@ -428,6 +428,8 @@ def _table_rows(el: etree._Element) -> Iterator[tuple[str, str, str]]:
 
 
 def _inline_text(el: etree._Element) -> str:
+    if len(el) == 0:  # most blocks, cells and items: ~1.4 -> ~0.1 us each without an itertext() iterator
+        return el.text or ""
     return " ".join(el.itertext())
 
 
