@@ -112,6 +112,8 @@ def _step(decomp, data: bytes) -> bytes:
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _BREAKS = "\t\n\r\x85\u2028\u2029"
+_ASCII_CONTROL_OR_BREAK = bytes(range(0x20)) + b"\x7f"  # what the patterns match in ASCII text
+_ASCII_CONTROL = _ASCII_CONTROL_OR_BREAK.translate(None, b"\t\n\r")
 _LEGACY = "presswire-cp1252"
 _Record = TypeVar("_Record")
 
@@ -119,15 +121,21 @@ _Record = TypeVar("_Record")
 def clean_text(text: str, *, newlines: bool = True) -> str:
     """`text` without control characters, lone surrogates or U+FFFE/U+FFFF; tabs and line breaks are kept
     when `newlines`, else each becomes a space (one-line values: titles, links, ids)."""
+    if text.isascii():  # the common case, without a regex pass (~44 -> ~6 us of CPU on a 6 KB body)
+        data = text.encode("ascii")
+        if len(data.translate(None, _ASCII_CONTROL if newlines else _ASCII_CONTROL_OR_BREAK)) == len(data):
+            return text
     if newlines:
         return _CONTROL.sub("", text)
     return _CONTROL_OR_BREAK.sub(lambda m: " " if m.group() in _BREAKS else "", text)
 
 
 def clean_strings(record: _Record) -> _Record:
-    """A frozen dataclass (a FeedEntry, an Extraction) with clean_text applied to each of its string fields."""
-    return dataclasses.replace(record, **{f.name: clean_text(value) for f in dataclasses.fields(record)
-                                          if isinstance(value := getattr(record, f.name), str)})
+    """A frozen dataclass (a FeedEntry, an Extraction) with clean_text applied to each of its string fields
+    (the record itself when they are clean already)."""
+    changed = {f.name: cleaned for f in dataclasses.fields(record)
+               if isinstance(value := getattr(record, f.name), str) and (cleaned := clean_text(value)) != value}
+    return dataclasses.replace(record, **changed) if changed else record
 
 
 def repair_utf8(data: bytes) -> bytes | None:

@@ -981,7 +981,23 @@ def classify(text: str, *, title: str = "", summary: str = "", source_name: str 
 def clean_text(text: str, result: PromoResult, *, field: str = "text") -> str:
     """`text` without its boilerplate spans, whitespace tidied. field="summary" for the feed summary
     that was passed to classify as `summary`."""
-    spans = result.summary_boilerplate if field == "summary" else result.boilerplate
+    return _without(text, result.summary_boilerplate if field == "summary" else result.boilerplate)
+
+
+def without_boilerplate(text: str, rules: Rules) -> str:
+    """`clean_text(text, classify(text, rules=rules))`, computing only what that reads: the text's layout
+    and the hits of the rules that mark spans (on a page's meta description: ~80 -> ~25 us of CPU,
+    process_time over 1,000 bench pages). No title, summary or source: their hits are never spans, nor
+    are a tail section's (classify's spans of rules come from before the tail only)."""
+    scans = {"title": _Scan(""), "summary": _Scan(""), "text": _Scan(text)}
+    layout = _layout(scans["text"], rules)
+    marking = [rule for rule in rules.rules if rule.mark != "none" and rule.kind in ("text", "ticker")]
+    tickers = _find_tickers({"text": text}, rules) if any(rule.kind == "ticker" for rule in marking) else []
+    hits = [h for rule in marking for h in _hits(rule, scans, ("", ""), layout, tickers, rules) if h.field == "text"]
+    return _without(text, _boilerplate(text, layout, hits))
+
+
+def _without(text: str, spans: tuple[Span, ...]) -> str:
     kept, pos = [], 0
     for span in spans:
         kept.append(text[pos:span.start])

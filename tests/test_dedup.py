@@ -174,6 +174,51 @@ def test_strip_tail_never_cuts_before_25_words() -> None:
     assert strip_tail(text) == text
 
 
+def _strip_tail_by_the_first_definition(text: str) -> str:
+    """strip_tail as first written: words counted on every line, the head found by re.split."""
+    from ingest.dedup import _TAIL_HEADINGS, _TAIL_LINE_STARTS, _WIRE_SOURCE_LINE
+
+    def is_tail_marker(line: str) -> bool:
+        if _TAIL_LINE_STARTS.match(line) or _WIRE_SOURCE_LINE.match(line):
+            return True
+        head = re.split(r"(?<=[.:])\s+", line, maxsplit=1)[0]
+        return len(head.split()) <= 10 and bool(_TAIL_HEADINGS.match(head))
+
+    lines = text.splitlines()
+    words_before = 0
+    for index, line in enumerate(lines):
+        if words_before >= 25 and is_tail_marker(line.strip()):
+            return "\n".join(lines[:index]).strip()
+        words_before += len(line.split())
+    return text.strip()
+
+
+TAIL_PIECES = ["About", "About the", "Acme", "Media", "Contacts", "Investor", "Source", "SOURCE", "Forward-looking",
+               "statements", "word", "w", ".", ":", " ", "  ", "\u00a0", "\u2003", "\t", "\n", "\n\n", "- 30 -",
+               "###", "Tags:", "For more information", "Related Stories"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TAIL_PIECES), max_size=80).map("".join))
+def test_strip_tail_equals_its_first_definition(text: str) -> None:
+    assert strip_tail(text) == _strip_tail_by_the_first_definition(text)
+    after_a_lead = f"{LEAD}\n{text}"  # every line of text is looked at
+    assert strip_tail(after_a_lead) == _strip_tail_by_the_first_definition(after_a_lead)
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\u00a0", "\u2003", "  "])
+def test_a_heading_clause_ends_before_any_white_space(space: str) -> None:
+    for line in (f"About Acme.{space}" + "Acme makes widgets " * 4, f"Media:{space}" + "Jane Doe phone " * 4):
+        assert strip_tail(f"{LEAD}\n{line}") == LEAD == _strip_tail_by_the_first_definition(f"{LEAD}\n{line}")
+
+
+def test_strip_tail_equals_its_first_definition_on_the_fixture_texts() -> None:
+    texts = [text for _, text in _fixture_texts()]
+    assert sum(strip_tail(text) != text.strip() for text in texts) > 10  # tails are cut
+    for text in texts:
+        assert strip_tail(text) == _strip_tail_by_the_first_definition(text)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -309,6 +354,12 @@ def test_minhash_at_the_modulus_edges() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
 def test_normalized_words_equal_the_substitute_and_split_definition(text: str) -> None:
+    assert normalize_text(text) == " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_normalized_words_of_ascii_text_equal_the_definition(text: str) -> None:
     assert normalize_text(text) == " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
 
 

@@ -227,3 +227,57 @@ def test_rules_and_limits_reach_the_worker_processes():
     finally:
         pool.close()
     assert got == extract("target_cannabis", rules) and got.method == "selector"
+
+
+@pytest.mark.parametrize("where", ["text", "tail", "nested text", "nested tail", "comment", "comment tail",
+                                   "root tail", "head"])
+def test_clean_tree_finds_a_control_character_anywhere(where: str) -> None:
+    """_clean_tree looks at the whole tree at once first; a control character in any text or tail (or in a
+    comment) is still removed."""
+    from lxml import etree
+
+    from ingest.extract import _clean_tree
+
+    def c(key: str) -> str:
+        return "&#1;" if key == where else ""
+
+    page = (f"<html><head><title>T{c('head')}</title></head><body><p>a{c('text')}<b>x{c('nested text')}"
+            f"<i>y</i>{c('nested tail')}</b></p>{c('tail')}<!-- note{c('comment')} -->{c('comment tail')}z</body></html>")
+    if where == "comment":  # no character references in a comment: a raw control character
+        tree = lxml.html.fromstring(page.replace("note", "note\x01").encode())
+    elif where == "root tail":  # the tree walked is an element with a tail
+        tree = lxml.html.fragment_fromstring("<div><p>a</p>t&#1;</div>").find("p")
+    else:
+        tree = lxml.html.fromstring(page)
+    def strings() -> list[str]:
+        return [s for el in tree.iter() for s in (el.text, el.tail) if s]
+    assert "\x01" in "".join(strings())
+    _clean_tree(tree)
+    assert "\x01" not in "".join(strings())
+
+
+def test_clean_tree_leaves_a_clean_tree_as_it_is() -> None:
+    from ingest.extract import _clean_tree
+
+    tree = lxml.html.fromstring("<html><body><p>a\t<b>b</b>c\n</p><!-- d --> e</body></html>")
+    before = lxml.html.tostring(tree)
+    _clean_tree(tree)
+    assert lxml.html.tostring(tree) == before
+
+
+def test_paragraph_text_length_by_serialization_equals_text_content() -> None:
+    """_content_root measures a paragraph by libxml2's text serialization: the length of text_content()."""
+    from lxml import etree
+    from trafilatura.utils import load_html
+
+    pages = sorted((ROOT / "fixtures").rglob("*.html"))
+    assert len(pages) > 30
+    docs = [p.read_bytes() for p in pages] + [
+        b"<html><body><p>a<!-- c --><b>b&amp;<i>\xc3\xa9</i></b>t<br>u<script>s()</script><![CDATA[x]]></p>"
+        b"<p>&#160; <span>\xf0\x9f\x98\x80</span></p><p></p></body></html>"]
+    measured = 0
+    for doc in docs:
+        for p in load_html(doc).iter("p"):
+            assert len(etree.tostring(p, method="text", encoding="unicode", with_tail=False)) == len(p.text_content())
+            measured += 1
+    assert measured > 300

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ingest.extract import extract_page, from_feed
 from ingest.model import Extraction, FeedEntry
@@ -32,6 +34,36 @@ def test_first_sentences_keeps_whole_sentences():
                   "striving to catch up. BillionDollarClub provides a platform."
     assert first_sentences("short text", 300) == "short text"
     assert first_sentences("a" * 400, 100).endswith("…") and len(first_sentences("a" * 400, 100)) <= 100
+
+
+def _first_sentences_of_all(text: str, limit: int) -> str:
+    """first_sentences as it was written before it read only the start of the text."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    out = ""
+    for sentence in re.split(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])", text):
+        candidate = f"{out} {sentence}".strip()
+        if len(candidate) > limit:
+            break
+        out = candidate
+    if not out:
+        out = text[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["A", "b", "1", ".", "!", "?", " ", "  ", "\n", "\u00a0", '"', "”", ")", "(", ","]),
+                max_size=300).map("".join), st.integers(min_value=1, max_value=60))
+def test_first_sentences_reads_only_the_start_with_the_same_result(text: str, limit: int) -> None:
+    # short sentences and dropped quotes are the worst case for reading only the start of the text
+    assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
+
+
+def test_first_sentences_of_many_short_quoted_sentences() -> None:
+    text = " ".join(['A."'] * 400)
+    for limit in (1, 2, 3, 10, 160, 300):
+        assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
 
 
 def test_entry_keys_canonicalize_links_and_fall_back_to_a_hash():

@@ -19,6 +19,7 @@ from ingest.promo import (
     classify,
     clean_text,
     load_rules,
+    without_boilerplate,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -427,6 +428,42 @@ def test_same_text_in_summary_and_body_counts_once(rules: Rules) -> None:
     text = "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada, the company said on Monday."
     result = classify(text, summary=text, title="Foo Corp. (OTCQB: FOOC) advances", rules=rules)
     assert [r.rule for r in result.reasons] == ["microcap_venue", "stock_ticker"]
+
+
+def _texts_and_pieces() -> list[str]:
+    texts = [it["text"] for split in ("dev", "heldout") for it in fixture_items(split)] + [SEED_002_SUMMARY]
+    pieces = [p for text in texts for p in text.split("\n\n")]
+    return texts + pieces + [" ".join(text.split())[:300] for text in texts] + [""]
+
+
+def test_without_boilerplate_is_clean_text_of_classify(rules: Rules) -> None:
+    texts = _texts_and_pieces()
+    cut = [t for t in texts if without_boilerplate(t, rules) != t]
+    assert len(cut) > 20  # the fixtures have spans of marked rules and tails
+    for text in texts:
+        assert without_boilerplate(text, rules) == clean_text(text, classify(text, rules=rules)), text
+
+
+def test_without_boilerplate_follows_marks_on_ticker_and_section_rules(tmp_path: Path) -> None:
+    ticker = 'max_hits = 2\nkind = "ticker"\n'
+    marked = load_rules(copy_rules(tmp_path, ticker, ticker + 'mark = "sentence"\n'))
+    (tmp_path / "promo_rules.toml").write_text(
+        (tmp_path / "promo_rules.toml").read_text().replace('kind = "section"\nsection = "about"\n',
+                                                             'kind = "section"\nsection = "about"\nmark = "match"\n'))
+    both = load_rules(tmp_path / "promo_rules.toml")
+    text = "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada. It said so.\n\nAbout Foo\nFoo mines."
+    assert without_boilerplate(text, load_rules()) == "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada. It said so."
+    assert without_boilerplate(text, marked) == "Foo Corp. It said so."  # the ticker's sentence (from "(") is a span
+    for rules in (marked, both):
+        for t in _texts_and_pieces() + [text]:
+            assert without_boilerplate(t, rules) == clean_text(t, classify(t, rules=rules)), t
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=120).map("".join))
+def test_without_boilerplate_on_arbitrary_text(text: str) -> None:
+    rules = load_rules()
+    assert without_boilerplate(text, rules) == clean_text(text, classify(text, rules=rules))
 
 
 def test_normalize_builds_summary_and_description_from_clean_text(rules: Rules) -> None:
