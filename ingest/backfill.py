@@ -32,6 +32,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
@@ -110,7 +111,7 @@ class Candidate:
     fallback_date: datetime | None = None  # the date when neither entry nor page has one (sitemap lastmod)
     item: Item | None = None
 
-    @property
+    @cached_property  # read two or three times per candidate; canonicalizing the link is not free
     def keys(self) -> EntryKeys:
         return self.item.keys if self.item is not None else entry_keys(self.entry)
 
