@@ -64,14 +64,15 @@ def test_list_search_item_page_and_untrusted_text(browser, site):
 
     box = browser.find_element(By.ID, "q")
     box.send_keys("cobalt")
-    box.submit()
+    box.submit()  # a navigation that selenium does not wait for: wait for the results page
+    _loaded(browser, lambda url: "q=cobalt" in url)
     titles = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#items .item .title")]
     assert titles == [EVIL]  # the <script> shows as text
     assert browser.execute_script("return document.querySelectorAll('script').length") == 0
     assert browser.execute_script("return window.pwned === undefined")
 
     browser.find_element(By.LINK_TEXT, EVIL).click()
-    assert browser.current_url == f"{base}/items/{ids[4]}"
+    _loaded(browser, lambda url: url == f"{base}/items/{ids[4]}")
     assert browser.find_element(By.ID, "title").text == EVIL
     assert browser.find_element(By.ID, "label").text == "promotional"
     reasons = browser.find_element(By.ID, "reasons").text
@@ -81,3 +82,10 @@ def test_list_search_item_page_and_untrusted_text(browser, site):
     assert "Cobalt <b>news</b>" in browser.find_element(By.CSS_SELECTOR, ".lede").text
     assert browser.execute_script("return document.querySelectorAll('script, b, i').length") == 0
     assert browser.execute_script("return window.pwned === undefined")
+
+
+def _loaded(browser, at) -> None:
+    """Wait (at most 15 s) until the browser shows a page whose URL satisfies `at`, fully loaded."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(browser, 15).until(
+        lambda b: at(b.current_url) and b.execute_script("return document.readyState") == "complete")
