@@ -8,6 +8,7 @@ Redirects are followed here, one hop at a time, so every hop is counted and chec
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Mapping
@@ -42,15 +43,7 @@ class Fetcher:
                          "Connection": "keep-alive"}
         self._timeout = httpx.Timeout(connect=http.connect_timeout, read=http.read_timeout,
                                       write=http.read_timeout, pool=http.total_timeout).as_dict()
-        # One Retrying for every call (its state is per thread): exponential backoff with jitter, Retry-After.
-        backoff = http.retry_backoff
-        self._retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(http.retries + 1),
-            wait=_wait_retry_after(tenacity.wait_exponential(multiplier=backoff, max=60)
-                                   + tenacity.wait_random(0, backoff)),
-            retry=tenacity.retry_if_exception_type(TransientFetchError),
-            reraise=True,
-        )
+        self._local = threading.local()  # a Retrying per thread (tenacity does not promise to share one)
 
     def close(self) -> None:
         self._transport.close()
@@ -67,7 +60,22 @@ class Fetcher:
 
         `page` says whether this is an article page; the politeness layer (ingest.polite) applies robots.txt
         and per-host delays to pages only. The fetcher itself treats every request alike."""
-        return self._retrying(self._get_once, url, {"Accept": accept, **(headers or {})})
+        return self._retrying()(self._get_once, url, {"Accept": accept, **(headers or {})})
+
+    def _retrying(self) -> tenacity.Retrying:
+        """This thread's Retrying, built once (not per call): exponential backoff with jitter, Retry-After
+        honoured, for transient failures only."""
+        retrying = getattr(self._local, "retrying", None)
+        if retrying is None:
+            backoff = self.http.retry_backoff
+            retrying = self._local.retrying = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(self.http.retries + 1),
+                wait=_wait_retry_after(tenacity.wait_exponential(multiplier=backoff, max=60)
+                                       + tenacity.wait_random(0, backoff)),
+                retry=tenacity.retry_if_exception_type(TransientFetchError),
+                reraise=True,
+            )
+        return retrying
 
     def _get_once(self, url: str, headers: dict[str, str]) -> Response:
         started = time.monotonic()

@@ -234,8 +234,6 @@ def test_rules_and_limits_reach_the_worker_processes():
 def test_clean_tree_finds_a_control_character_anywhere(where: str) -> None:
     """_clean_tree looks at the whole tree at once first; a control character in any text or tail (or in a
     comment) is still removed."""
-    from lxml import etree
-
     from ingest.extract import _clean_tree
 
     def c(key: str) -> str:
@@ -249,6 +247,7 @@ def test_clean_tree_finds_a_control_character_anywhere(where: str) -> None:
         tree = lxml.html.fragment_fromstring("<div><p>a</p>t&#1;</div>").find("p")
     else:
         tree = lxml.html.fromstring(page)
+
     def strings() -> list[str]:
         return [s for el in tree.iter() for s in (el.text, el.tail) if s]
     assert "\x01" in "".join(strings())

@@ -137,3 +137,36 @@ def test_a_server_that_never_answers_is_cut_at_total_timeout(tmp_path, sqlite_ur
     empty_server.route("/feed.xml", body=rss(""), headers=RSS_TYPE, delay=5)
     pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"), http="total_timeout = 1\n")
     assert "longer than total_timeout 1s" in poll_event(pw)["error"]
+
+
+def test_threads_sharing_a_fetcher_each_retry_their_own_request(empty_server):
+    """8 threads, one Fetcher: each request is retried on its own (503, 503, then 200), and a request
+    that keeps failing gives up after exactly retries + 1 attempts while the others succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.errors import TransientFetchError
+
+    def flaky(path: str, failures: int):
+        def answer(_headers: dict[str, str]):
+            if len(empty_server.hits_for(path)) <= failures:
+                return 503, {}, b"busy"
+            return 200, {"Content-Type": "text/plain"}, path.encode()
+        return answer
+
+    paths = [f"/story/{i}" for i in range(24)]
+    for path in paths:
+        empty_server.handle(path, flaky(path, 2))
+    empty_server.handle("/down", flaky("/down", 99))
+
+    def get(path: str) -> bytes | str:
+        try:
+            return fetcher.get(empty_server.url(path)).content
+        except TransientFetchError as exc:
+            return str(exc)
+
+    with Fetcher(HttpSettings(retries=2, retry_backoff=0, allow_networks=("127.0.0.1/32",))) as fetcher, \
+            ThreadPoolExecutor(8) as threads:
+        got = list(threads.map(get, ["/down", *paths]))
+    assert got[1:] == [path.encode() for path in paths]
+    assert "HTTP 503" in got[0] and len(empty_server.hits_for("/down")) == 3
+    assert all(len(empty_server.hits_for(path)) == 3 for path in paths)
