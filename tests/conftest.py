@@ -74,6 +74,16 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'presswire.db'}"
 
 
+@pytest.fixture
+def sessions(db_url):
+    """A session factory on a fresh database of each engine, schema created."""
+    from store import db
+    engine = db.make_engine(db_url)
+    db.ensure_schema(engine)
+    yield db.session_factory(engine)
+    engine.dispose()
+
+
 # --- the CLI -------------------------------------------------------------------------------------
 
 # The fixture servers listen on 127.0.0.1, which the SSRF guard (ingest/netguard.py) refuses unless allowed.

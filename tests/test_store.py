@@ -19,14 +19,6 @@ from store import tables as t
 NOW = datetime(2025, 5, 15, 16, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def sessions(db_url):
-    engine = db.make_engine(db_url)
-    db.ensure_schema(engine)
-    yield db.session_factory(engine)
-    engine.dispose()
-
-
 def _item(guid: str | None, link: str | None, title: str = "A title", slug: str = "2025-05-15-a-title") -> Item:
     entry = FeedEntry(guid=guid, link=link, title=title, summary_html="<p>s</p>")
     return Item(keys=EntryKeys(guid, link), entry=entry, title=title, date=NOW, draft=False, summary="s",

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ingest.dedup import Deduplicator
 from ingest.model import EntryKeys, FeedEntry, Item, Match, PromoResult, Provenance, Reason, Span
-from store import db, repository
+from store import repository
 
 NOW = datetime(2025, 5, 15, 16, 0, tzinfo=timezone.utc)
 JUDGE = Deduplicator()
@@ -24,14 +24,6 @@ PROMO = PromoResult(label="promotional", promo_score=0.75, pr_score=0.25,
                                     end=10),),
                     boilerplate=(Span(0, 5, "lead"),), tickers=("NASDAQ:QS",), lead_end=5, tail_start=90,
                     summary_boilerplate=(Span(1, 2, "about"),))
-
-
-@pytest.fixture
-def sessions(db_url):
-    engine = db.make_engine(db_url)
-    db.ensure_schema(engine)
-    yield db.session_factory(engine)
-    engine.dispose()
 
 
 def _item(guid: str, *, promo: PromoResult | None = None, body: str = TEXT) -> Item:

@@ -8,7 +8,6 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import column, event, func, insert, select, table, text, update
 
 from fixtures.dedup.make_pairs import load_releases, render_newsroom, render_partner, render_prn, BASE
@@ -20,14 +19,6 @@ from store import tables as t
 NOW = datetime(2025, 5, 15, 16, 0, tzinfo=timezone.utc)
 RELEASES = load_releases(BASE)
 JUDGE = Deduplicator(wire_domains=frozenset({"prnewswire.com"}))
-
-
-@pytest.fixture
-def sessions(db_url):
-    engine = db.make_engine(db_url)
-    db.ensure_schema(engine)
-    yield db.session_factory(engine)
-    engine.dispose()
 
 
 def _item(copy, guid: str, date: datetime = NOW, judge: Deduplicator = JUDGE) -> Item:
