@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.errors import ConfigError, StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x70726573_6d696772  # "presmigr": held while a process creates or migrates the schema
+# The newest revision in MIGRATIONS (tests/test_migrations.py checks that it is). Every command checks the
+# database against it; Alembic (~0.1 s of imports, and reading every revision file) is loaded only when
+# the database is not at this revision: to create, migrate or explain.
+HEAD = "0007_schedule"
 
 
 def pool_size_for(concurrency: int) -> int:
@@ -71,6 +73,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -78,10 +81,12 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -90,11 +95,13 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
     with migration_lock(engine):
         command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
     with migration_lock(engine):
         command.downgrade(alembic_config(engine), revision)
 
@@ -116,6 +123,9 @@ def migration_lock(engine: Engine) -> Iterator[None]:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse an out-of-date (or newer) one with a clear message."""
+    if _at_head(engine):
+        return
+    from alembic import command
     head = head_revision()
     if current_revision(engine) == head:
         return
@@ -129,6 +139,16 @@ def ensure_schema(engine: Engine) -> None:
     raise StoreError(_schema_mismatch(engine, current, head))
 
 
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's Alembic version is HEAD, read without Alembic; False when it cannot tell
+    (no alembic_version table yet, no connection: the full check says why)."""
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text("SELECT version_num FROM alembic_version"))] == [(HEAD,)]
+    except DBAPIError:
+        return False
+
+
 def _schema_mismatch(engine: Engine, current: str | None, head: str) -> str:
     where = f"database {engine.url.render_as_string()}: schema is at revision {current or 'none'}"
     if current is not None and not _known_revision(current):
@@ -138,6 +158,8 @@ def _schema_mismatch(engine: Engine, current: str | None, head: str) -> str:
 
 
 def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
     try:
         return ScriptDirectory(str(MIGRATIONS)).get_revision(revision) is not None
     except CommandError:

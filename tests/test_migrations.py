@@ -35,7 +35,7 @@ def engine(db_url):
 
 
 def test_revisions_form_one_chain_from_base_to_head():
-    assert REVISIONS[-1] == db.head_revision() and len(REVISIONS) >= 2
+    assert REVISIONS[-1] == db.head_revision() == db.HEAD and len(REVISIONS) >= 2
     script = ScriptDirectory(str(db.MIGRATIONS))
     assert [script.get_revision(r).down_revision for r in REVISIONS] == [None, *REVISIONS[:-1]]
 
@@ -94,6 +94,27 @@ def test_the_service_refuses_an_out_of_date_schema_until_db_upgrade(tmp_path, en
         in refused.stderr
     assert f"schema at {HEAD}" in pw("db", "upgrade").stdout
     pw("run", "--once")
+
+
+def test_a_store_at_head_is_checked_without_loading_alembic(engine, db_url):
+    """Every command checks the schema; at HEAD that is one SELECT, and Alembic (~0.1 s of imports) is not
+    loaded. The control: an empty database is created through Alembic by the same call."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    script = ("import sys\nfrom store import db\n"
+              "engine = db.make_engine(sys.argv[1])\ndb.ensure_schema(engine)\n"
+              "print('alembic' in sys.modules, db.current_revision(engine))\n")
+
+    def check() -> str:
+        done = subprocess.run([sys.executable, "-c", script, db_url], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert check() == f"True {HEAD}"  # empty: created
+    assert check() == f"False {HEAD}"  # at head: a SELECT
 
 
 def test_a_schema_from_a_newer_presswire_is_refused_naming_the_cause(engine):
