@@ -257,6 +257,8 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
     """Fill the store with history in one run, then exit; rerun the same command to resume."""
     import re
 
+    from ingest.workers import warm_up
+    warm_up(app.settings.extract)  # the workers' imports, on the other core while this process does its own
     from ingest.backfill import Options, Request, backfill as run_backfill
     from ingest.discover import Window
     from ingest.errors import ConfigError

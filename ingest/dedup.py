@@ -14,7 +14,7 @@ The way a text becomes keys, in order:
    unstripped boilerplate sits at the end, so the heads of two copies stay
    similar even when the whole texts are not; and the cost is bounded (about
    100 shingles x 80 functions, one numpy array of 8,000 products computed
-   exactly modulo 2**61 - 1, whatever the length);
+   exactly modulo 2**61 - 1, whatever the length: ingest.minhash);
 6. ``band_keys``: LSH, one signed 64-bit key per band (fits BIGINT), stored in
    the database with an index so a lookup is ``bands`` index probes at any size;
 7. candidates found by band keys are verified exactly with ``similarity``
@@ -38,20 +38,16 @@ builds the shingle sets that exact verification compares.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
-import random
 import re
+import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ingest.model import Candidate, Fingerprint, Item, Match
 from ingest.urls import registrable_domain
 
-_MERSENNE61 = (1 << 61) - 1
 _WORD = re.compile(r"[^\W_]+")  # every str.split() separator is a [\W_] character
 _ASCII_WORD_BYTES = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))  # others: a space
 # the first clause of a line ends at its first "." or ":" before white space: _FIRST_CLAUSE_END is
@@ -259,97 +255,28 @@ def _digest8(value: str) -> bytes:
     return hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest()
 
 
-def _as_ints(digests: bytes) -> list[int]:
+def _as_ints(digests: bytes) -> tuple[int, ...]:
     """The shingle hashes as unsigned integers (``int.from_bytes(digest, "little")``)."""
-    return np.frombuffer(digests, dtype="<u8").tolist()
+    return struct.unpack(f"<{len(digests) // 8}Q", digests)
 
 
 def signature(shingle_set: Iterable[int], num_perm: int, seed: int) -> tuple[int, ...]:
-    """Classic MinHash: for each of ``num_perm`` hash functions
-    ``(a * x + b) mod (2**61 - 1)`` (``x`` the shingle hash masked to 61 bits)
-    the minimum over the shingles; ``()`` for none."""
-    values = np.array([h & _MERSENNE61 for h in shingle_set], dtype=np.uint64)
-    return tuple(_minhash(values, num_perm, seed).tolist()) if len(values) else ()
-
-
-_U61, _U31, _U30 = (np.uint64((1 << bits) - 1) for bits in (61, 31, 30))
-_1, _30, _31, _61 = (np.uint64(n) for n in (1, 30, 31, 61))
-_CHUNK = 128  # shingles per pass: the head's ~100 in one
-
-
-def _minhash(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """The MinHash signature of ``values`` (uint64, each < 2**61): exactly
-    ``min((a * x + b) % p)`` per hash function as Python integers compute it, ``p = 2**61 - 1``."""
-    chunks = [_minhash_chunk(values[i : i + _CHUNK], num_perm, seed) for i in range(0, len(values), _CHUNK)]
-    return chunks[0] if len(chunks) == 1 else np.minimum.reduce(chunks)
-
-
-def _minhash_chunk(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """In uint64 arithmetic over flat (shingle, function) arrays, with ``a = ah * 2**31 + al`` and
-    ``x = xh * 2**31 + xl`` (``ah, xh < 2**30``; ``al, xl < 2**31``):
-    ``a * x = ah*xh * 2**62 + (ah*xl + al*xh) * 2**31 + al*xl``; modulo p, ``2**62 = 2`` and
-    ``m * 2**31 = (m >> 30) + (m & (2**30 - 1)) * 2**31``. Every term is below 2**62 and their sum
-    with ``b`` below 2**64; folding the bits above 61 once leaves ``t`` in [0, p + 5], and the
-    wrapped-around ``t - p`` is the smaller of the two exactly when ``t >= p``."""
-    ah2, ah, al, b = (array[: len(values) * num_perm] for array in _perm_arrays(num_perm, seed))
-    xh = np.repeat(values >> _31, num_perm)
-    xl = np.repeat(values & _U31, num_perm)
-    total = xh * ah2  # ah*xh * 2**62 = 2*ah*xh (mod p), < 2**61
-    total += b
-    mid = xl * ah
-    xh *= al
-    mid += xh  # < 2**62
-    total += mid >> _30
-    mid &= _U30
-    mid <<= _31
-    total += mid
-    xl *= al  # < 2**62
-    total += xl
-    high = total >> _61
-    total &= _U61
-    total += high  # <= p + 5
-    np.subtract(total, _U61, out=high)  # wraps around above 2**63 unless total >= p
-    np.minimum(total, high, out=total)
-    return total.reshape(len(values), num_perm).min(axis=0)
-
-
-@functools.lru_cache(maxsize=8)
-def _permutations(num_perm: int, seed: int) -> tuple[tuple[int, int], ...]:
-    """The fixed (a, b) pairs of the hash functions, derived from ``seed``."""
-    rng = random.Random(seed)
-    return tuple((rng.randrange(1, _MERSENNE61), rng.randrange(0, _MERSENNE61)) for _ in range(num_perm))
-
-
-@functools.lru_cache(maxsize=8)
-def _perm_arrays(num_perm: int, seed: int) -> tuple[np.ndarray, ...]:
-    """``(2 * ah, ah, al, b)`` of the hash functions, repeated for ``_CHUNK`` shingles (read-only)."""
-    a, b = (np.array(column, dtype=np.uint64) for column in zip(*_permutations(num_perm, seed)))
-    arrays = tuple(np.tile(array, _CHUNK) for array in ((a >> _31) << _1, a >> _31, a & _U31, b))
-    for array in arrays:
-        array.flags.writeable = False
-    return arrays
+    """Classic MinHash (ingest.minhash.signature)."""
+    from ingest import minhash
+    return minhash.signature(shingle_set, num_perm, seed)
 
 
 def band_keys(sig: Sequence[int], bands: int, rows: int) -> tuple[int, ...]:
-    """One signed 64-bit LSH key per band; the band number is part of the key:
-    BLAKE2b-64 of ``struct.pack("<I4Q", band, *rows_of_the_band)``."""
-    if len(sig) < bands * rows:
-        return ()
-    values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in sig[: bands * rows]], dtype=np.uint64)
-    return _band_keys(values, bands, rows)
-
-
-def _band_keys(sig: np.ndarray, bands: int, rows: int) -> tuple[int, ...]:
-    data, width = sig.astype("<u8").tobytes(), 8 * rows
-    digests = b"".join([hashlib.blake2b(band.to_bytes(4, "little") + data[band * width : (band + 1) * width],
-                                        digest_size=8).digest() for band in range(bands)])
-    return tuple(np.frombuffer(digests, dtype="<i8").tolist())
+    """LSH band keys of a signature (ingest.minhash.band_keys)."""
+    from ingest import minhash
+    return minhash.band_keys(sig, bands, rows)
 
 
 def _head_band_keys(head: bytes, params: DedupParams) -> tuple[int, ...]:
     """Band keys from the head's shingle hashes (``gram_digests`` of the first ``head_words``)."""
-    values = np.frombuffer(head, dtype="<u8") & _U61
-    return _band_keys(_minhash(values, params.num_perm, params.seed), params.bands, params.rows)
+    from ingest import minhash  # numpy is imported where fingerprints are computed (the worker processes),
+    # not by every process that verifies candidates or reads the store (~0.05 s of imports)
+    return minhash.band_keys_of_head(head, params.num_perm, params.seed, params.bands, params.rows)
 
 
 def title_key(title: str) -> str:

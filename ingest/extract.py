@@ -27,17 +27,20 @@ from dataclasses import replace
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import lxml.html
 import nh3
-import trafilatura
 from lxml import etree
-from trafilatura.settings import Extractor
-from trafilatura.utils import load_html
 
 from ingest.decoding import clean_strings, clean_text
 from ingest.model import ExtractRules, Extraction, FeedEntry
 from ingest.pagemeta import PageMeta, page_metadata
 from ingest.selectors import select
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Extractor
 
 ALLOWED_TAGS = {"p", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "a"}
 MIN_CHARS = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
@@ -60,10 +63,8 @@ _HEADER_CHARS = 600  # a <header> with less text than this is a title block, not
 _NOT_TEXT = (etree.Comment, etree.ProcessingInstruction, etree.Entity)  # their own text is not in method="text"
 _HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "h4"}
 
-# trafilatura option sets: templates, copied for each page (never changed in place)
-_FAST = Extractor(output_format="xml", fast=True, precision=True, comments=False, links=True)
-_FALLBACK = Extractor(output_format="xml", fast=False, comments=False, links=True)
-_SELECTED = Extractor(output_format="xml", fast=True, recall=True, comments=False, links=True)
+# trafilatura's option sets, by name: templates, copied for each page (never changed in place)
+_OPTIONS = {"fast": dict(fast=True, precision=True), "fallback": dict(fast=False), "selected": dict(fast=True, recall=True)}
 
 Fetch = Callable[[str], "tuple[bytes | str, str] | str"]  # url -> (content, final url), or why not
 
@@ -71,6 +72,8 @@ Fetch = Callable[[str], "tuple[bytes | str, str] | str"]  # url -> (content, fin
 def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES, *,
                  min_chars: int = MIN_CHARS, teaser_chars: int = TEASER_CHARS) -> Extraction:
     """Extract the article body and page metadata; an empty body comes back with `failure` set."""
+    from trafilatura.utils import load_html  # trafilatura is imported where pages are extracted (ingest.workers),
+    # not by every process that reads this module for clean_html or teaser_link (~0.1 s of imports)
     try:
         tree = load_html(content)
     except (ValueError, TypeError, etree.LxmlError) as exc:
@@ -121,15 +124,15 @@ def _by_trafilatura(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_c
     root = _content_root(tree)
     if root is not None:
         doc, where = root
-        text, body_html = _trafilatura_body(doc, url, _FAST, meta.title)
+        text, body_html = _trafilatura_body(doc, url, "fast", meta.title)
         if len(text) >= min_chars:
             return Extraction(text=text, body_html=body_html, method="fast", trail=f"fast: {len(text)} chars in {where}")
         trail = f"fast in {where}: {len(text)} chars; "
-    fast_text, fast_html = _trafilatura_body(tree, url, _FAST, meta.title)
+    fast_text, fast_html = _trafilatura_body(tree, url, "fast", meta.title)
     if len(fast_text) >= min_chars:
         return Extraction(text=fast_text, body_html=fast_html, method="fast", trail=f"{trail}fast: {len(fast_text)} chars")
     trail += f"fast: {len(fast_text)} chars, " + ("empty" if not fast_text else f"shorter than {min_chars}")
-    text, body_html = _trafilatura_body(tree, url, _FALLBACK, meta.title)
+    text, body_html = _trafilatura_body(tree, url, "fallback", meta.title)
     trail += f"; fallback: {len(text)} chars"
     if len(text) > len(fast_text):
         return Extraction(text=text, body_html=body_html, method="fallback", trail=trail)
@@ -177,7 +180,7 @@ def _by_selector(tree: lxml.html.HtmlElement, url: str, selector: str, meta: Pag
     article = etree.SubElement(etree.SubElement(page, "body"), "article")
     for node in nodes:
         article.append(deepcopy(node))
-    text, body_html = _trafilatura_body(page, url, _SELECTED, meta.title)
+    text, body_html = _trafilatura_body(page, url, "selected", meta.title)
     blocks = [b for n in nodes for b in html_blocks(lxml.html.tostring(n, encoding="unicode"), url)]
     plain_text = "\n\n".join(blocks)
     if len(text) < 0.9 * len(plain_text):
@@ -186,9 +189,10 @@ def _by_selector(tree: lxml.html.HtmlElement, url: str, selector: str, meta: Pag
     return Extraction(text=text, body_html=body_html, method="selector" if text else "", trail=trail)
 
 
-def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, template: Extractor, title: str) -> tuple[str, str]:
-    """(plain text, clean HTML) of the body trafilatura finds with these options; empty when none."""
-    options = copy(template)
+def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, kind: str, title: str) -> tuple[str, str]:
+    """(plain text, clean HTML) of the body trafilatura finds with these options (_OPTIONS); empty when none."""
+    import trafilatura
+    options = copy(_template(kind))
     options.source = url  # not options.url: trafilatura would resolve every link of the page against it;
     # we make absolute only the links that end up in the body (_inline_html)
     try:
@@ -199,6 +203,12 @@ def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, template: Extractor
         return "", ""
     blocks = list(_blocks(doc.body, url, skip_heading=title))
     return "\n\n".join(t for _, t, _ in blocks), clean_html("".join(h for _, _, h in blocks))
+
+
+@cache
+def _template(kind: str) -> Extractor:
+    from trafilatura.settings import Extractor
+    return Extractor(output_format="xml", comments=False, links=True, **_OPTIONS[kind])
 
 
 def _strip_chrome(tree: lxml.html.HtmlElement) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
-from htmldate import find_date
 from lxml import etree
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
@@ -119,6 +118,8 @@ def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) 
     for value in candidates:
         if isinstance(value, str) and (parsed := parse_date(value)):
             return parsed
+    from htmldate import find_date  # imported with trafilatura where pages are read (ingest.workers), not by
+    # every process that imports this module (~0.1 s)
     found = find_date(tree, url=url, extensive_search=False, original_date=True)
     return parse_date(found) if found else None
 

@@ -14,20 +14,27 @@ queue up faster than they are taken (cpython gh-115634), which hung backfill and
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ingest.assemble import Assembly, assemble, page_item
-from ingest.extract import extract_page
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item
 from ingest.settings import ExtractSettings
 
+if TYPE_CHECKING:
+    from ingest.assemble import Assembly
+
+# The modules the workers run, imported once by the forkserver (trafilatura, lxml, numpy and ours), not by
+# this module: a process that only hands pages to the workers need not import them (~0.2 s).
+WORKER_MODULES = ["trafilatura", "ingest.minhash", "ingest.extract", "ingest.assemble"]
+
 # A worker process's own copy of the rules and the dedup policy, set once when it starts (_start_worker).
 # Module state, but only ever written in a worker process, which serves one Extractor.
-_worker_assembly = Assembly()
+_worker_assembly: Assembly | None = None
 
 
 def _start_worker(assembly: Assembly) -> None:
@@ -36,12 +43,19 @@ def _start_worker(assembly: Assembly) -> None:
 
 
 def _assemble_in_worker(entry: FeedEntry, page: Extraction, kwargs: dict) -> Item:
+    from ingest.assemble import assemble
     return assemble(_worker_assembly, entry, page, **kwargs)
 
 
 def _page_item_in_worker(entry: FeedEntry, content: bytes | str, url: str, rules: ExtractRules, kwargs: dict
                          ) -> Item | Extraction:
+    from ingest.assemble import page_item
     return page_item(_worker_assembly, entry, content, url, rules, **kwargs)
+
+
+def _extract_in_worker(content: bytes | str, url: str, rules: ExtractRules, limits: dict) -> Extraction:
+    from ingest.extract import extract_page
+    return extract_page(content, url, rules, **limits)
 
 
 def _forkserver() -> multiprocessing.context.BaseContext:
@@ -49,8 +63,21 @@ def _forkserver() -> multiprocessing.context.BaseContext:
     recycled worker starts in milliseconds instead of importing them again (~0.3 s of CPU each). (The
     main module, which multiprocessing runs again in each worker, is ingest/__main__.py: it imports nothing.)"""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ingest.extract", "ingest.assemble"])  # read once, at its start
+    context.set_forkserver_preload(WORKER_MODULES)  # read once, at its start
     return context
+
+
+def warm_up(settings: ExtractSettings) -> None:
+    """Start the forkserver now, when there will be workers: it imports WORKER_MODULES (~0.5 s) on the
+    other core while the caller goes on with its own imports, so the first workers fork from a ready
+    server. Returns at once (the server starts in the background); nothing when processes = 0."""
+    if _processes(settings) > 0:
+        _forkserver()
+        multiprocessing.forkserver.ensure_running()
+
+
+def _processes(settings: ExtractSettings) -> int:
+    return settings.processes if settings.processes >= 0 else (os.cpu_count() or 1)
 
 
 class Extractor:
@@ -60,8 +87,9 @@ class Extractor:
     (ingest.assemble)."""
 
     def __init__(self, settings: ExtractSettings, assembly: Assembly | None = None):
+        from ingest.assemble import Assembly
         self.assembly = assembly or Assembly()
-        self.processes = settings.processes if settings.processes >= 0 else (os.cpu_count() or 1)
+        self.processes = _processes(settings)
         self._recycle_after = settings.recycle_after
         self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
         self._pool: ProcessPoolExecutor | None = None
@@ -84,9 +112,10 @@ class Extractor:
     def __call__(self, content: bytes | str, url: str, rules: ExtractRules | None = None) -> Extraction:
         args = (content, url, rules or ExtractRules())
         if self.processes == 0:
+            from ingest.extract import extract_page
             return extract_page(*args, **self._limits)
         try:
-            return self._submit(extract_page, *args, page=True, **self._limits).result()
+            return self._submit(_extract_in_worker, *args, self._limits, page=True).result()
         except BrokenProcessPool as exc:  # a worker died (OOM killer, a crash in lxml); the next call starts a new pool
             return Extraction(failure=f"extract {url}: extraction worker died ({exc})")
 
@@ -98,6 +127,7 @@ class Extractor:
                 return self._submit(_assemble_in_worker, entry, page, kwargs).result()
             except BrokenProcessPool:
                 pass
+        from ingest.assemble import assemble
         return assemble(self.assembly, entry, page, **kwargs)
 
     def page_item(self, entry: FeedEntry, content: bytes | str, url: str, rules: ExtractRules | None = None, *,
@@ -107,6 +137,7 @@ class Extractor:
         rules = rules or ExtractRules()
         kwargs = dict(follow=follow, limits=self._limits, source_name=source_name, seen_at=seen_at)
         if self.processes == 0:
+            from ingest.assemble import page_item
             return page_item(self.assembly, entry, content, url, rules, **kwargs)
         try:
             return self._submit(_page_item_in_worker, entry, content, url, rules, kwargs, page=True).result()
@@ -125,7 +156,7 @@ class Extractor:
             done.set_exception(exc)
         return done
 
-    def _submit(self, fn, /, *args, page: bool = False, **kwargs) -> Future:
+    def _submit(self, fn, /, *args, page: bool = False) -> Future:
         """Submit to the current pool, or to a fresh one when it has extracted its share of pages (the
         jobs that grow a worker's memory; assembling an item or drawing a QR code does not count) or is
         broken. Under the lock, so that no thread submits to a pool another thread has just shut down."""
@@ -134,10 +165,10 @@ class Extractor:
                 self._new_pool()
             self._given += page
             try:
-                return self._pool.submit(fn, *args, **kwargs)
+                return self._pool.submit(fn, *args)
             except BrokenProcessPool:  # a worker of this pool died earlier
                 self._new_pool()
-                return self._pool.submit(fn, *args, **kwargs)
+                return self._pool.submit(fn, *args)
 
     def _new_pool(self) -> None:
         if self._pool is not None:  # its workers finish what they were given (a few pages), then exit; waiting

@@ -181,3 +181,58 @@ def test_close_right_after_start_leaves_no_pool_behind():
     pool.close()
     pool._starter.join(timeout=60)
     assert pool._pool is None
+
+
+def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_path):
+    """trafilatura, htmldate and numpy are imported by the forkserver, once, for the workers; the process
+    that fetches, hands out pages and saves (the CLI's modules for polling and backfill) never loads them,
+    while its workers have them loaded before their first page (the control: they are the same names)."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    heavy = ["trafilatura", "htmldate", "numpy"]
+    (tmp_path / "probe.py").write_text("import sys\n\ndef loaded(names):\n    return [n in sys.modules for n in names]\n")
+    (tmp_path / "script.py").write_text(
+        "import ingest.__main__  # noqa: F401 - as the console script does\n"
+        "if __name__ == '__main__':\n"
+        "    import sys\n"
+        "    from datetime import datetime, timezone\n"
+        "    import ingest.backfill, ingest.pipeline, ingest.extract, ingest.dedup, ingest.pagemeta  # noqa\n"
+        "    from ingest.assemble import Assembly\n"
+        "    from ingest.model import FeedEntry, Item\n"
+        "    from ingest.pipeline import deduplicator\n"
+        "    from ingest.settings import DedupSettings, ExtractSettings\n"
+        "    from ingest.workers import Extractor, warm_up\n"
+        "    from probe import loaded\n"
+        f"    heavy = {heavy!r}\n"
+        "    settings = ExtractSettings(processes=1)\n"
+        "    warm_up(settings)\n"
+        "    pool = Extractor(settings, Assembly(dedup=deduplicator(DedupSettings())))\n"
+        "    in_worker = pool.submit(loaded, heavy).result()\n"
+        f"    item = pool.page_item(FeedEntry(guid=None, link={URL!r}, title=''), open({str(IBN_SITE / 'bdc/helio-grid-systems-announces-storage-contract/index.html')!r}, 'rb').read(),\n"
+        f"                          {URL!r}, follow=False, source_name='IBN', seen_at=datetime.now(timezone.utc))\n"
+        "    pool.close()\n"
+        "    print(loaded(heavy), in_worker, isinstance(item, Item) and bool(item.body_text) and bool(item.fingerprint.band_keys))\n")
+    done = subprocess.run([sys.executable, str(tmp_path / "script.py")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("] ") == ["[False, False, False", "[True, True, True", "True\n"]
+
+
+@pytest.mark.parametrize("processes, started", [(1, True), (0, False)])
+def test_warm_up_starts_the_forkserver_only_when_there_will_be_workers(processes, started):
+    import multiprocessing.forkserver
+    import subprocess
+    import sys
+    from conftest import ROOT
+    script = ("import multiprocessing.forkserver, os, time\n"
+              "from ingest.settings import ExtractSettings\n"
+              "from ingest.workers import warm_up\n"
+              f"warm_up(ExtractSettings(processes={processes}))\n"
+              "children = open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()\n"
+              "cmdlines = [open(f'/proc/{c}/cmdline', 'rb').read() for c in children]\n"
+              "print(any(b'multiprocessing.forkserver' in c for c in cmdlines))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(started)
