@@ -6,31 +6,30 @@ every address that is not globally routable (loopback, private, link-local, shar
 unspecified, documentation ranges, and IPv6 forms that embed one of those) plus the known metadata
 endpoints, unless a network in `[http] allow_networks` contains it.
 
-Where the check happens: at connect time, inside the HTTP client (`GuardedBackend`, an httpcore network
-backend). The host is resolved once, every address is checked, and the socket is opened to the checked IP
-itself, so DNS rebinding (a second lookup answering 127.0.0.1 between check and connect) cannot happen:
-there is no second lookup. TLS still verifies the certificate against the host name (httpcore passes the
-URL's host as server_hostname). Every redirect hop is a new request and goes through the same check.
-We chose this over rewriting URLs to IPs because it needs no Host/SNI juggling and also covers any future
-request made through the same client.
+Where the check happens: when a connection is opened (`GuardedConnection.connect`, the only way
+ingest.fetch connects). The host is resolved once, every address is checked, and the socket is opened to
+the checked IP itself, so DNS rebinding (a second lookup answering 127.0.0.1 between check and connect)
+cannot happen: there is no second lookup. TLS still verifies the certificate against the host name (it is
+the server_hostname of the handshake). Every redirect hop is a new request and goes through the same check.
+We chose this over rewriting URLs to IPs because it needs no Host/SNI juggling.
 
-The same backend enforces a per-response deadline (`deadline(seconds)`): every socket read waits at most
-until the deadline, so a server that drips headers or body one byte at a time is cut at total_timeout.
+The same connection enforces a per-response deadline (`deadline(seconds)`): every socket read and write
+waits at most until the deadline, so a server that drips headers or body one byte at a time is cut at
+total_timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import http.client
+import io
 import ipaddress
+import select
 import socket
 import ssl
 import time
-import typing
 from typing import Iterable, Iterator
-
-import httpcore
-import httpx
 
 from ingest.errors import ConfigError
 
@@ -142,6 +141,12 @@ def deadline(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+def time_left() -> float:
+    """Seconds left before the current deadline (infinity when there is none)."""
+    until = _DEADLINE.get()
+    return float("inf") if until is None else until - time.monotonic()
+
+
 def _read_timeout(timeout: float | None) -> float | None:
     """The read timeout, shortened to what is left before the current deadline."""
     until = _DEADLINE.get()
@@ -149,64 +154,98 @@ def _read_timeout(timeout: float | None) -> float | None:
         return timeout
     left = until - time.monotonic()
     if left <= 0:
-        raise httpcore.ReadTimeout("the response's total time limit was reached")
+        raise TimeoutError("the response's total time limit was reached")
     return left if timeout is None else min(timeout, left)
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose reads never wait past the thread's current deadline."""
+def open_socket(host: str, port: int, policy: AddressPolicy, timeout: float) -> socket.socket:
+    """A TCP connection to `host`, opened to an address the policy allows (the host is resolved once, here);
+    AddressRefused when there is none, the last connection error when none of them answers."""
+    last_error: OSError | None = None
+    for address in resolve_allowed(host, port, policy):
+        try:
+            sock = socket.create_connection((address, port), _read_timeout(timeout))  # an IP: no lookup
+        except OSError as exc:
+            last_error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    assert last_error is not None
+    raise last_error
 
-    def __init__(self, inner: httpcore.NetworkStream):
-        self._inner = inner
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _read_timeout(timeout))
+class GuardedConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection (http or https) opened by `open_socket`: only to allowed addresses, and
+    every read and write of it bounded by read_timeout and the current deadline."""
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
+    def __init__(self, scheme: str, host: str, port: int, policy: AddressPolicy, *, connect_timeout: float,
+                 read_timeout: float, ssl_context: ssl.SSLContext | None = None):
+        super().__init__(host, port, timeout=connect_timeout)
+        self.default_port = 443 if scheme == "https" else 80  # the Host header names other ports only
+        self._policy, self._read_timeout, self._tls = policy, read_timeout, ssl_context if scheme == "https" else None
+
+    def connect(self) -> None:
+        sock = open_socket(self.host, self.port, self._policy, self.timeout)
+        try:
+            if self._tls is not None:  # the handshake verifies the certificate against the host name
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = _DeadlineSocket(sock, self._read_timeout)
+
+    def idle_and_open(self) -> bool:
+        """Whether a kept-alive connection can carry another request: open, and nothing to read (a server
+        that closed it, or sent what no request asked for, makes it readable)."""
+        sock = self.sock.raw if isinstance(self.sock, _DeadlineSocket) else None
+        if sock is None or sock.fileno() < 0:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return False
+        return not select.select([sock], [], [], 0)[0]
+
+
+class _DeadlineSocket:
+    """What http.client uses of a socket (sendall, makefile, close), each wait bounded by the deadline.
+    As with a socket's own makefile, closing it while a response still reads from it closes it only when
+    that reader is closed too (http.client hands a response that ends the connection its socket this way)."""
+
+    def __init__(self, sock: socket.socket, timeout: float):
+        self.raw, self._timeout = sock, timeout
+        self._readers = 0
+        self._closed = False
+
+    def sendall(self, data: bytes) -> None:
+        self.raw.settimeout(_read_timeout(self._timeout))
+        self.raw.sendall(data)
+
+    def makefile(self, mode: str = "rb", buffering: int = -1) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self, self._timeout), 64 * 1024)
 
     def close(self) -> None:
-        self._inner.close()
+        self._closed = True
+        if self._readers == 0:
+            self.raw.close()
 
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class GuardedBackend(httpcore.SyncBackend):
-    """Connects only to addresses the policy allows, to the very IP that was checked."""
-
-    def __init__(self, policy: AddressPolicy):
-        self.policy = policy
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
-        last_error: Exception | None = None
-        for address in resolve_allowed(host, port, self.policy):
-            try:
-                stream = super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-                continue
-            return _DeadlineStream(stream)
-        assert last_error is not None
-        raise last_error
+    def _reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closed and self._readers == 0:
+            self.raw.close()
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the connection pool built on GuardedBackend; never uses proxies."""
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, owner: _DeadlineSocket, timeout: float):
+        self._owner, self._sock, self._timeout = owner, owner.raw, timeout
 
-    def __init__(self, policy: AddressPolicy, limits: httpx.Limits):
-        super().__init__(limits=limits, trust_env=False)
-        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):  # fail closed if httpx changes
-            raise RuntimeError("httpx.HTTPTransport has no _pool: the SSRF guard cannot be installed")
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy),
-        )
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(_read_timeout(self._timeout))
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._owner._reader_closed()
+        super().close()
