@@ -18,6 +18,7 @@ SQLite file with the default extraction pool (one process per core) and prints:
 
     PYTHONPATH=. python bench/backfill.py                  # N = 2,000
     PYTHONPATH=. python bench/backfill.py -n 50000         # the memory target: peak RSS <= 400 MB
+    PYTHONPATH=. python bench/backfill.py --repeat 5       # five runs, each with its baseline; the median
 """
 
 from __future__ import annotations
@@ -205,16 +206,15 @@ def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bo
             "cpu_main": main_cpu, "cpu_workers": sum(cpu.values())}
 
 
-def baseline(n: int) -> tuple[float, int]:
-    """Pages per second of trafilatura.extract over the first n pages (after a warm-up on 20 of them)."""
+def baseline(pages: list[bytes]) -> float:
+    """Pages per second of trafilatura.extract over these pages (after a warm-up on 20 of them)."""
     import trafilatura
-    pages = [page(i) for i in range(1, n + 1)]
     for html in pages[:20]:
         trafilatura.extract(html)
     started = time.monotonic()
     for html in pages:
         trafilatura.extract(html)
-    return n / (time.monotonic() - started), n
+    return len(pages) / (time.monotonic() - started)
 
 
 def stages(base: str, n: int, workdir: Path) -> list[tuple[str, float]]:
@@ -281,6 +281,9 @@ def main() -> None:
     parser.add_argument("--no-qrcodes", action="store_true", help="do not write QR code PNGs")
     parser.add_argument("--stages", type=int, default=500, metavar="N",
                         help="also time each step of the pipeline in one process over N pages (0: don't)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="R",
+                        help="backfill R times, each followed by the baseline, and report each run and the "
+                             "median ratio (these shared machines vary by 10-25%% from one minute to the next)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -297,17 +300,30 @@ def main() -> None:
                 time.sleep(0.1)
             base = f"http://127.0.0.1:{port_file.read_text()}"
             load_before = os.getloadavg()
-            result = run_backfill(base, workdir, args.pages, args.concurrency, not args.no_qrcodes)
+            pages = [page(i) for i in range(1, min(args.baseline_pages, args.pages) + 1)]
+            runs = []  # (backfill result, baseline pages/s), each backfill on a fresh database
+            for r in range(max(1, args.repeat)):
+                (workdir / f"run{r}").mkdir()
+                result = run_backfill(base, workdir / f"run{r}", args.pages, args.concurrency, not args.no_qrcodes)
+                runs.append((result, baseline(pages)))
             steps = stages(base, min(args.stages, args.pages), workdir) if args.stages else []
         finally:
             server.terminate()
             server.wait()
-    rate_base, sampled = baseline(min(args.baseline_pages, args.pages))
+    ratios = [r["summary"]["seen"] / r["wall_s"] / rate_base for r, rate_base in runs]
+    if len(runs) > 1:
+        for k, ((r, rate_base), ratio) in enumerate(zip(runs, ratios), 1):
+            print(f"run {k}                {r['summary']['seen'] / r['wall_s']:.1f} items/s, baseline {rate_base:.1f} "
+                  f"pages/s, ratio {ratio:.2f}")
+    result, rate_base = runs[sorted(range(len(runs)), key=ratios.__getitem__)[len(runs) // 2]]  # the median run
+    sampled = len(pages)
     s = result["summary"]
     rate = s["seen"] / result["wall_s"]
     print(f"pages                {args.pages} (stored {s['stored']}, failed {s['failed']}, errors {s['errors']})")
     print(f"backfill             {rate:.1f} items/s ({result['wall_s']:.1f} s wall, process start included; "
           f"{s['items_per_s']:.1f} items/s by its own clock)")
+    result["peak_rss"] = max(r["peak_rss"] for r, _ in runs)  # the largest of all runs
+    result["peak_pss"], result["largest_rss"] = (max(r[k] for r, _ in runs) for k in ("peak_pss", "largest_rss"))
     print(f"peak RSS             {result['peak_rss'] / 2**20:.0f} MB summed over the backfill and its extraction "
           f"workers (PSS {result['peak_pss'] / 2**20:.0f} MB); largest process {result['largest_rss'] / 2**20:.0f} MB")
     per_item = lambda seconds: seconds * 1000 / max(s["seen"], 1)  # noqa: E731
@@ -315,7 +331,8 @@ def main() -> None:
           f"{per_item(result['cpu_workers']):.2f} ms in its workers and forkserver (start-up included; "
           "sampled from /proc 5 times a second, so a little is missed)")
     print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
-    print(f"ratio                {rate / rate_base:.2f} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
+    median = " (the median run)" if len(runs) > 1 else ""
+    print(f"ratio                {rate / rate_base:.2f}{median} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
           f"(1 min; other processes share the cores)")
     if steps:
