@@ -293,7 +293,7 @@ def _origin_and_target(url: str) -> tuple[_Origin, str]:
         raise PermanentFetchError(url, f"invalid URL: {exc}") from exc
     scheme = parts.scheme.lower()
     target = quote(parts.path or "/", safe=_PATH_SAFE) + (f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else "")
-    return (scheme, host, port or (443 if scheme == "https" else 80)), target
+    return (scheme, host, port if port is not None else (443 if scheme == "https" else 80)), target
 
 
 def _ascii_host(host: str, bracketed: bool) -> str:

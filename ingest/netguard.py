@@ -174,9 +174,23 @@ def open_socket(host: str, port: int, policy: AddressPolicy, timeout: float) -> 
     raise last_error
 
 
+class _Response(http.client.HTTPResponse):
+    """http.client's response, past any informational answer: it skips "100 Continue" only, and would end
+    at a "103 Early Hints" that a CDN sends before the real response."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()
+            if not 102 <= status < 200:  # 100 is skipped by http.client itself; 101 is an upgrade we never ask for
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the informational answer's own headers
+
+
 class GuardedConnection(http.client.HTTPConnection):
     """An HTTP/1.1 connection (http or https) opened by `open_socket`: only to allowed addresses, and
     every read and write of it bounded by read_timeout and the current deadline."""
+
+    response_class = _Response
 
     def __init__(self, scheme: str, host: str, port: int, policy: AddressPolicy, *, connect_timeout: float,
                  read_timeout: float, ssl_context: ssl.SSLContext | None = None):
@@ -202,7 +216,9 @@ class GuardedConnection(http.client.HTTPConnection):
             return False
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return False
-        return not select.select([sock], [], [], 0)[0]
+        poller = select.poll()  # not select(): it cannot watch descriptors above 1023
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
 
 
 class _DeadlineSocket:

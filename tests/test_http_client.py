@@ -30,6 +30,11 @@ class Server:
 
             def do_GET(self):
                 outer.seen.append((self.client_address[1], self.requestline, dict(self.headers)))
+                if self.path.startswith("/early"):  # informational answers first, as CDNs send them
+                    for status in (103, 102):
+                        self.send_response_only(status)
+                        self.send_header("Link", "</style.css>; rel=preload")
+                        self.end_headers()
                 body = b"hello " + self.path.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
@@ -94,6 +99,13 @@ def test_the_request_as_sent_target_encoded_host_with_port_headers_joined():
     assert headers["Accept"] == "text/html" and headers["If-None-Match"] == '"v1"'
     assert headers["Accept-Encoding"] == "gzip, deflate" and headers["User-Agent"].startswith("presswire/")
     assert response.headers["x-twice"] == "a, b" and response.headers["content-type"] == "text/plain"
+
+
+def test_informational_answers_before_the_response_are_skipped():
+    with Server() as server, fetcher() as f:
+        responses = [f.get(f"http://127.0.0.1:{server.port}/early/{i}") for i in range(2)]
+    assert [(r.status, r.content) for r in responses] == [(200, b"hello /early/0"), (200, b"hello /early/1")]
+    assert "link" not in responses[0].headers and len(set(server.ports())) == 1
 
 
 def test_a_header_value_with_a_line_break_is_refused_not_sent():
