@@ -36,6 +36,13 @@ class Server:
                         self.send_header("Link", "</style.css>; rel=preload")
                         self.end_headers()
                 body = b"hello " + self.path.encode()
+                if self.path.startswith("/chunked"):  # the body in three chunks, as most servers send pages
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for part in (body[:3], body[3:], b""):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
@@ -99,6 +106,13 @@ def test_the_request_as_sent_target_encoded_host_with_port_headers_joined():
     assert headers["Accept"] == "text/html" and headers["If-None-Match"] == '"v1"'
     assert headers["Accept-Encoding"] == "gzip, deflate" and headers["User-Agent"].startswith("presswire/")
     assert response.headers["x-twice"] == "a, b" and response.headers["content-type"] == "text/plain"
+
+
+def test_a_chunked_body_is_read_whole_and_its_connection_kept():
+    with Server() as server, fetcher() as f:
+        bodies = [f.get(f"http://127.0.0.1:{server.port}/chunked/{i}").content for i in range(3)]
+    assert bodies == [f"hello /chunked/{i}".encode() for i in range(3)]
+    assert len(set(server.ports())) == 1
 
 
 def test_informational_answers_before_the_response_are_skipped():
