@@ -3,10 +3,10 @@
 Content-Encoding decoding never expands one network chunk unboundedly in memory.
 
 HTTP clients commonly decode gzip/deflate with `decompressobj().decompress(chunk)` (httpx does), which
-inflates a whole network read (up to 64 KiB) at once: at deflate's ~1000:1 ratio that is ~64 MB in one step (and a gzip-inside-gzip
-body multiplies that again) before any size limit can look. presswire reads the raw bytes instead and
-inflates them here in steps of at most STEP bytes, so the caller's byte count sees every step and a
-compression bomb is cut at max_bytes with memory bounded by max_bytes + a few steps.
+inflates a whole network read (up to 64 KiB) at once: at deflate's ~1000:1 ratio that is ~64 MB in one
+step (and a gzip-inside-gzip body multiplies that again) before any size limit can look. presswire reads
+the raw bytes instead and inflates them here in steps of at most STEP bytes, so the caller's byte count
+sees every step and a compression bomb is cut at max_bytes with memory bounded by max_bytes + a few steps.
 
 Supported: identity, gzip (also x-gzip, concatenated members), deflate (zlib-wrapped or raw), and chains
 of those ("gzip, gzip"). Anything else (br, zstd, compress) is refused: we never ask for it.

@@ -24,11 +24,9 @@ import html
 import re
 from copy import copy, deepcopy
 from dataclasses import replace
-from typing import Callable, Iterator
-from urllib.parse import urljoin, urlsplit
-
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import nh3
@@ -64,7 +62,8 @@ _NOT_TEXT = (etree.Comment, etree.ProcessingInstruction, etree.Entity)  # their 
 _HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "h4"}
 
 # trafilatura's option sets, by name: templates, copied for each page (never changed in place)
-_OPTIONS = {"fast": dict(fast=True, precision=True), "fallback": dict(fast=False), "selected": dict(fast=True, recall=True)}
+_OPTIONS = {"fast": dict(fast=True, precision=True), "fallback": dict(fast=False),
+            "selected": dict(fast=True, recall=True)}
 
 Fetch = Callable[[str], "tuple[bytes | str, str] | str"]  # url -> (content, final url), or why not
 

@@ -1,5 +1,5 @@
-"""The only HTTP code: HTTP/1.1 over kept-alive connections, limits on every request, retries for
-transient failures.
+"""Every HTTP request presswire makes: HTTP/1.1 over kept-alive connections, limits on every request,
+retries for transient failures.
 
 `Fetcher.get(url)` returns a `Response` whose body was read within the limits, or raises a
 `TransientFetchError` (worth retrying) / `PermanentFetchError`. Redirects are followed here, one hop at a
@@ -292,7 +292,9 @@ def _origin_and_target(url: str) -> tuple[_Origin, str]:
     except (ValueError, UnicodeError) as exc:
         raise PermanentFetchError(url, f"invalid URL: {exc}") from exc
     scheme = parts.scheme.lower()
-    target = quote(parts.path or "/", safe=_PATH_SAFE) + (f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else "")
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_QUERY_SAFE)
     return (scheme, host, port if port is not None else (443 if scheme == "https" else 80)), target
 
 
