@@ -55,6 +55,10 @@ class AddressRefused(Exception):
     """A host resolved only to addresses the policy refuses (or did not resolve)."""
 
 
+class ResolverUnavailable(OSError):
+    """The resolver could not answer for now (EAI_AGAIN): a transient failure, unlike a name that does not exist."""
+
+
 class AddressPolicy:
     """Which IP addresses may be connected to: global unicast ones, plus `allow_networks`."""
 
@@ -119,6 +123,8 @@ def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
+        if getattr(exc, "errno", None) == socket.EAI_AGAIN:
+            raise ResolverUnavailable(f"cannot resolve host {host!r} for now: {exc}") from exc
         raise AddressRefused(f"cannot resolve host {host!r}: {exc}") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     allowed, refusals = [], []

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ALLOW_LOOPBACK, Presswire, log_events, write_config
 from fixtures.server import FixtureServer
-from ingest.errors import ConfigError, PermanentFetchError
+from ingest.errors import ConfigError, PermanentFetchError, TransientFetchError
 from ingest.fetch import Fetcher
 from ingest.netguard import AddressPolicy, address_kind
 from ingest.settings import HttpSettings
@@ -119,6 +119,19 @@ def test_dns_rebinding_cannot_swap_the_address_between_check_and_connect(monkeyp
         response = fetcher.get(f"http://rebind.test:{port}/bdc/feed.xml")
     assert b"<rss" in response.content
     assert internal_port_server.hits == []
+
+
+@pytest.mark.parametrize("code, error", [(socket.EAI_AGAIN, TransientFetchError),
+                                         (socket.EAI_NONAME, PermanentFetchError)])
+def test_a_resolver_that_cannot_answer_for_now_is_a_transient_failure(monkeypatch, code, error):
+    """A resolver outage (EAI_AGAIN) is tried again later; a name that does not exist is not. (The
+    resolver is replaced: no real one can be made to fail on demand here.)"""
+    def failing(host, port, *args, **kwargs):
+        raise socket.gaierror(code, "resolver says no")
+
+    monkeypatch.setattr(socket, "getaddrinfo", failing)
+    with _fetcher("127.0.0.1/32") as fetcher, pytest.raises(error, match="cannot resolve host 'wire.example'"):
+        fetcher.get("http://wire.example/feed.xml")
 
 
 def test_bad_allow_networks_is_a_config_error(tmp_path, sqlite_url):
