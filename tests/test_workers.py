@@ -191,12 +191,14 @@ def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_
     import sys
     from conftest import ROOT
     heavy = ["trafilatura", "htmldate", "numpy"]
-    (tmp_path / "probe.py").write_text("import sys\n\ndef loaded(names):\n    return [n in sys.modules for n in names]\n")
+    page = IBN_SITE / "bdc/helio-grid-systems-announces-storage-contract/index.html"
+    (tmp_path / "probe.py").write_text("import sys\n\n\ndef loaded(names):\n"
+                                       "    return [n in sys.modules for n in names]\n")
     (tmp_path / "script.py").write_text(
         "import ingest.__main__  # noqa: F401 - as the console script does\n"
         "if __name__ == '__main__':\n"
-        "    import sys\n"
         "    from datetime import datetime, timezone\n"
+        "    from pathlib import Path\n"
         "    import ingest.backfill, ingest.pipeline, ingest.extract, ingest.dedup, ingest.pagemeta  # noqa\n"
         "    from ingest.assemble import Assembly\n"
         "    from ingest.model import FeedEntry, Item\n"
@@ -204,15 +206,16 @@ def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_
         "    from ingest.settings import DedupSettings, ExtractSettings\n"
         "    from ingest.workers import Extractor, warm_up\n"
         "    from probe import loaded\n"
-        f"    heavy = {heavy!r}\n"
+        f"    heavy, page, url = {heavy!r}, Path({str(page)!r}).read_bytes(), {URL!r}\n"
         "    settings = ExtractSettings(processes=1)\n"
         "    warm_up(settings)\n"
         "    pool = Extractor(settings, Assembly(dedup=deduplicator(DedupSettings())))\n"
         "    in_worker = pool.submit(loaded, heavy).result()\n"
-        f"    item = pool.page_item(FeedEntry(guid=None, link={URL!r}, title=''), open({str(IBN_SITE / 'bdc/helio-grid-systems-announces-storage-contract/index.html')!r}, 'rb').read(),\n"
-        f"                          {URL!r}, follow=False, source_name='IBN', seen_at=datetime.now(timezone.utc))\n"
+        "    item = pool.page_item(FeedEntry(guid=None, link=url, title=''), page, url, follow=False,\n"
+        "                          source_name='IBN', seen_at=datetime.now(timezone.utc))\n"
         "    pool.close()\n"
-        "    print(loaded(heavy), in_worker, isinstance(item, Item) and bool(item.body_text) and bool(item.fingerprint.band_keys))\n")
+        "    stored = isinstance(item, Item) and bool(item.body_text) and bool(item.fingerprint.band_keys)\n"
+        "    print(loaded(heavy), in_worker, stored)\n")
     done = subprocess.run([sys.executable, str(tmp_path / "script.py")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
     assert done.returncode == 0, done.stderr
@@ -221,11 +224,10 @@ def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_
 
 @pytest.mark.parametrize("processes, started", [(1, True), (0, False)])
 def test_warm_up_starts_the_forkserver_only_when_there_will_be_workers(processes, started):
-    import multiprocessing.forkserver
     import subprocess
     import sys
     from conftest import ROOT
-    script = ("import multiprocessing.forkserver, os, time\n"
+    script = ("import os\n"
               "from ingest.settings import ExtractSettings\n"
               "from ingest.workers import warm_up\n"
               f"warm_up(ExtractSettings(processes={processes}))\n"
