@@ -76,8 +76,8 @@ class Server:
         return [port for port, _, _ in self.seen]
 
 
-def fetcher(**kwargs) -> Fetcher:
-    return Fetcher(HttpSettings(retries=0, allow_networks=("127.0.0.1/32",), **kwargs.pop("http", {})), **kwargs)
+def fetcher(ssl_context: ssl.SSLContext | None = None) -> Fetcher:
+    return Fetcher(HttpSettings(retries=0, allow_networks=("127.0.0.1/32",)), ssl_context=ssl_context)
 
 
 def test_requests_to_one_origin_share_a_kept_alive_connection():
