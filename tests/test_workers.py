@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 
 import pytest
 
@@ -227,13 +228,24 @@ def test_warm_up_starts_the_forkserver_only_when_there_will_be_workers(processes
     import subprocess
     import sys
     from conftest import ROOT
-    script = ("import os\n"
-              "from ingest.settings import ExtractSettings\n"
-              "from ingest.workers import warm_up\n"
-              f"warm_up(ExtractSettings(processes={processes}))\n"
-              "children = open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()\n"
-              "cmdlines = [open(f'/proc/{c}/cmdline', 'rb').read() for c in children]\n"
-              "print(any(b'multiprocessing.forkserver' in c for c in cmdlines))\n")
+    # The child exists once warm_up returns but may not have exec'd yet (multiprocessing does not wait for
+    # that): until it has, its cmdline is this script's, or empty while it execs.
+    script = textwrap.dedent(f"""
+        import os, time
+        from ingest.settings import ExtractSettings
+        from ingest.workers import warm_up
+        warm_up(ExtractSettings(processes={processes}))
+        children = open(f'/proc/{{os.getpid()}}/task/{{os.getpid()}}/children').read().split()
+        unset = (open('/proc/self/cmdline', 'rb').read(), b'')
+
+        def cmdline(pid):
+            deadline = time.monotonic() + 30
+            while (line := open(f'/proc/{{pid}}/cmdline', 'rb').read()) in unset and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return line
+
+        print(any(b'multiprocessing.forkserver' in cmdline(c) for c in children))
+        """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
