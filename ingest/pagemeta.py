@@ -12,9 +12,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
+
+from ingest.urls import absolute_http
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
 _LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
@@ -46,7 +47,7 @@ def page_metadata(tree: etree._Element, url: str) -> PageMeta:
     return PageMeta(
         title=_title(tree, meta, ld),
         date=_date(tree, meta, ld, url),
-        image=_absolute(_first(meta, _IMAGE_META) or _ld_image(ld), url),
+        image=absolute_http(_first(meta, _IMAGE_META) or _ld_image(ld), url),
         canonical=_canonical(tree, meta, url),
         description=_norm(_first(meta, ("description", "og:description", "twitter:description")) or ""),
         language=_language(tree, meta),
@@ -151,8 +152,8 @@ def _ld_image(ld: list[dict]) -> str | None:
 def _canonical(tree: etree._Element, meta: dict[str, str], url: str) -> str | None:
     for link in tree.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and (href := (link.get("href") or "").strip()):
-            return _absolute(href, url)
-    return _absolute(meta.get("og:url"), url)
+            return absolute_http(href, url)
+    return absolute_http(meta.get("og:url"), url)
 
 
 def _language(tree: etree._Element, meta: dict[str, str]) -> str | None:
@@ -163,15 +164,6 @@ def _language(tree: etree._Element, meta: dict[str, str]) -> str | None:
             return match.group(0).lower()
     return None
 
-
-def _absolute(href: str | None, base: str) -> str | None:
-    if not href:
-        return None
-    href = href.strip()
-    if href.startswith(("https://", "http://")) and " " not in href:  # the common case, without urljoin
-        return href
-    absolute = urljoin(base, href)
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 
 
 def _first(meta: dict[str, str], keys: tuple[str, ...]) -> str | None:

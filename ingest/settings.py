@@ -101,7 +101,7 @@ class ServiceSettings:
 class ExtractSettings:
     processes: int = -1  # extraction worker processes; -1 = one per CPU core, 0 = in the polling thread
     recycle_after: int = 2000  # worker processes are replaced after this many pages each, on average (memory flat)
-    min_chars: int = 250  # a fast-mode body shorter than this is extracted again with trafilatura's fallbacks
+    min_chars: int = 250  # a container or fast-mode body shorter than this goes on to the next step of the chain
     follow_read_more: bool = True  # follow a teaser page's "Read More" link once, to the full article
     teaser_chars: int = 2500  # a page whose body is shorter than this may be a teaser
 

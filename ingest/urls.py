@@ -104,6 +104,18 @@ def prefer_canonical(link: str, page_canonical: str | None) -> str:
     return candidate if same_site and registrable_domain(base) else base
 
 
+def absolute_http(href: str | None, base: str) -> str | None:
+    """A link's href made absolute against the page's URL, when that is an http(s) URL; None otherwise
+    (empty, javascript:, mailto:, data:)."""
+    if not href:
+        return None
+    href = href.strip()
+    if href.startswith(("https://", "http://")) and " " not in href:  # the common case, without urljoin
+        return href
+    absolute = urljoin(base, href)
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
 def registrable_domain(url: str) -> str:
     """Registrable domain (public suffix + 1 label) of ``url``; the bare host
     for IP addresses and single-label hosts; ``""`` when there is no host."""

@@ -77,7 +77,7 @@ def test_paged_feed_of_three_pages_is_fully_read(tmp_path, db_url, empty_server)
     assert (summary["stored"], summary["duplicates"], summary["failed"], summary["errors"]) == (9, 0, 0, 0)
     stored = items(pw)
     assert sorted(int(i["title"].split()[1]) for i in stored) == list(range(1, 10))
-    assert all(i["method"] in ("fast", "fallback") and "<h2>Details</h2>" in i["body_html"] for i in stored)
+    assert all(i["method"] in ("container", "fast", "fallback") and "<h2>Details</h2>" in i["body_html"] for i in stored)
     assert {i["source_link"] for i in stored} == {srv.url(f"/news/article-{n}/") for n in range(1, 10)}
     assert len(srv.hits_for("/feed-3.xml")) == 1
     sources = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
@@ -399,7 +399,7 @@ def test_extraction_in_the_process_pool_with_recycled_workers(tmp_path, empty_se
     assert (summary["stored"], summary["failed"], summary["errors"]) == (40, 0, 0)
     with sqlite3.connect(tmp_path / "p.db") as conn:
         methods = {row[0] for row in conn.execute("SELECT extraction_method FROM items")}
-    assert methods <= {"fast", "fallback"}
+    assert methods <= {"container", "fast", "fallback"}
     assert len(list((tmp_path / "qrcodes").glob("*.png"))) == 40  # drawn in the pool too
 
 

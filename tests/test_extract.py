@@ -42,10 +42,10 @@ def paragraphs(text: str) -> list[str]:
 
 # --- the chain ------------------------------------------------------------------------------------
 
-def test_fast_mode_gives_the_body_when_it_is_long_enough():
+def test_the_article_container_gives_the_body_when_it_is_long_enough():
     got = extract("target_battery")
-    assert got.method == "fast" and got.ok
-    assert got.trail == f'fast: {len(got.text)} chars in <div class="entry-content">'  # the content root
+    assert got.method == "container" and got.ok
+    assert got.trail == f'container <div class="entry-content">: {len(got.text)} chars'  # the content root
     assert paragraphs(got.text) == paragraphs(expected("target_battery"))
 
 
@@ -57,8 +57,8 @@ def test_paragraphs_spread_over_containers_go_to_trafilatura_whole():
 def test_content_root_leaves_comments_out():
     got = extract("comments_drupal")
     assert paragraphs(got.text) == paragraphs(expected("comments_drupal"))
-    assert got.trail.endswith('in <div class="clearfix text-formatted field field--name-body '
-                              'field--type-text-with-summary field--label-hidden field__item">')
+    assert got.trail.startswith('container <div class="clearfix text-formatted field field--name-body '
+                                'field--type-text-with-summary field--label-hidden field__item">: ')
 
 
 def test_fallbacks_run_when_fast_mode_finds_nothing():
@@ -76,13 +76,13 @@ def test_a_comment_thread_holding_most_paragraphs_is_not_taken_for_the_article()
     page_html = (f"<html><body><article><h1>Council votes</h1>{article}</article>"
                  f"<div id='comments' class='comments-area'>{thread}</div></body></html>")
     got = extract_page(page_html, "https://news.example/council")
-    assert got.trail.startswith('fast in <div class="comments-area">: 0 chars; fast: ')
+    assert got.trail.startswith('container <div class="comments-area">: 0 chars; fast: ')
     assert "Article paragraph 2" in got.text and "Reader comment" not in got.text
 
 
 def test_a_short_fast_body_is_retried_with_fallbacks_and_the_reason_recorded():
     got = extract("target_cannabis", min_chars=5000)
-    assert got.trail.startswith('fast in <div class="mcj-text">: 1674 chars; fast: 1674 chars, shorter than 5000; '
+    assert got.trail.startswith('container <div class="mcj-text">: 1674 chars; fast: 1674 chars, shorter than 5000; '
                                 'fallback: ')
     assert got.method in ("fast", "fallback") and got.ok
 
@@ -139,7 +139,7 @@ def test_merge_keeps_the_full_article_and_both_urls():
     merged = merge_read_more(teaser, full, BY_NAME["target_ai"]["url"])
     assert merged.text == expected("target_ai") and merged.followed_url == BY_NAME["target_ai"]["url"]
     assert merged.title == teaser.title and merged.canonical == full.canonical
-    assert "; read-more https://www.healthitdispatch.com/ai-scribes-hospitals-burnout: fast: " in merged.trail
+    assert "; read-more https://www.healthitdispatch.com/ai-scribes-hospitals-burnout: container " in merged.trail
 
 
 def test_merge_keeps_the_teaser_when_the_linked_page_is_no_better():
@@ -194,8 +194,8 @@ def test_xpath_drop_selectors():
 
 def test_body_selector_that_matches_nothing_falls_back_to_the_chain():
     got = extract("target_battery", ExtractRules(body_selector="article.gone"))
-    assert got.method == "fast" and paragraphs(got.text) == paragraphs(expected("target_battery"))
-    assert got.trail.startswith("selector 'article.gone': matched nothing; fast: ")
+    assert got.method == "container" and paragraphs(got.text) == paragraphs(expected("target_battery"))
+    assert got.trail.startswith("selector 'article.gone': matched nothing; container ")
 
 
 def test_bad_selectors_are_config_errors(tmp_path):

@@ -27,7 +27,7 @@ def test_several_files_as_json_lines(pw, tmp_path):
     out = pw("inspect", "--json", *map(str, files)).stdout.splitlines()
     assert len(out) == 3
     rows = [json.loads(line) for line in out]
-    assert [r["method"] for r in rows] == ["fast", "fallback", "fast"]
+    assert [r["method"] for r in rows] == ["container", "fallback", "fast"]
     assert rows[0]["title"] == "China pulls ahead in next-generation batteries"
     assert blocks(rows[0]["text"]) == blocks((EXPECTED / "target_battery.txt").read_text())
     assert rows[1]["trail"].startswith("fast: 0 chars, empty; fallback: ")
@@ -54,7 +54,7 @@ def test_teaser_url_shows_every_step(pw):
         report = pw("inspect", wire.url("/bdc/china/")).stdout
     assert f"GET {wire.url('/bdc/china/')}: HTTP 200" in report
     assert f"followed {publisher.url('/story')}" in report
-    assert "method fast" in report and f"read-more {publisher.url('/story')}: fast: " in report
+    assert "method container" in report and f"read-more {publisher.url('/story')}: container " in report
     assert "title 'China Races Ahead in Revolutionizing Battery Technology'" in report
     assert "\npromo         " in report and "\nbody          China has pulled ahead" in report
 
@@ -64,7 +64,7 @@ def test_feed_url_inspects_its_entries(pw, server):
     rows = [json.loads(line) for line in out]
     assert len(rows) == 2
     assert rows[0]["title"].startswith("China Emerges as Global Leader")
-    assert rows[0]["method"] == "fast" and rows[0]["url"].startswith(server.url("/bdc/china-races-ahead"))
+    assert rows[0]["method"] == "container" and rows[0]["url"].startswith(server.url("/bdc/china-races-ahead"))
 
 
 def test_missing_file_is_a_clear_error(pw, tmp_path):

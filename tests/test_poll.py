@@ -35,7 +35,7 @@ def test_items_keep_feed_content_and_reason_when_page_fails(presswire):
     assert "no article text found" in shell["failure"]  # a JS shell: only a <noscript> notice
     assert shell["trail"].startswith("fast: 0 chars, empty; fallback: 0 chars; feed: ")
     full = by_title["Helio Grid Systems Inc. (NASDAQ: HGRD) Announces 40 MWh Storage Contract with Western Utility"]
-    assert full["method"] == "fast" and full["failure"] is None and full["trail"].startswith("fast: ")
+    assert full["method"] == "container" and full["failure"] is None and full["trail"].startswith("container <")
     assert "<h2>Project details</h2>" in full["body_html"]
     assert "<li>Capacity: 40 MWh over four hours</li>" in full["body_html"]
     assert "Trending" not in full["body_html"]  # page chrome is not the article
@@ -55,7 +55,7 @@ def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, db_url
     result = pw("poll")
     assert "0 new items" in result.stderr
     helio = next(i for i in _items(pw) if i["title"].startswith("Helio Grid"))
-    assert helio["method"] == "fast" and helio["failure"] is None
+    assert helio["method"] == "container" and helio["failure"] is None
     assert "<h2>Project details</h2>" in helio["body_html"]
 
 

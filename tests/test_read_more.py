@@ -57,11 +57,11 @@ def test_teaser_page_is_followed_to_the_full_article(tmp_path, db_url, wire, pub
     (item,) = _poll(tmp_path, db_url, wire, processes=processes)
     assert item["source_link"] == wire.url("/bdc/china/")
     assert item["read_more_url"] == publisher.url("/2025/china-batteries/")
-    assert item["method"] == "fast" and item["failure"] is None
+    assert item["method"] == "container" and item["failure"] is None
     assert item["body_html"].startswith("<p>China has pulled ahead of its rivals")
     assert "<h2>What it means for rivals</h2>" in item["body_html"]
     assert "BillionDollarClub" not in item["body_html"]  # the teaser's About block is gone
-    assert f"read-more {publisher.url('/2025/china-batteries/')}: fast: " in item["trail"]
+    assert f"read-more {publisher.url('/2025/china-batteries/')}: container " in item["trail"]
     assert len(publisher.hits_for("/story/")) == 1  # followed once
     assert "presswire" in publisher.hits_for("/2025/china-batteries/")[0]["user-agent"]
 
@@ -83,7 +83,7 @@ def test_failed_read_more_keeps_the_teaser_and_says_why(tmp_path, sqlite_url, wi
     wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
     publisher.route("/gone", status=404)
     (item,) = _poll(tmp_path, sqlite_url, wire)
-    assert item["read_more_url"] is None and item["method"] == "fast"
+    assert item["read_more_url"] is None and item["method"] == "container"
     assert item["body_html"].startswith("<p>China has pulled ahead")  # the teaser's lead
     assert f"read-more {publisher.url('/gone')}: not fetched (HTTP 404)" in item["trail"]
 

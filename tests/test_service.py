@@ -204,7 +204,7 @@ def test_robots_txt_is_obeyed_for_article_pages_not_feeds_and_fetched_once(tmp_p
     off = config_for(tmp_path / "off", f"sqlite:///{tmp_path / 'off' / 'p.db'}", server, ["/bdc/feed.xml"],
                      http="robots_txt = false\n")
     off("poll")
-    assert next(i for i in items(off) if i["title"].startswith("Helio Grid"))["method"] == "fast"
+    assert next(i for i in items(off) if i["title"].startswith("Helio Grid"))["method"] == "container"
     assert len(server.hits_for("/robots.txt")) == 1
 
 
@@ -219,7 +219,7 @@ def test_robots_txt_server_error_means_try_the_page_later(tmp_path, sqlite_url, 
     again = config_for(tmp_path, sqlite_url, server, ["/bdc/feed.xml"])  # a new run: a fresh robots.txt cache
     again("poll")
     helio = next(i for i in items(again) if i["title"].startswith("Helio Grid"))
-    assert helio["failure"] is None and helio["method"] == "fast"  # the transient failure was retried
+    assert helio["failure"] is None and helio["method"] == "container"  # the transient failure was retried
 
 
 def test_per_host_limit_and_delay_between_article_fetches(tmp_path, sqlite_url, empty_server):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.urls import canonicalize, prefer_canonical, registrable_domain
+from ingest.urls import absolute_http, canonicalize, prefer_canonical, registrable_domain
 
 RULES = [
     # scheme and host case, trailing dot on host
@@ -216,3 +216,16 @@ def test_prefer_canonical(link: str, page_canonical: str | None, expected: str) 
 )
 def test_registrable_domain(url: str, expected: str) -> None:
     assert registrable_domain(url) == expected
+
+
+@pytest.mark.parametrize("href, expected", [
+    ("https://x.example/a b", "https://x.example/a b"),  # urljoin, which leaves it as it is
+    ("  https://x.example/a  ", "https://x.example/a"),
+    ("/report.pdf", "https://news.example/report.pdf"),
+    ("../up", "https://news.example/up"),
+    ("//cdn.example/i.jpg", "https://cdn.example/i.jpg"),
+    ("?page=2", "https://news.example/2025/story?page=2"),
+    ("javascript:void(0)", None), ("mailto:ir@x.example", None), ("data:text/html,x", None), ("", None), (None, None),
+])
+def test_absolute_http(href, expected):
+    assert absolute_http(href, "https://news.example/2025/story") == expected

@@ -77,7 +77,7 @@ def test_poll_through_the_process_pool_stores_what_an_inline_poll_stores(tmp_pat
         return [{k: v for k, v in r.items() if k not in ("created_at", "updated_at")} for r in rows], shown
 
     pooled, inline = poll(2, "pool"), poll(0, "inline")
-    assert sorted(i["method"] for i in pooled[0]) == ["fast", "fast", "feed", "feed"]
+    assert sorted(i["method"] for i in pooled[0]) == ["container", "container", "feed", "feed"]
     assert pooled == inline
     assert any('label = "promotional"' in doc for doc in pooled[1])  # classified in the workers too
 
