@@ -28,9 +28,10 @@ from ingest.settings import ExtractSettings
 if TYPE_CHECKING:
     from ingest.assemble import Assembly
 
-# The modules the workers run, imported once by the forkserver (trafilatura, lxml, numpy and ours), not by
-# this module: a process that only hands pages to the workers need not import them (~0.2 s).
-WORKER_MODULES = ["trafilatura", "ingest.minhash", "ingest.extract", "ingest.assemble"]
+# The modules the workers run, imported once by the forkserver (trafilatura, lxml, numpy and ours; and
+# ingest.preload, which reads what each worker would read on its first page), not by this module: a
+# process that only hands pages to the workers need not import them (~0.2 s).
+WORKER_MODULES = ["trafilatura", "ingest.minhash", "ingest.extract", "ingest.assemble", "ingest.preload"]
 
 # A worker process's own copy of the rules and the dedup policy, set once when it starts (_start_worker).
 # Module state, but only ever written in a worker process, which serves one Extractor.

@@ -187,14 +187,18 @@ def test_close_right_after_start_leaves_no_pool_behind():
 def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_path):
     """trafilatura, htmldate and numpy are imported by the forkserver, once, for the workers; the process
     that fetches, hands out pages and saves (the CLI's modules for polling and backfill) never loads them,
-    while its workers have them loaded before their first page (the control: they are the same names)."""
+    while its workers have them loaded before their first page (the control: they are the same names), and
+    tld's public-suffix list read (ingest.preload)."""
     import subprocess
     import sys
     from conftest import ROOT
     heavy = ["trafilatura", "htmldate", "numpy"]
     page = IBN_SITE / "bdc/helio-grid-systems-announces-storage-contract/index.html"
     (tmp_path / "probe.py").write_text("import sys\n\n\ndef loaded(names):\n"
-                                       "    return [n in sys.modules for n in names]\n")
+                                       "    return [n in sys.modules for n in names]\n\n\n"
+                                       "def suffixes_read():\n"
+                                       "    from tld.utils import tld_names\n"
+                                       "    return bool(tld_names)\n")
     (tmp_path / "script.py").write_text(
         "import ingest.__main__  # noqa: F401 - as the console script does\n"
         "if __name__ == '__main__':\n"
@@ -206,21 +210,21 @@ def test_the_process_handing_out_pages_does_not_import_what_the_workers_run(tmp_
         "    from ingest.pipeline import deduplicator\n"
         "    from ingest.settings import DedupSettings, ExtractSettings\n"
         "    from ingest.workers import Extractor, warm_up\n"
-        "    from probe import loaded\n"
+        "    from probe import loaded, suffixes_read\n"
         f"    heavy, page, url = {heavy!r}, Path({str(page)!r}).read_bytes(), {URL!r}\n"
         "    settings = ExtractSettings(processes=1)\n"
         "    warm_up(settings)\n"
         "    pool = Extractor(settings, Assembly(dedup=deduplicator(DedupSettings())))\n"
-        "    in_worker = pool.submit(loaded, heavy).result()\n"
+        "    in_worker, read = pool.submit(loaded, heavy).result(), pool.submit(suffixes_read).result()\n"
         "    item = pool.page_item(FeedEntry(guid=None, link=url, title=''), page, url, follow=False,\n"
         "                          source_name='IBN', seen_at=datetime.now(timezone.utc))\n"
         "    pool.close()\n"
         "    stored = isinstance(item, Item) and bool(item.body_text) and bool(item.fingerprint.band_keys)\n"
-        "    print(loaded(heavy), in_worker, stored)\n")
+        "    print(loaded(heavy), in_worker, read, stored)\n")
     done = subprocess.run([sys.executable, str(tmp_path / "script.py")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("] ") == ["[False, False, False", "[True, True, True", "True\n"]
+    assert done.stdout.split("] ") == ["[False, False, False", "[True, True, True", "True True\n"]
 
 
 @pytest.mark.parametrize("processes, started", [(1, True), (0, False)])
