@@ -49,6 +49,7 @@ SKIPPED = {"figure", "img", "picture", "video", "audio", "object", "embed", "can
            "style", "noscript", "template", "svg", "iframe", "button", "select", "textarea"}
 BLOCK_TAGS = {"p", "pre", "address", "div", "section", "article", "main", "ul", "ol", "li", "dl", "dt", "dd",
               "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "figure", "center", "header", "hr"}
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 LINK_SHARE = 0.8  # a block whose link text is more than this share of its text is a link farm
 
 
@@ -129,8 +130,8 @@ def _table(el: etree._Element, base_url: str, out: list) -> None:
         cells = []
         for cell in row:
             if cell.tag in ("td", "th"):
-                text, _, n = _inline(_content(cell), base_url, blocks=True)
-                cells.append(text)
+                cell_text, _, n = _inline(_content(cell), base_url, blocks=True)
+                cells.append(cell_text)
                 linked += n
         if text := " | ".join(c for c in cells if c):
             rows.append(text)
@@ -203,11 +204,10 @@ def _is_chrome(el: etree._Element) -> bool:
     if "hidden" in attrib or attrib.get("aria-hidden") == "true":
         return True
     style = attrib.get("style")
-    if style and "none" in style and re.search(r"display\s*:\s*none|visibility\s*:\s*hidden", style):
+    if style and ("none" in style or "hidden" in style) and HIDDEN_STYLE.search(style):
         return True
     names = " ".join(v for v in (attrib.get("class"), attrib.get("id")) if v)
     return bool(names) and (CHROME.search(names) is not None or _is_comments(el))
-
 
 
 def _norm(text: str) -> str:

@@ -100,6 +100,7 @@ def test_chrome_by_name_and_hidden_elements_are_dropped():
                 "<p class='byline'>By A. Reporter, staff writer of the paper</p>"
                 "<div style='display: none'><p>Hidden text that is only there for crawlers to find</p></div>"
                 "<div aria-hidden='true'><p>Also hidden from every reader of the article</p></div>"
+                "<p style='visibility:hidden'>Invisible, though it takes its place on the page</p>"
                 "<div hidden><p>The hidden attribute hides this one as well, of course</p></div>"
                 "<ul class='tags'><li>energy</li><li>storage</li></ul>"
                 "<figure><img src='x.jpg'><figcaption>A caption under the photo</figcaption></figure>"
