@@ -89,7 +89,7 @@ def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES,
     _strip_chrome(tree)
     body = _by_selector(tree, url, rules.body_selector, meta) if rules.body_selector else None
     if body is None or not body.text:
-        chain = _by_trafilatura(tree, url, meta, min_chars)
+        chain = _generic(tree, url, meta, min_chars)
         body = replace(chain, trail=f"{body.trail}; {chain.trail}") if body else chain
     link = find_read_more(tree, url, body.text, teaser_chars) if body.text else None
     return clean_strings(replace(body, title=meta.title, date=meta.date, image=meta.image, canonical=meta.canonical,
@@ -120,7 +120,7 @@ def merge_read_more(teaser: Extraction, full: Extraction, full_url: str) -> Extr
 
 # --- the chain ------------------------------------------------------------------------------------
 
-def _by_trafilatura(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: int) -> Extraction:
+def _generic(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: int) -> Extraction:
     """The page's article container read directly (ingest.container), when it has a clear one; else, or
     when that gives too little, trafilatura's fast mode on the whole page, then trafilatura with its
     fallbacks when that body is empty or too short."""
@@ -460,7 +460,6 @@ def _inline_html(el: etree._Element, base_url: str) -> str:
             parts.append(" ")
         parts.append(html.escape(child.tail or "", quote=False))
     return " ".join("".join(parts).split())
-
 
 
 def _norm(text: str) -> str:

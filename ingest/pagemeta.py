@@ -165,7 +165,6 @@ def _language(tree: etree._Element, meta: dict[str, str]) -> str | None:
     return None
 
 
-
 def _first(meta: dict[str, str], keys: tuple[str, ...]) -> str | None:
     return next((meta[k] for k in keys if meta.get(k)), None)
 

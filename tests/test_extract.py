@@ -80,7 +80,7 @@ def test_a_comment_thread_holding_most_paragraphs_is_not_taken_for_the_article()
     assert "Article paragraph 2" in got.text and "Reader comment" not in got.text
 
 
-def test_a_short_fast_body_is_retried_with_fallbacks_and_the_reason_recorded():
+def test_a_short_body_goes_on_to_fast_mode_then_fallbacks_and_the_reasons_are_recorded():
     got = extract("target_cannabis", min_chars=5000)
     assert got.trail.startswith('container <div class="mcj-text">: 1674 chars; fast: 1674 chars, shorter than 5000; '
                                 'fallback: ')
