@@ -95,6 +95,7 @@ class Extractor:
         self._limits = {"min_chars": settings.min_chars, "teaser_chars": settings.teaser_chars}
         self._pool: ProcessPoolExecutor | None = None
         self._given = 0  # documents handed to the current pool
+        self.generations = 0  # pools started so far: one per generation of workers
         self._lock = threading.Lock()  # threads calling at once must not each start a pool
         self._starter: threading.Thread | None = None
 
@@ -177,6 +178,7 @@ class Extractor:
         self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=_forkserver(),
                                          initializer=_start_worker, initargs=(self.assembly,))
         self._given = 0
+        self.generations += 1
 
     def close(self) -> None:
         if self._starter is not None:  # else it could start a pool after this one is closed

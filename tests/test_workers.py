@@ -100,7 +100,7 @@ assert all(r == extract_page(page, "https://wire.example/helio") for r in result
 deadline = time.monotonic() + 20
 while len(multiprocessing.active_children()) > 2 and time.monotonic() < deadline:
     time.sleep(0.1)  # replaced workers finish what they were given, then exit
-print(len(set(pids)), len(multiprocessing.active_children()))
+print(pool.generations, len(set(pids)), len(multiprocessing.active_children()))
 pool.close()
 """
 
@@ -117,8 +117,10 @@ def test_a_backlog_is_never_stranded_while_workers_are_recycled():
     proc = subprocess.run([sys.executable, "-c", BACKLOG, str(ROOT), str(page)], capture_output=True, text=True,
                           timeout=90)
     assert proc.returncode == 0, proc.stderr
-    distinct_pids, alive = map(int, proc.stdout.split())
-    assert distinct_pids >= 5 and alive <= 2, proc.stdout  # 5 pools of 6 jobs: fresh workers, old ones gone
+    generations, distinct_pids, alive = map(int, proc.stdout.split())
+    # 30 pages, 6 to a pool: 5 pools or more (a job after the 30th page starts a sixth), old workers gone. Which
+    # pools the getpid jobs reach depends on timing (the first pool may get only pages), so only "more than one"
+    assert generations >= 5 and distinct_pids >= 2 and alive <= 2, proc.stdout
 
 
 @pytest.mark.parametrize("entry, cli_in_worker", [("ingest.__main__", False), ("ingest.cli", True)])
