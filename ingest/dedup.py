@@ -9,13 +9,13 @@ The way a text becomes keys, in order:
 3. ``content_hash``: BLAKE2b-128 of that text, for exact duplicates;
 4. ``shingles``: the set of hashed word k-grams (BLAKE2b-64 of the k words
    joined by spaces);
-5. ``signature``: classic MinHash (``bands * rows`` hash functions) of the
+5. ``minhash.signature``: classic MinHash (``bands * rows`` hash functions) of the
    head, the first ``head_words`` words. Copies share their beginning while
    unstripped boilerplate sits at the end, so the heads of two copies stay
    similar even when the whole texts are not; and the cost is bounded (about
    100 shingles x 80 functions, one numpy array of 8,000 products computed
    exactly modulo 2**61 - 1, whatever the length: ingest.minhash);
-6. ``band_keys``: LSH, one signed 64-bit key per band (fits BIGINT), stored in
+6. ``minhash.band_keys``: LSH, one signed 64-bit key per band (fits BIGINT), stored in
    the database with an index so a lookup is ``bands`` index probes at any size;
 7. candidates found by band keys are verified exactly with ``similarity``
    (Jaccard and containment over the shingle sets, and lead containment: the
@@ -258,18 +258,6 @@ def _digest8(value: str) -> bytes:
 def _as_ints(digests: bytes) -> tuple[int, ...]:
     """The shingle hashes as unsigned integers (``int.from_bytes(digest, "little")``)."""
     return struct.unpack(f"<{len(digests) // 8}Q", digests)
-
-
-def signature(shingle_set: Iterable[int], num_perm: int, seed: int) -> tuple[int, ...]:
-    """Classic MinHash (ingest.minhash.signature)."""
-    from ingest import minhash
-    return minhash.signature(shingle_set, num_perm, seed)
-
-
-def band_keys(sig: Sequence[int], bands: int, rows: int) -> tuple[int, ...]:
-    """LSH band keys of a signature (ingest.minhash.band_keys)."""
-    from ingest import minhash
-    return minhash.band_keys(sig, bands, rows)
 
 
 def _head_band_keys(head: bytes, params: DedupParams) -> tuple[int, ...]:

@@ -18,7 +18,6 @@ from hypothesis import given, settings, strategies as st
 from ingest.dedup import (
     DedupParams,
     Match,
-    band_keys,
     content_hash,
     fingerprint,
     match,
@@ -27,7 +26,6 @@ from ingest.dedup import (
     shingle_count,
     shingles,
     shingles_of,
-    signature,
     similarity,
     strip_dateline,
     strip_tail,
@@ -35,6 +33,7 @@ from ingest.dedup import (
     title_key,
     verify,
 )
+from ingest.minhash import band_keys, signature
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = DedupParams()
