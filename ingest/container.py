@@ -7,7 +7,8 @@ there (paragraphs, headings, lists, block quotes, tables' rows, links) and drops
 
 - elements whose class or id names page chrome (sharing, related stories, ads, comments, newsletter
   sign-ups, bylines, ...: trafilatura's discard lists, abridged), hidden elements, figures;
-- link farms: blocks whose text is mostly links (trafilatura's link-density test, simplified);
+- link farms: blocks whose text is mostly links (trafilatura's link-density test, simplified), and menus:
+  short lists and tables of short links ("Home | News | Contact", the layout table of a hand-made page);
 - a trailing heading, and a first one that repeats the page title.
 
 `blocks(container, base_url, skip_heading)` gives (tag, text, html) per block, as extract._blocks does
@@ -51,6 +52,7 @@ BLOCK_TAGS = {"p", "pre", "address", "div", "section", "article", "main", "ul", 
               "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "figure", "center", "header", "hr"}
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 LINK_SHARE = 0.8  # a block whose link text is more than this share of its text is a link farm
+MENU_SHORT = 0.8  # a short block whose links are more than this share short ones is a menu (_menu)
 
 
 def blocks(container: etree._Element, base_url: str, skip_heading: str = "") -> list[tuple[str, str, str]]:
@@ -118,7 +120,8 @@ def _list(el: etree._Element, base_url: str, out: list) -> None:
             if text:
                 items.append((text, markup))
                 linked += n
-    if items and linked <= LINK_SHARE * sum(len(t) for t, _ in items):
+    chars = sum(len(t) for t, _ in items)
+    if items and linked <= LINK_SHARE * chars and not _menu(el, chars):
         kind = "ol" if el.tag == "ol" else "ul"
         out.append((kind, "\n".join(f"- {t}" for t, _ in items),
                     f"<{kind}>" + "".join(f"<li>{m}</li>" for _, m in items) + f"</{kind}>"))
@@ -135,7 +138,8 @@ def _table(el: etree._Element, base_url: str, out: list) -> None:
                 linked += n
         if text := " | ".join(c for c in cells if c):
             rows.append(text)
-    if rows and linked <= LINK_SHARE * sum(map(len, rows)):
+    chars = sum(map(len, rows))
+    if rows and linked <= LINK_SHARE * chars and not _menu(el, chars):
         out.extend(("p", text, f"<p>{html.escape(text, quote=False)}</p>") for text in rows)
 
 
@@ -191,6 +195,15 @@ def _linky_division(el: etree._Element) -> bool:
     text = len(_norm(etree.tostring(el, method="text", encoding="unicode", with_tail=False)))
     linked = sum(len(_norm(etree.tostring(a, method="text", encoding="unicode", with_tail=False))) for a in anchors)
     return text < (200 if el.getnext() is None else 100) or linked > LINK_SHARE * text
+
+
+def _menu(el: etree._Element, chars: int) -> bool:
+    """A short list or table of short links ("Home | Products | News"): under 100 characters (300 for the
+    last block), more than one link, and 80% of them shorter than 10 characters (trafilatura's test)."""
+    if chars >= (300 if el.getnext() is None else 100):
+        return False
+    links = [n for n in (len(_norm(a.text_content())) for a in el.iter("a")) if n]
+    return len(links) > 1 and sum(n < 10 for n in links) > MENU_SHORT * len(links)
 
 
 def _is_comments(el: etree._Element) -> bool:

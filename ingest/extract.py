@@ -4,8 +4,8 @@ The body comes from the first step of this chain that gives one, and `trail` say
 
     selector   the source's own `body_selector` (config), when it has one and it matches
     container  the page's article container, when it has a clear one (the element holding most of its
-               paragraph text), read directly by ingest.container: what trafilatura's fast mode keeps
-               there, for a sixth of the CPU
+               paragraph text; <body> itself on a page without wrappers, such as a print view), read
+               directly by ingest.container: what trafilatura's fast mode keeps there, for a sixth of the CPU
     fast       trafilatura's fast mode (no readability/justext comparison), favouring precision, on the
                whole page: when there is no clear container, or it gave less than `min_chars`
     fallback   trafilatura with its fallbacks, when the fast body is empty or shorter than `min_chars`
@@ -150,7 +150,9 @@ def _generic(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: i
 
 def _content_root(tree: lxml.html.HtmlElement) -> etree._Element | None:
     """The element that holds most of the page's paragraph text (ROOT_SHARE of it or more): the article's
-    container. None when the paragraphs are spread out, or few."""
+    container; <body> when the paragraphs sit right in it (a print view, a hand-made page), where trafilatura's
+    fast mode on the whole page falls back to collecting loose text and drops lists, tables and paragraphs
+    that it keeps in a container. None when the paragraphs are spread out, or few."""
     chars: dict[etree._Element, int] = {}
     total = 0
     for paragraph in tree.iter("p"):
@@ -163,7 +165,7 @@ def _content_root(tree: lxml.html.HtmlElement) -> etree._Element | None:
     if total < ROOT_MIN_CHARS or not chars:
         return None
     best, best_chars = max(chars.items(), key=lambda kv: kv[1])
-    if best_chars < ROOT_SHARE * total or best.tag in ("body", "html"):
+    if best_chars < ROOT_SHARE * total or best.tag == "html":
         return None
     return best
 

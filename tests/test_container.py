@@ -49,6 +49,8 @@ def test_the_container_gives_the_words_trafilatura_fast_mode_gives_there(name, c
     copy = deepcopy(root)
     copy.tag, copy.tail = "div", None
     etree.SubElement(etree.SubElement(doc, "body"), "article").append(copy)
+    for menu in [el for el in copy.iter("ul", "ol", "table") if container._menu(el, len(el.text_content().strip()))]:
+        menu.drop_tree()  # short lists and tables of short links: ours drops them, trafilatura keeps tables
     title = (tree.findtext(".//h1") or "").strip()
     theirs, _ = _trafilatura_body(doc, url, "fast", title)
     ours = "\n\n".join(text for _, text, _ in container.blocks(root, url, title))
@@ -125,6 +127,22 @@ def test_link_farms_and_short_linked_divisions_are_dropped():
                 "</a></li><li><a href='/d'>And a fourth story with a long headline too</a></li></ul></div>"
                 "<p>A paragraph with <a href='/e'>one link</a> in it is kept as the article's own text.</p>")
     assert got == [LONG.strip(), "A paragraph with one link in it is kept as the article's own text."]
+
+
+def test_short_lists_and_tables_of_short_links_are_menus_and_dropped():
+    menu_table = ("<table><tr><td><a href='/'><img src='logo.gif'></a></td><td><a href='/'>Home</a> | "
+                  "<a href='/news/'>News</a> | <a href='/contact'>Contact</a></td></tr></table>")
+    menu_list = "<ul><li><a href='/'>Home</a></li><li><a href='/ir'>Investors</a></li><li>Careers</li></ul>"
+    kept = ("<ul><li>Sales of <a href='/q4'>$612M</a> (<a href='/table'>the results table</a>)</li><li>Dividend</li></ul>"
+            "<table><tr><td><a href='/filings'>10-K</a></td><td>Annual report</td></tr></table>")
+    got = texts(f"{menu_table}<p>{LONG}</p>{menu_list}{kept}<p>End.</p>")
+    # one short link is not a menu; nor are links that are not mostly short ones
+    assert got == [LONG.strip(), "- Sales of $612M (the results table)\n- Dividend", "10-K | Annual report", "End."]
+    # from 100 characters on (300 as the last block), short links are the list's, as in trafilatura's test
+    def items(n: int) -> str:
+        return "".join(f"<li><a href='/{i}'>Q{i}</a> revenue was up</li>" for i in range(1, n + 1))
+    assert len(texts(f"<p>{LONG}</p><ul>{items(8)}</ul><p>End.</p>")) == 3  # 142 characters
+    assert len(texts(f"<p>{LONG}</p><ul>{items(3)}</ul><p>End.</p>")) == 2  # 52
 
 
 def test_label_divisions_are_dropped_and_divisions_of_lines_kept():

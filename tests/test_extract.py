@@ -49,6 +49,15 @@ def test_the_article_container_gives_the_body_when_it_is_long_enough():
     assert paragraphs(got.text) == paragraphs(expected("target_battery"))
 
 
+@pytest.mark.parametrize("name", ["plain_print_view", "plain_static_release"])
+def test_a_page_whose_paragraphs_sit_in_body_is_read_whole_from_body(name):
+    """A print view or a hand-made static page has no article element: <body> is the container. trafilatura's
+    fast mode on the whole page (what these pages got before) lost the print view's list and table."""
+    got = extract(name)
+    assert got.method == "container" and got.trail == f"container <body>: {len(got.text)} chars"
+    assert paragraphs(got.text) == paragraphs(expected(name))  # without the menu table, the title or "Back"
+
+
 def test_paragraphs_spread_over_containers_go_to_trafilatura_whole():
     got = extract("comments_news_custom")  # the readers' comments hold 46% of the page's paragraph text
     assert got.trail == f"fast: {len(got.text)} chars" and got.method == "fast"
