@@ -9,20 +9,29 @@
         apply to them.
 
 robots.txt (RFC 9309) is fetched through the same fetcher (same limits, SSRF guard, redirects) once per
-host and `robots_cache` seconds: 4xx means no rules (everything allowed); 5xx or an unreachable host
-means "assume everything is disallowed" for now, as the RFC asks, which ends in a transient failure: the
-page is tried again on a later poll. A disallowed page is a permanent failure: the item keeps the feed's
-content and says why.
+origin (scheme, host, port) and `robots_cache` seconds: 4xx means no rules (everything allowed); 5xx or
+an unreachable host means "assume everything is disallowed" for now, as the RFC asks, which ends in a
+transient failure: the page is tried again on a later poll. A disallowed page is a permanent failure: the
+item keeps the feed's content and says why.
+
+The rules are read by protego (Scrapy's robots.txt parser) as RFC 9309 has it: the group named by our
+product token ("presswire" of the user agent "presswire/0.1"; case-insensitive; several such groups are
+merged), else the `*` group; in it the longest matching Allow/Disallow path wins, Allow on a tie; `*`
+matches any run of characters and a final `$` the end of the URL; a UTF-8 byte order mark is skipped.
+(urllib.robotparser, used before, took the first matching rule and knew no wildcards.) One leniency of
+protego's: with no group of our own, a group named by a prefix of our token ("press") is taken as ours.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-import urllib.robotparser
 from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
+
+from protego import Protego
 
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.model import Response
@@ -33,7 +42,7 @@ ROBOTS_RETRY = 600.0  # seconds before a robots.txt that failed (5xx, unreachabl
 
 @dataclass
 class _Robots:
-    parser: urllib.robotparser.RobotFileParser | None  # None: the host could not tell (disallow for now)
+    parser: Protego | None  # None: the host could not tell (disallow for now)
     fetched: float  # time.monotonic() of the fetch
     reason: str = ""
 
@@ -45,12 +54,13 @@ class PoliteFetcher:
                  robots_cache: float = 86400.0, user_agent: str = "presswire",
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self._fetcher, self._per_host, self._delay = fetcher, max(1, per_host), delay
-        self._robots, self._robots_cache, self._agent = robots, robots_cache, user_agent
+        self._robots, self._robots_cache = robots, robots_cache
+        self._token = _product_token(user_agent)
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._next_start: dict[str, float] = {}
-        self._rules: dict[str, _Robots] = {}
+        self._rules: dict[str, _Robots] = {}  # by robots.txt URL
         self._rules_locks: dict[str, threading.Lock] = {}
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
@@ -58,7 +68,7 @@ class PoliteFetcher:
         host = _host_key(url)
         delay = self._delay
         if page and self._robots and host:
-            delay = max(delay, self._check_robots(url, host))
+            delay = max(delay, self._check_robots(url))
         with self._slot(host):
             if page:
                 self._sleep(self._wait(host, delay))
@@ -78,47 +88,55 @@ class PoliteFetcher:
 
     # --- robots.txt -------------------------------------------------------------------------------
 
-    def _check_robots(self, url: str, host: str) -> float:
+    def _check_robots(self, url: str) -> float:
         """Raise unless robots.txt lets us fetch `url`; returns the host's Crawl-delay (capped), or 0."""
-        robots = self._robots_for(url, host)
+        robots_url = _robots_url(url)
+        robots = self._robots_for(robots_url)
         if robots.parser is None:
-            raise TransientFetchError(url, f"robots.txt of {host} unavailable ({robots.reason}); "
+            raise TransientFetchError(url, f"{robots_url} unavailable ({robots.reason}); "
                                            "treated as disallowing everything for now (RFC 9309)")
-        if not robots.parser.can_fetch(self._agent, url):
-            raise PermanentFetchError(url, f"disallowed by {host}/robots.txt for user agent {self._agent}")
-        crawl_delay = robots.parser.crawl_delay(self._agent)
-        return min(float(crawl_delay), MAX_CRAWL_DELAY) if crawl_delay else 0.0
+        if not robots.parser.can_fetch(url, self._token):
+            raise PermanentFetchError(url, f"disallowed by {robots_url} for user agent {self._token}")
+        crawl_delay = robots.parser.crawl_delay(self._token)
+        return min(crawl_delay, MAX_CRAWL_DELAY) if crawl_delay else 0.0
 
-    def _robots_for(self, url: str, host: str) -> _Robots:
+    def _robots_for(self, robots_url: str) -> _Robots:
         with self._lock:
-            lock = self._rules_locks.setdefault(host, threading.Lock())
-        with lock:  # one fetch of a host's robots.txt, however many threads want it
-            cached = self._rules.get(host)
+            lock = self._rules_locks.setdefault(robots_url, threading.Lock())
+        with lock:  # one fetch of a robots.txt, however many threads want it
+            cached = self._rules.get(robots_url)
             if cached is None or self._expired(cached):
-                cached = self._rules[host] = self._fetch_robots(url)
+                cached = self._rules[robots_url] = self._fetch_robots(robots_url)
             return cached
 
     def _expired(self, robots: _Robots) -> bool:
         ttl = self._robots_cache if robots.parser is not None else min(ROBOTS_RETRY, self._robots_cache)
         return self._clock() - robots.fetched >= ttl
 
-    def _fetch_robots(self, url: str) -> _Robots:
-        parts = urlsplit(url)
-        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+    def _fetch_robots(self, robots_url: str) -> _Robots:
         now = self._clock()
         try:
             response = self._fetcher.get(robots_url, accept="text/plain, */*;q=0.5", page=False)
         except FetchError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                return _Robots(_parsed(""), now)  # no robots.txt: no rules
+                return _Robots(Protego.parse(""), now)  # no robots.txt: no rules
             return _Robots(None, now, exc.reason)
-        return _Robots(_parsed(response.content.decode("utf-8", errors="replace")), now)
+        # RFC 9309: UTF-8; "utf-8-sig" drops a byte order mark, which protego would read as part of the
+        # first line (and so lose that line, often the first User-agent).
+        return _Robots(Protego.parse(response.content.decode("utf-8-sig", errors="replace")), now)
 
 
-def _parsed(text: str) -> urllib.robotparser.RobotFileParser:
-    parser = urllib.robotparser.RobotFileParser()
-    parser.parse(text.splitlines())
-    return parser
+def _product_token(user_agent: str) -> str:
+    """The name robots.txt groups are matched against (RFC 9309 2.2.1): the user agent's leading letters,
+    "_" and "-", lower-cased: "presswire" of "presswire/0.1"."""
+    match = re.match(r"[A-Za-z_-]+", user_agent.strip())
+    return match.group(0).lower() if match else user_agent.strip().lower()
+
+
+def _robots_url(url: str) -> str:
+    """The robots.txt that governs `url`: same scheme, host and port, no user info."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}/robots.txt"
 
 
 def _host_key(url: str) -> str:
