@@ -26,16 +26,21 @@ class FilterError(PresswireError):
 
 
 def parse_when(text: str, now: datetime, name: str = "time") -> datetime:
-    """An aware UTC datetime from an ISO date/date-time or an age like "7d"."""
+    """An aware UTC datetime from an ISO date/date-time or an age like "7d".
+
+    A time outside datetime's years 1-9999 (an age of a million days; 0001-01-01T00:00:00+01:00, which is
+    in year 0 in UTC) is a FilterError too, not an OverflowError: readers get a 400 or exit 2, not a crash."""
     match = _AGE.match(text)
-    if match:
-        return now - int(match.group(1)) * _UNITS[match.group(2)]
     try:
+        if match:
+            return now - int(match.group(1)) * _UNITS[match.group(2)]
         when = datetime.fromisoformat(text.strip().replace("z", "Z"))
+        return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    except OverflowError:
+        raise FilterError(f"{name} {text!r}: out of range (dates run from year 1 to 9999)") from None
     except ValueError:
         raise FilterError(f"{name} {text!r}: expected a date (2025-05-15), a date-time "
                           f"(2025-05-15T16:00:00Z) or an age (90m, 24h, 7d, 2w)") from None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 def item_query(now: datetime, *, source_id: int | None = None, since: str | None = None,

@@ -51,6 +51,16 @@ def test_bad_filters_are_clear_errors(cli):
     assert missing.exit_code == 3 and "--source 99: no such source" in missing.stderr
 
 
+def test_dates_beyond_year_1_to_9999_are_clear_errors(cli):
+    """datetime holds years 1 to 9999 only: an age or an offset that leaves them is a bad filter (exit 2)."""
+    for option, value in (("--since", "1000000d"), ("--until", "99999999999999d"),
+                          ("--since", "0001-01-01T00:00:00+01:00"), ("--until", "9999-12-31T23:00:00-05:00")):
+        bad = cli("items", "list", option, value, ok=False)
+        assert bad.exit_code == 2 and f"{option[2:]} {value!r}: out of range" in bad.stderr, bad.stderr
+    export = cli("export", "--format", "jsonl", "--out", "-", "--changed-since", "1000000d", ok=False)
+    assert export.exit_code == 2 and "changed-since '1000000d': out of range" in export.stderr
+
+
 def test_help_shows_the_filters(cli):
     out = cli("items", "list", "--help").stdout
     for flag in ("--source", "--since", "--until", "--search", "--label", "--ticker", "--limit", "--json"):

@@ -74,6 +74,17 @@ def test_api_item_sources_and_errors(site):
     assert client.get("/api/items?page=-1").status_code == 400
 
 
+def test_dates_beyond_year_1_to_9999_are_a_400(site):
+    client, _ids, _ = site
+    for path in ("/api/items?since=1000000d", "/api/items?until=99999999999999d", "/feed.atom?until=1000000d"):
+        bad = client.get(path)
+        assert bad.status_code == 400 and "out of range" in bad.json()["error"], path
+    bad = client.get("/feed.atom", params={"since": "0001-01-01T00:00:00+01:00"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("since '0001-01-01T00:00:00+01:00': out of range")
+    page = client.get("/?since=1000000d")
+    assert page.status_code == 400 and "since &#39;1000000d&#39;: out of range" in page.text
+
+
 def test_atom_feed_parses_and_has_the_required_elements(site):
     client, ids, _ = site
     response = client.get("/feed.atom")
