@@ -77,7 +77,7 @@ def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: in
     limit = _int_param(params, "limit", page_size, 1, max_page_size)
     page = _int_param(params, "page", 1, 1, 1_000_000)
     source = params.get("source") or None
-    source_id = _int_param(params, "source", 0, 1, 2**31) if source else None
+    source_id = _int_param(params, "source", 0, 1, 2**31 - 1) if source else None  # PostgreSQL's INTEGER
     query = item_query(now, source_id=source_id, since=params.get("since"), until=params.get("until"),
                        search=params.get("q"), label=params.get("label"), ticker=params.get("ticker"),
                        exclude_labels=() if params.get("label") else exclude_labels,

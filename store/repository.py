@@ -83,11 +83,23 @@ def list_sources(s: Session) -> list[StoredSource]:
 
 
 def find_source(s: Session, id_or_url: str) -> StoredSource | None:
-    """A source by integer id or by exact URL."""
-    query = select(t.Source).where(t.Source.id == int(id_or_url)) if id_or_url.isdigit() else \
-        select(t.Source).where(t.Source.url == id_or_url)
+    """A source by integer id or by exact URL; a number too large for an id names none."""
+    if id_or_url.isascii() and id_or_url.isdigit():  # not isdigit() alone: "²" is a digit to it, not to int()
+        digits = id_or_url.lstrip("0") or "0"
+        if len(digits) > 19 or not _fits_id(s, int(digits)):  # (int() refuses 4,300 digits and more)
+            return None
+        query = select(t.Source).where(t.Source.id == int(digits))
+    else:
+        query = select(t.Source).where(t.Source.url == id_or_url)
     row = s.scalar(query)
     return _source(row) if row else None
+
+
+def _fits_id(s: Session, value: int) -> bool:
+    """Whether the id columns can hold `value` (INTEGER: 64-bit on SQLite, 32-bit on PostgreSQL). A larger
+    number names no row, and binding it is an error (OverflowError, "integer out of range"), not a miss."""
+    bound = 2**31 if s.get_bind().dialect.name == "postgresql" else 2**63
+    return -bound <= value < bound
 
 
 def source_named(s: Session, name: str) -> StoredSource | None:
@@ -636,6 +648,8 @@ def list_items(s: Session, *, source_id: int | None = None, label: str | None = 
 
 
 def get_item(s: Session, article_id: int) -> StoredItem | None:
+    if not _fits_id(s, article_id):  # /items/99999999999999999999, `items show` of such a number: not found
+        return None
     row = s.execute(_items_query().where(t.Item.id == article_id)).first()
     return stored_item(*row) if row else None
 

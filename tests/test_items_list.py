@@ -61,6 +61,17 @@ def test_dates_beyond_year_1_to_9999_are_clear_errors(cli):
     assert export.exit_code == 2 and "changed-since '1000000d': out of range" in export.stderr
 
 
+def test_ids_too_large_for_the_database_are_no_such_source_or_item(cli):
+    """Beyond the id columns (64-bit on SQLite, 32-bit on PostgreSQL), or digits int() refuses: not found."""
+    for ref in ("99999999999999999999", "2147483648", "²", "9" * 5000):
+        missing = cli("items", "list", "--source", ref, ok=False)
+        assert missing.exit_code == 3 and f"--source {ref}: no such source" in missing.stderr, missing.stderr
+    for article_id in ("99999999999999999999", "2147483648"):
+        shown = cli("items", "show", article_id, ok=False)
+        assert shown.exit_code == 1 and f"items show {article_id}: no such item" in shown.stderr, shown.stderr
+    assert _titles(cli, "--source", "0002") == ["Zinc report", "Copper mine sold"]
+
+
 def test_help_shows_the_filters(cli):
     out = cli("items", "list", "--help").stdout
     for flag in ("--source", "--since", "--until", "--search", "--label", "--ticker", "--limit", "--json"):

@@ -85,6 +85,18 @@ def test_dates_beyond_year_1_to_9999_are_a_400(site):
     assert page.status_code == 400 and "since &#39;1000000d&#39;: out of range" in page.text
 
 
+def test_ids_too_large_for_the_database_are_not_found(site):
+    """Id columns are 64-bit on SQLite, 32-bit on PostgreSQL: a larger number is a 404 (or a 400 for
+    ?source=, checked against the smaller), never a failed query."""
+    client, _ids, _ = site
+    for article_id in ("99999999999999999999", "9223372036854775808", "2147483648"):
+        assert client.get(f"/api/items/{article_id}").json() == {"error": f"no item {article_id}"}
+        assert client.get(f"/items/{article_id}").status_code == 404
+    bad = client.get("/api/items?source=2147483648")
+    assert bad.status_code == 400 and "from 1 to 2147483647" in bad.json()["error"]
+    assert client.get("/api/items?source=2147483647").json()["total"] == 0
+
+
 def test_atom_feed_parses_and_has_the_required_elements(site):
     client, ids, _ = site
     response = client.get("/feed.atom")
