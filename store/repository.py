@@ -58,8 +58,7 @@ def add_source(s: Session, url: str, name: str, now: datetime, status: str = "ac
     it); returns (source, created). A new name updates an old one.
 
     `status` "archive" is for backfill's pseudo-sources (a sitemap, a file, a directory): never polled."""
-    row = s.scalar(select(t.Source).where(t.Source.url == url)) or \
-        s.scalar(select(t.Source).where(t.Source.previous_url == url).order_by(t.Source.id).limit(1))
+    row = _source_by_url(s, url)
     if row is not None:
         if name and row.name != name:
             row.name = name
@@ -83,16 +82,22 @@ def list_sources(s: Session) -> list[StoredSource]:
 
 
 def find_source(s: Session, id_or_url: str) -> StoredSource | None:
-    """A source by integer id or by exact URL; a number too large for an id names none."""
+    """A source by integer id, or by URL: its URL, or the one it had before a permanent redirect moved it
+    (as for add_source: the old URL still names it). A number too large for an id names none."""
     if id_or_url.isascii() and id_or_url.isdigit():  # not isdigit() alone: "²" is a digit to it, not to int()
         digits = id_or_url.lstrip("0") or "0"
         if len(digits) > 19 or not _fits_id(s, int(digits)):  # (int() refuses 4,300 digits and more)
             return None
-        query = select(t.Source).where(t.Source.id == int(digits))
+        row = s.scalar(select(t.Source).where(t.Source.id == int(digits)))
     else:
-        query = select(t.Source).where(t.Source.url == id_or_url)
-    row = s.scalar(query)
+        row = _source_by_url(s, id_or_url)
     return _source(row) if row else None
+
+
+def _source_by_url(s: Session, url: str) -> t.Source | None:
+    """The source with this URL, else the oldest one that had it before a move."""
+    return s.scalar(select(t.Source).where(t.Source.url == url)) or \
+        s.scalar(select(t.Source).where(t.Source.previous_url == url).order_by(t.Source.id).limit(1))
 
 
 def _fits_id(s: Session, value: int) -> bool:

@@ -148,6 +148,10 @@ def test_permanent_redirect_is_followed_then_moves_the_source_after_repeats(tmp_
     assert len(server.hits_for("/old")) == 2 and len(server.hits_for("/new")) == 3
     assert len(sources(pw)) == 1  # the config still says /old: it names the moved source, not a new one
     assert len(items(pw)) == 4
+    listed = pw("items", "list", "--json", "--source", server.url("/old")).stdout.splitlines()  # so does --source
+    assert len(listed) == 4
+    pw("poll", "--source", server.url("/old"))
+    assert len(server.hits_for("/old")) == 2 and len(server.hits_for("/new")) == 4
 
 
 def test_a_temporary_redirect_never_moves_the_source(tmp_path, sqlite_url, server):
