@@ -37,7 +37,7 @@ def atom_feed(items: Sequence[StoredItem], info: FeedInfo, now: datetime) -> byt
     feed = etree.Element(_q("feed"), nsmap={None: ATOM_NS})
     _text(feed, "id", _urn(f"presswire:feed:{info.self_url or info.title}"))
     _text(feed, "title", info.title)
-    _text(feed, "updated", rfc3339(max((i.created_at or i.date for i in items), default=now)))
+    _text(feed, "updated", rfc3339(max((_updated(i) for i in items), default=now)))
     _text(etree.SubElement(feed, _q("author")), "name", "presswire")
     _link(feed, info.self_url, "self", CONTENT_TYPE.split(";")[0])
     _link(feed, info.site_url, "alternate", "text/html")
@@ -54,7 +54,7 @@ def _entry(item: StoredItem, info: FeedInfo) -> etree._Element:
     _text(entry, "id", _urn(f"presswire:item:{item.url}"))
     _text(entry, "title", item.title or item.url)
     _text(entry, "published", rfc3339(item.date))
-    _text(entry, "updated", rfc3339(item.created_at or item.date))
+    _text(entry, "updated", rfc3339(_updated(item)))
     _text(etree.SubElement(entry, _q("author")), "name", item.source or "presswire")
     _link(entry, item.source_link if item.source_link.startswith(("http://", "https://")) else "", "alternate",
           "text/html")
@@ -66,6 +66,12 @@ def _entry(item: StoredItem, info: FeedInfo) -> etree._Element:
         _text(entry, "summary", item.summary).set("type", "text")
     _text(entry, "content", clean_html(item.body_html)).set("type", "html")
     return entry
+
+
+def _updated(item: StoredItem) -> datetime:
+    """An entry's <updated>: the item's last change, so a reader sees the body that a later poll fetched
+    (RFC 4287 4.2.15: when the entry last changed significantly); <published> stays the item's date."""
+    return item.updated_at or item.created_at or item.date
 
 
 def _q(name: str) -> str:

@@ -296,6 +296,7 @@ class StoredItem:
     method: str = ""
     failure: str | None = None
     created_at: datetime | None = None
+    updated_at: datetime | None = None  # last change: stored, or its page fetched on a later poll
     promo: PromoResult | None = None  # None for items stored before classification existed
     trail: str = ""
     read_more_url: str | None = None

@@ -715,6 +715,7 @@ def stored_item(row: t.Item, source_name: str, copies: int = 1, canonical_id: in
         source_link=row.source_link, enclosure=row.enclosure, url=row.url, qrcode=row.qrcode,
         source=source_name, body_html=row.body_html, body_text=row.body_text,
         method=row.extraction_method, failure=row.failure_reason, created_at=row.created_at,
+        updated_at=row.updated_at,
         promo=_promo(row), trail=row.extraction_trail, read_more_url=row.read_more_url,
         origin_article_id=row.origin.article_id if row.origin else None,
         origin_feed_item_id=row.origin.feed_item_id if row.origin else None,

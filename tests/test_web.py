@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import feedparser
 import pytest
 from lxml import etree
@@ -10,7 +12,8 @@ import httpx
 from ingest.atom import ATOM_NS, FeedInfo
 from ingest.web import create_app
 from ingest.web.app import WebConfig
-from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
+from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, replace, save, set_columns
+from store import repository
 
 EVIL = 'Evil <script>alert("pwned")</script> & <img src=x onerror=alert(1)>'
 
@@ -118,6 +121,31 @@ def test_atom_feed_parses_and_has_the_required_elements(site):
     assert "script" not in evil.content[0].value and "onclick" not in evil.content[0].value
     assert [e.title for e in feedparser.parse(client.get("/feed.atom?q=copper").content).entries] == \
         ["Beta copper story"]
+
+
+def test_an_entry_is_updated_when_a_later_poll_fetches_its_page(db_url):
+    """An item first stored with the feed's summary (its page failed) gets its page on a later poll: its entry's
+    <updated>, and the feed's, move to that poll, so readers fetch the new content; <published> stays its date."""
+    engine, sessions = open_store(db_url)
+    source = add_source(sessions)
+    [first] = save(sessions, source, [replace(make_item(1, "Teaser", body="Feed summary only."), failure="HTTP 503",
+                                              retryable=True)])
+    save(sessions, source, [make_item(2, "Other story")])
+    later = T0 + timedelta(days=2)
+    with sessions.begin() as s:
+        repository.update_page(s, first, make_item(1, "Teaser", body="The whole article, fetched at last."), now=later)
+    app = create_app(sessions, WebConfig(page_size=10), clock=lambda: later + timedelta(days=1))
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        root = etree.fromstring(client.get("/feed.atom").content)
+    engine.dispose()
+    ns = {"a": ATOM_NS}
+    entries = {e.xpath("string(a:title)", namespaces=ns): e for e in root.xpath("a:entry", namespaces=ns)}
+    teaser, other = entries["Teaser"], entries["Other story"]
+    assert "The whole article" in teaser.xpath("string(a:content)", namespaces=ns)
+    assert teaser.xpath("string(a:updated)", namespaces=ns) == "2025-05-17T12:00:00Z"
+    assert teaser.xpath("string(a:published)", namespaces=ns) == "2025-05-15T13:00:00Z"  # the item's date
+    assert other.xpath("string(a:updated)", namespaces=ns) == "2025-05-15T12:00:00Z"  # stored, never changed
+    assert root.xpath("string(a:updated)", namespaces=ns) == "2025-05-17T12:00:00Z"
 
 
 def test_pages_escape_item_text_and_send_a_strict_policy(site):
