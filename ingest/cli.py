@@ -504,21 +504,25 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
     from ingest import export as exporting
     from ingest.atom import atom_feed
     from ingest.pipeline import utcnow
-    from store import queries
+    from store import queries, repository
     if fmt == "atom" and limit is None:
         limit = app.settings.web.page_size
     with app.sessions.begin() as s:
         query = _item_query(s, filters, limit, changed_since=changed_since, all_copies=all_copies,
                             exclude_labels=_excluded_labels(app.settings, fmt, filters["label"]))
         rows = queries.find_items(s, query)
+        # one file per story: the files of its other copies can only be left from an earlier export
+        canonical_only = fmt == "hugo" and not query.all_copies and query.source_id is None
+        superseded = repository.other_copies(s, rows) if canonical_only else []
     if fmt == "hugo":
         if out == "-":
             raise PresswireError("export --format hugo: --out must be a directory, not -")
-        result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes)
+        result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes, superseded=superseded)
         for reason in result.skipped:
             click.echo(f"presswire: skipped {reason}", err=True)
+        removed = f", {result.removed} removed (other copies of these stories)" if result.removed else ""
         click.echo(f"exported {len(rows)} items to {out}: {result.written} files written, "
-                   f"{result.unchanged} unchanged", err=True)
+                   f"{result.unchanged} unchanged{removed}", err=True)
         return
     text = exporting.jsonl(rows) if fmt == "jsonl" else atom_feed(
         rows, _feed_info(app.settings), utcnow()).decode()

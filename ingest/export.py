@@ -9,6 +9,11 @@ Only the export directory is ever written: every path is resolved and checked to
 file names come from `file_stem`, which never yields a path, a hidden file, a device name or a Hugo
 special name. Writing is idempotent: a file whose content is unchanged is not touched (its mtime
 stays), so make-style tools and Hugo do not rebuild; changed files are replaced atomically.
+
+A story is exported as its canonical copy. When a later copy becomes canonical (a wire's copy arrives after
+a partner's), the files an earlier export wrote for the other copies would stay and the site would show the
+story twice: `superseded` names those copies, and their files are removed (only those, see
+`_remove_superseded`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class ExportResult:
     written: int = 0  # files created or changed
     unchanged: int = 0  # files already holding this content, left alone
     skipped: tuple[str, ...] = ()  # what was not written, and why
+    removed: int = 0  # files of superseded copies removed
 
 
 def file_stem(item: StoredItem) -> str:
@@ -62,10 +68,13 @@ def hugo_document(item: StoredItem) -> str:
     return render(seed_front(item), clean_html(item.body_html))
 
 
-def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True) -> ExportResult:
+def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True,
+                superseded: Iterable[StoredItem] = ()) -> ExportResult:
+    """Write the items' files; then remove those of `superseded` (other copies of the exported stories)."""
     root = _root(out)
     written = unchanged = 0
     skipped: list[str] = []
+    targets: set[Path] = set()  # every file of this export: never removed
     for item in items:
         files = [(f"{file_stem(item)}{EXTENSION}", hugo_document(item).encode())]
         if qrcodes and item.qrcode and "://" not in item.qrcode:
@@ -78,13 +87,37 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True)
             if target is None:
                 skipped.append(f"item {item.article_id}: {rel!r} is outside {root}")
                 continue
+            targets.add(target)
             try:
                 changed = write_if_changed(target, content)
             except OSError as exc:
                 skipped.append(f"item {item.article_id}: {rel!r}: {exc.strerror or exc}")
                 continue
             written, unchanged = written + changed, unchanged + (not changed)
-    return ExportResult(written, unchanged, tuple(skipped))
+    removed = sum(_remove_superseded(root, item, targets, qrcodes, skipped) for item in superseded)
+    return ExportResult(written, unchanged, tuple(skipped), removed)
+
+
+def _remove_superseded(root: Path, item: StoredItem, keep: set[Path], qrcodes: bool, skipped: list[str]) -> int:
+    """Remove what an earlier export wrote for `item`, a copy that is not its story's canonical one (any
+    more): its document and, when QR codes are exported, its QR code image, only if the image is that copy's
+    own (another item may share the path). Never a file in `keep`, nor through a symbolic link. Returns how
+    many files were removed."""
+    files: list[tuple[str, bytes | None]] = [(f"{file_stem(item)}{EXTENSION}", None)]
+    if qrcodes and item.qrcode and _is_relative_file(item.qrcode):
+        files.append((item.qrcode, qr_png(item.source_link)))
+    removed = 0
+    for rel, content in files:
+        target = inside(root, rel)
+        if target is None or target in keep or target != root / rel or not target.is_file():
+            continue  # (target != root / rel: a symbolic link on the way)
+        try:
+            if content is None or target.read_bytes() == content:
+                target.unlink()
+                removed += 1
+        except OSError as exc:
+            skipped.append(f"item {item.article_id}: removing {rel!r}: {exc.strerror or exc}")
+    return removed
 
 
 def jsonl(items: Iterable[StoredItem]) -> str:

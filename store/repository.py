@@ -659,6 +659,18 @@ def get_item(s: Session, article_id: int) -> StoredItem | None:
     return stored_item(*row) if row else None
 
 
+def other_copies(s: Session, items: Sequence[StoredItem]) -> list[StoredItem]:
+    """The stored copies of these items' stories (clusters) that are not among them: what an export of
+    canonical copies must not leave files of."""
+    exported = {i.article_id for i in items}
+    clusters = sorted({i.cluster_id for i in items if i.cluster_id is not None and i.copies > 1})
+    found = []
+    for start in range(0, len(clusters), KNOWN_KEYS_BATCH):  # (SQLite: at most 32,766 parameters a statement)
+        rows = s.execute(_items_query().where(t.Item.cluster_id.in_(clusters[start:start + KNOWN_KEYS_BATCH])))
+        found += [stored_item(*row) for row in rows if row[0].id not in exported]
+    return found
+
+
 def list_copies(s: Session, cluster_id: int) -> list[Copy]:
     """Every stored copy of a cluster, canonical first, then by date."""
     rows = s.execute(select(t.Item, t.Source.name, t.Cluster.canonical_item_id)

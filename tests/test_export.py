@@ -214,3 +214,51 @@ def test_export_writes_one_file_per_story_unless_all_copies(store, cli, tmp_path
     cli("export", "--out", str(tmp_path / "all"), "--no-qrcodes", "--all-copies")
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["2025-05-15-harbor-copy.html",
                                                                     "2025-05-15-item-1.html"]
+
+
+def _files(out) -> set[str]:
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+
+
+def test_when_a_later_copy_becomes_canonical_the_export_removes_the_earlier_ones_files(store, cli, tmp_path):
+    """A partner's copy is exported, then the wire's earlier copy arrives and becomes canonical: the next
+    export writes the wire's files and removes the partner's, so the site shows the story once."""
+    partner, wire = add_source(store, "https://p.example/feed", "P"), add_source(store, "https://w.example/feed", "W")
+    title = "Harbor Grid signs storage deal"
+    save(store, partner, [make_item(2, title, body=STORY, link="https://p.example/h", slug="harbor-partner"),
+                          make_item(3, "Another story", body="Something else entirely.")], dedup=True)
+    out = tmp_path / "site"
+    cli("export", "--out", str(out))
+    (out / "notes.html").write_text("the site's own file")
+    assert _files(out) == {"harbor-partner.html", "qrcodes/harbor-partner.png", "2025-05-15-item-3.html",
+                           "qrcodes/2025-05-15-item-3.png", "notes.html"}
+    save(store, wire, [make_item(1, title, body=STORY, slug="harbor-wire")], dedup=True)  # earlier: canonical
+    cli("export", "--out", str(tmp_path / "every"), "--all-copies")  # every copy: nothing removed
+    assert {"harbor-partner.html", "harbor-wire.html"} <= _files(tmp_path / "every")
+    cli("export", "--out", str(out), "--source", "https://p.example/feed")  # a source's own copies: same
+    assert "harbor-partner.html" in _files(out)
+    again = cli("export", "--out", str(out))
+    assert "exported 2 items" in again.stderr and "2 removed (other copies of these stories)" in again.stderr
+    assert _files(out) == {"harbor-wire.html", "qrcodes/harbor-wire.png", "2025-05-15-item-3.html",
+                           "qrcodes/2025-05-15-item-3.png", "notes.html"}
+    assert "removed" not in cli("export", "--out", str(out)).stderr
+
+
+def test_removing_a_superseded_copy_spares_files_it_does_not_own(tmp_path):
+    """Only the copy's document and its own QR image go: not a path the export writes, not an image another
+    item wrote there, nothing through a symbolic link, nothing outside --out."""
+    out = tmp_path / "site"
+    canonical = _stored(article_id=1, url="story-wire", qrcode="qrcodes/shared.png")
+    sharing = _stored(article_id=2, url="story-partner", qrcode="qrcodes/shared.png")  # same image path
+    foreign = _stored(article_id=3, url="story-blog", qrcode="qrcodes/blog.png")  # its image: another item's
+    linked = _stored(article_id=4, url="story-linked", qrcode="../outside.png")
+    export_hugo([sharing, foreign, linked], out)
+    (out / "qrcodes" / "blog.png").write_bytes(b"another item's image")
+    (out / "page.html").write_text("the site's own page")
+    (out / "story-linked.html").unlink()
+    (out / "story-linked.html").symlink_to(out / "page.html")
+    result = export_hugo([canonical], out, superseded=[sharing, foreign, linked])
+    assert result.removed == 2 and not result.skipped
+    assert _files(out) == {"story-wire.html", "qrcodes/shared.png", "qrcodes/blog.png", "story-linked.html",
+                           "page.html"}
+    assert (out / "page.html").read_text() == "the site's own page"
