@@ -517,7 +517,11 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
     if fmt == "hugo":
         if out == "-":
             raise PresswireError("export --format hugo: --out must be a directory, not -")
-        result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes, superseded=superseded)
+        try:
+            result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes, superseded=superseded)
+        except OSError as exc:  # each file's own failure is a skip: this is --out itself (a file there, ...)
+            raise PresswireError(f"export --out {out}: cannot make it the export directory: "
+                                 f"{exc.strerror or exc}") from exc
         for reason in result.skipped:
             click.echo(f"presswire: skipped {reason}", err=True)
         removed = f", {result.removed} removed (other copies of these stories)" if result.removed else ""
@@ -529,7 +533,10 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
     if out == "-":
         click.echo(text, nl=False)
         return
-    changed = exporting.write_file(Path(out), text)
+    try:
+        changed = exporting.write_file(Path(out), text)
+    except OSError as exc:  # a directory there, no permission
+        raise PresswireError(f"export --out {out}: cannot write the {fmt} file: {exc.strerror or exc}") from exc
     click.echo(f"exported {len(rows)} items to {out} ({'written' if changed else 'unchanged'})", err=True)
 
 
@@ -575,8 +582,14 @@ def db_group() -> None:
 @click.pass_obj
 def db_upgrade(app: App, revision: str) -> None:
     """Create or migrate the schema."""
+    from alembic.util import CommandError
+
+    from ingest.errors import ConfigError
     from store import db
-    db.upgrade(app.engine, revision)
+    try:
+        db.upgrade(app.engine, revision)
+    except CommandError as exc:  # no such revision, or not one to upgrade to
+        raise ConfigError(f"db upgrade --revision {revision}: {exc}") from exc
     click.echo(f"schema at {db.current_revision(app.engine)}")
 
 

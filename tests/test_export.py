@@ -160,6 +160,22 @@ def test_export_is_idempotent_and_incremental(store, cli, tmp_path):
     assert [json.loads(line)["title"] for line in since.stdout.splitlines()] == ["Item number 3"]
 
 
+def test_an_out_path_of_the_wrong_kind_is_a_one_line_error(store, cli, tmp_path):
+    save(store, add_source(store), [make_item(1, "Story")])
+    folder, file = tmp_path / "site" / "folder", tmp_path / "site" / "file.txt"
+    folder.mkdir(parents=True)
+    file.write_text("kept")
+    for fmt in ("jsonl", "atom"):
+        bad = cli("export", "--format", fmt, "--out", str(folder), ok=False)
+        assert bad.exit_code == 1 and \
+            bad.stderr == f"presswire: error: export --out {folder}: cannot write the {fmt} file: Is a directory\n"
+    for out in (file, file / "content"):
+        bad = cli("export", "--format", "hugo", "--out", str(out), ok=False)
+        assert bad.exit_code == 1 and bad.stderr.count("\n") == 1, bad.stderr
+        assert f"export --out {out}: cannot make it the export directory: " in bad.stderr
+    assert _files(tmp_path / "site") == {"file.txt"} and file.read_text() == "kept"
+
+
 def test_atom_export_is_a_valid_feed_of_the_latest_items(store, cli, tmp_path):
     source = add_source(store)
     save(store, source, [make_item(n, f"Story {n}") for n in range(1, 6)] +

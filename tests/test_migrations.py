@@ -96,6 +96,16 @@ def test_the_service_refuses_an_out_of_date_schema_until_db_upgrade(tmp_path, en
     pw("run", "--once")
 
 
+def test_db_upgrade_to_an_unknown_revision_is_a_one_line_error(tmp_path, engine, db_url):
+    db.upgrade(engine, PREVIOUS)
+    engine.dispose()
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url))
+    bad = pw("db", "upgrade", "--revision", "bogus", ok=False)
+    assert bad.exit_code == 2
+    assert bad.stderr == "presswire: error: db upgrade --revision bogus: Can't locate revision identified by 'bogus'\n"
+    assert f"schema at {HEAD}" in pw("db", "upgrade").stdout  # nothing was half done
+
+
 def test_a_store_at_head_is_checked_without_loading_alembic(engine, db_url):
     """Every command checks the schema; at HEAD that is one SELECT, and Alembic (~0.1 s of imports) is not
     loaded. The control: an empty database is created through Alembic by the same call."""
