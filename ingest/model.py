@@ -217,7 +217,7 @@ class Item:
     promo: PromoResult | None = None  # label, scores, reasons, tickers, boilerplate spans of body_text
     trail: str = ""  # the extraction steps tried and what each gave
     read_more_url: str | None = None  # the full article followed from a teaser page (source_link is the teaser)
-    qrcode: str | None = None  # kept as given (an imported document's); None = the store derives it from url
+    qrcode: str | None = None  # an imported document's (renamed if its url slug takes a suffix); None: from url
     origin: Provenance | None = None  # where an imported document came from (another system's ids)
     fingerprint: Fingerprint | None = None  # set by the pipeline (ingest.dedup); None: no dedup keys
 

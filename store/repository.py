@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
@@ -463,8 +464,7 @@ def _insert_item(db: _Cursor, source_id: int, entry_id: int, item: Item, now: da
     fields = dict(feed_entry_id=entry_id, source_id=source_id, cluster_id=cluster_id, created_at=now,
                   updated_at=now, **_item_fields(item), **_dedup_fields(item.fingerprint, match))
     for url in _slug_candidates(db.conn, item.slug):
-        qrcode = item.qrcode if item.qrcode is not None else f"{prefix}{url}.png"
-        article_id = db.scalar(db.writes.item, fields | {"url": url, "qrcode": qrcode})
+        article_id = db.scalar(db.writes.item, fields | {"url": url, "qrcode": _qrcode(item, url, prefix)})
         if article_id is not None:
             break
     else:
@@ -504,6 +504,19 @@ def _join_cluster(conn: Connection, cluster_id: int, article_id: int, item: Item
 
 def _canonical_rank(wire: bool, date: datetime, item_id: int) -> tuple:
     return (not wire, date, item_id)
+
+
+def _qrcode(item: Item, url: str, prefix: str) -> str:
+    """The QR code path of an item stored as `url`: named after the slug, or an imported document's own.
+    When the document's slug was taken (x is stored as x-2), its own relative path is renamed after the slug
+    too (qrcodes/x.png -> qrcodes/x-2.png), or both items would export their QR codes to one image; a URL,
+    or no QR code (""), stays as the document has it."""
+    if item.qrcode is None:
+        return f"{prefix}{url}.png"
+    if url == item.slug or not item.qrcode or "://" in item.qrcode:
+        return item.qrcode
+    folder, name = posixpath.split(item.qrcode)
+    return posixpath.join(folder, url + posixpath.splitext(name)[1])
 
 
 def _slug_candidates(conn: Connection, slug: str) -> Iterable[str]:

@@ -16,6 +16,7 @@ from ingest import frontmatter
 from ingest.export import export_hugo, file_stem, hugo_document
 from ingest.frontmatter import SEED_KEYS
 from ingest.model import StoredItem
+from ingest.qr import qr_png
 from reading import STORY, T0, add_source, make_item, open_store, promo, save, set_columns
 
 SEED = next(SEEDS.glob("002_*.txt"))
@@ -278,3 +279,28 @@ def test_removing_a_superseded_copy_spares_files_it_does_not_own(tmp_path):
     assert _files(out) == {"story-wire.html", "qrcodes/shared.png", "qrcodes/blog.png", "story-linked.html",
                            "page.html"}
     assert (out / "page.html").read_text() == "the site's own page"
+
+
+def test_imported_documents_with_one_slug_export_their_own_qr_codes(tmp_path, db_url):
+    """Documents naming the same url slug and QR code path are stored as x, x-2, x-3: a relative QR code path
+    follows its item's slug, so `export --all-copies` writes each item's QR code to its own image."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n, qrcode in ((1, "qrcodes/acme-deal.png"), (2, "qrcodes/acme-deal.png"), (3, "https://cdn.example/q.png")):
+        (docs / f"{n}.md").write_text(
+            f'+++\ntitle = "Acme deal {n}"\ndate = "2025-06-0{n}T10:00:00Z"\ndraft = false\nsummary = "s"\n'
+            f'description = "d"\nsource_link = "https://site{n}.example/acme"\nenclosure = ""\narticle_id = {n}\n'
+            f'feed_item_id = {n}\nurl = "acme-deal"\nqrcode = "{qrcode}"\nsource = "Partner"\n+++\n\n'
+            f"<p>Document {n} about a different deal entirely, number {n}.</p>\n")
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url))
+    pw("backfill", "--dir", str(docs))
+    rows = [json.loads(line) for line in pw("items", "list", "--all-copies", "--json").stdout.splitlines()]
+    assert sorted(r["url"] for r in rows) == ["acme-deal", "acme-deal-2", "acme-deal-3"]
+    for row in rows:  # a URL is not ours to rename
+        remote = row["source_link"] == "https://site3.example/acme"
+        assert row["qrcode"] == ("https://cdn.example/q.png" if remote else f"qrcodes/{row['url']}.png")
+    pw("export", "--all-copies", "--out", str(tmp_path / "site"))
+    images = {row["qrcode"]: row["source_link"] for row in rows if not row["qrcode"].startswith("https:")}
+    assert len(images) == 2 and len(list((tmp_path / "site" / "qrcodes").iterdir())) == 2
+    for image, link in images.items():  # each item's own QR code, where it points
+        assert (tmp_path / "site" / image).read_bytes() == qr_png(link)
