@@ -97,9 +97,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def write_qrcode(directory: Path, url_slug: str, link: str) -> Path:
-    """Write <directory>/<url_slug>.png atomically (a reader never sees half an image)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write <directory>/<url_slug>.png atomically (a reader never sees half an image). A slug that would
+    put the file anywhere else ("../x", "/tmp/x", "a/b") is a ValueError: slugs come from documents too."""
     path = directory / f"{url_slug}.png"
+    if path.parent.resolve() != directory.resolve():
+        raise ValueError(f"QR code file {url_slug!r}.png would be outside {directory}")
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".png.tmp")
     tmp.write_bytes(qr_png(link))
     tmp.replace(path)

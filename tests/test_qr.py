@@ -167,3 +167,14 @@ def test_a_batch_writes_the_same_pngs(tmp_path):
     assert write_qrcode_batch(tmp_path, codes) == []
     for slug, link in codes:
         assert (tmp_path / f"{slug}.png").read_bytes() == reference_png(link)
+
+
+def test_a_slug_that_leaves_the_directory_is_refused(tmp_path):
+    qrcodes, outside = tmp_path / "qrcodes", tmp_path / "outside"
+    outside.mkdir()
+    (qrcodes / "sub").mkdir(parents=True)
+    (qrcodes / "link").symlink_to(outside)
+    slugs = ["../escaped", str(outside / "absolute"), "sub/nested", "link/through"]
+    errors = write_qrcode_batch(qrcodes, [(slug, "https://x/a") for slug in slugs] + [("fine", "https://x/b")])
+    assert len(errors) == 4 and all("would be outside" in e for e in errors)
+    assert [p.name for p in tmp_path.rglob("*.png")] == ["fine.png"]
