@@ -12,17 +12,21 @@ Two formats, told apart by the first line:
                            It goes through normalize() like a polled entry whose page gave this text. The
                            date is --date when given, else the file's modification time.
 
-A file that is not text, or whose front matter is broken, is a `problem`, never an exception.
+A file that is not text, or whose front matter is broken, is a `problem`, never an exception: so is a
+field the store or the pipeline could not take (an id outside 64 bits, a date that leaves the calendar in
+UTC, a link that is not a URL, a `url` that is not a slug: it names the QR code's file).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import re
 from dataclasses import dataclass, replace
 from datetime import date as date_type, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from ingest.decoding import clean_text
 from ingest.extract import clean_html, html_blocks
@@ -35,6 +39,11 @@ HEADING_MAX_CHARS = 100
 HEADING_MAX_WORDS = 12
 _FINAL_PUNCTUATION = tuple('.!?;:,"\'”’…)]')
 MAX_FILE_BYTES = 10_000_000
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # what normalize.slugify makes: never a path
+MAX_SLUG_CHARS = 200  # with the store's "-N" suffix and ".png.tmp", still a file name (255 bytes)
+MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in the store
+# Far from the calendar's ends: the store adds and subtracts days (the dedup window) to an item's date.
+MIN_DATE, MAX_DATE = datetime(1000, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -83,16 +92,23 @@ def import_file(path: Path, *, source_name: str, date: datetime | None = None, r
 def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
     try:
         doc = parse(text, str(path))
-        front, body = doc.front, clean_text(doc.body)
-        title = _string(front, "title", required=True)
-        when = _datetime(front.get("date"), path)
-        fields = {k: _string(front, k) for k in ("summary", "description", "source_link", "enclosure", "url",
-                                                  "qrcode", "source")}
-        draft = front.get("draft", False)
-        if not isinstance(draft, bool):
-            raise FrontMatterError(f"{path}: 'draft' must be true or false")
     except FrontMatterError as exc:
         return Imported(path, problem=f"import {exc}")
+    front, body = doc.front, clean_text(doc.body)
+    try:
+        title = _string(front, "title", required=True)
+        when = _datetime(front.get("date"))
+        fields = {k: _string(front, k) for k in ("summary", "description", "source_link", "enclosure", "url",
+                                                  "qrcode", "source")}
+        for key in ("source_link", "enclosure"):
+            _check_url(key, fields[key])
+        _check_slug(fields["url"])
+        draft = front.get("draft", False)
+        if not isinstance(draft, bool):
+            raise FrontMatterError("'draft' must be true or false")
+        origin = Provenance(_id(front, "article_id"), _id(front, "feed_item_id"), str(path))
+    except FrontMatterError as exc:
+        return Imported(path, problem=f"import {path}: {exc}")
     entry = FeedEntry(guid=None, link=fields["source_link"] or None, title=title,
                       summary_html=html.escape(fields["summary"], quote=False), published=when,
                       enclosure=fields["enclosure"] or None)
@@ -100,8 +116,7 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
                 summary=fields["summary"], description=fields["description"], source_link=fields["source_link"],
                 enclosure=fields["enclosure"], slug=fields["url"] or item_slug(when, title), source=fields["source"],
                 body_html=body, body_text="\n\n".join(html_blocks(body)), method="import",
-                qrcode=fields["qrcode"] if "qrcode" in front else None,
-                origin=Provenance(_int(front.get("article_id")), _int(front.get("feed_item_id")), str(path)))
+                qrcode=fields["qrcode"] if "qrcode" in front else None, origin=origin)
     if rules:
         item = replace(item, promo=classify(item.body_text, title=title, summary=plain(fields["summary"]),
                                             source_name=fields["source"], source_url=fields["source_link"],
@@ -119,22 +134,54 @@ def _string(front: dict[str, Any], key: str, required: bool = False) -> str:
     return value
 
 
-def _datetime(value: Any, path: Path) -> datetime:
+def _datetime(value: Any) -> datetime:
     """The seed writes dates as RFC 3339 strings; TOML datetimes and dates are accepted too."""
+    if value is None:
+        raise FrontMatterError("'date' is missing")
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise FrontMatterError(f"{path}: 'date' is not an RFC 3339 date: {value!r}") from None
+            raise FrontMatterError(f"'date' is not an RFC 3339 date: {value!r}") from None
     if isinstance(value, date_type) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if not isinstance(value, datetime):
-        raise FrontMatterError(f"{path}: 'date' is missing")
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        raise FrontMatterError(f"'date' must be an RFC 3339 date string or a TOML date, got "
+                               f"{type(value).__name__} {value!r}")
+    try:
+        when = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        when = None
+    if when is None or not MIN_DATE <= when < MAX_DATE:
+        raise FrontMatterError(f"'date' is out of range (years {MIN_DATE.year} to {MAX_DATE.year - 1} in UTC): "
+                               f"{value.isoformat()}")
+    return when
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _check_url(key: str, value: str) -> None:
+    """Links are split into host and port further on (dedup, promo rules): one that cannot be is refused here."""
+    try:
+        urlsplit(value).port
+    except ValueError as exc:
+        raise FrontMatterError(f"'{key}' is not a valid URL ({exc}): {value!r}") from None
+
+
+def _check_slug(url: str) -> None:
+    """`url` names the item's QR code file (and export file): a slug, never a path like "../x" or "/tmp/x"."""
+    if url and not (SLUG.fullmatch(url) and len(url) <= MAX_SLUG_CHARS):
+        raise FrontMatterError(f"'url' must be a slug (lowercase a-z, 0-9 and single hyphens, at most "
+                               f"{MAX_SLUG_CHARS} characters): {url[:300]!r}")
+
+
+def _id(front: dict[str, Any], key: str) -> int | None:
+    value = front.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FrontMatterError(f"'{key}' must be an integer, got {type(value).__name__} {value!r}")
+    if not -MAX_ID - 1 <= value <= MAX_ID:
+        raise FrontMatterError(f"'{key}' is outside the 64-bit integer range: {value}")
+    return value
 
 
 # --- plain text (seed 000) ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -232,6 +233,35 @@ def test_a_document_with_nul_characters_is_stored_clean(tmp_path, db_url):
     stored = items(pw)[0]
     assert stored["title"].startswith("Nul inside ") and "\x00" not in json.dumps(stored)
     assert "raw" in stored["body_html"] and "\x00" not in stored["body_html"]
+
+
+def test_documents_with_fields_the_store_cannot_take_are_errors_and_the_others_are_stored(tmp_path, sqlite_url):
+    """A `url` that is a path (it names the QR code file), an id beyond 64 bits, a link that is not a URL, a date
+    that leaves the calendar in UTC: each an error naming its file and field, never a crash of the batch."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    seed = (SEEDS / "002_af0badd8b5f78533.txt").read_text()
+    hostile = {"escape.md": ('url = "2025-05-15-china', 'url = "../escaped-qr'),
+               "absolute.md": ('url = "2025-05-15-china', f'url = "{tmp_path}/abs-qr'),
+               "huge-id.md": ("article_id = 85225", "article_id = 99999999999999999999"),
+               "ipv6.md": ('source_link = "https://', 'source_link = "http://[broken/'),
+               "year-one.md": ('date = "2025-05-15T15:55:19Z"', 'date = "0001-01-01T00:00:00+01:00"')}
+    for name, (old, new) in hostile.items():
+        (docs / name).write_text(seed.replace(old, new, 1))
+    shutil.copy(SEEDS / "000_0b637046a044abb9.txt", docs / "plain.txt")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    for _run in range(2):  # and a rerun does not crash either
+        result = pw("backfill", "--dir", str(docs), "--date", "2025-05-16", "--restart", "--json")
+        summary = json.loads(result.stdout.splitlines()[-1])
+        assert (summary["errors"], summary["units"]) == (5, 1)
+    errors = {Path(e["where"]).name: e["error"] for e in log_events(result) if e["event"] == "backfill error"}
+    assert set(errors) == set(hostile)
+    assert all(str(docs / name) in errors[name] for name in hostile)
+    assert "'url'" in errors["escape.md"] and "'url'" in errors["absolute.md"]
+    assert "'article_id'" in errors["huge-id.md"] and "'source_link'" in errors["ipv6.md"]
+    assert "'date'" in errors["year-one.md"]
+    assert [i["method"] for i in items(pw)] == ["text"]
+    assert [p.name for p in tmp_path.rglob("*.png")] == [f"{items(pw)[0]['url']}.png"]
 
 
 def test_front_matter_document_joins_the_source_it_names(tmp_path, sqlite_url, server):
