@@ -6,7 +6,9 @@ Two formats, told apart by the first line:
                            summary, description, source_link, enclosure, url, qrcode, source and the body
                            are kept exactly; article_id / feed_item_id are another system's ids, kept as
                            provenance (presswire gives the item its own ids). With promo rules it is
-                           classified like a polled item (its fields stay as written).
+                           classified like a polled item (its fields stay as written). Its identity is its
+                           source_link; without one, its article_id (else feed_item_id, else a hash of
+                           title, date, url and body) is its guid.
   plain text (seed 000)    first line the title, then one block per line (blank lines are only spacing);
                            a short line without final punctuation is a heading (<h2>), the rest paragraphs.
                            It goes through normalize() like a polled entry whose page gave this text. The
@@ -109,7 +111,8 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
         origin = Provenance(_id(front, "article_id"), _id(front, "feed_item_id"), str(path))
     except FrontMatterError as exc:
         return Imported(path, problem=f"import {path}: {exc}")
-    entry = FeedEntry(guid=None, link=fields["source_link"] or None, title=title,
+    entry = FeedEntry(guid=None if fields["source_link"] else _identity(origin, when, title, fields["url"], body),
+                      link=fields["source_link"] or None, title=title,
                       summary_html=html.escape(fields["summary"], quote=False), published=when,
                       enclosure=fields["enclosure"] or None)
     item = Item(keys=entry_keys(entry), entry=entry, title=title, date=when, draft=draft,
@@ -122,6 +125,17 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
                                             source_name=fields["source"], source_url=fields["source_link"],
                                             rules=rules))
     return Imported(path, item=item, source_name=fields["source"])
+
+
+def _identity(origin: Provenance, when: datetime, title: str, url: str, body: str) -> str:
+    """The guid of a document without a source_link (nothing else tells two "Weekly update"s apart): the
+    other system's id when it gives one, else a hash of what makes the document itself."""
+    if origin.article_id is not None:
+        return f"article_id:{origin.article_id}"
+    if origin.feed_item_id is not None:
+        return f"feed_item_id:{origin.feed_item_id}"
+    digest = hashlib.sha256("\n".join((title, when.isoformat(), url, body)).encode()).hexdigest()[:32]
+    return f"sha256:{digest}"
 
 
 def _string(front: dict[str, Any], key: str, required: bool = False) -> str:

@@ -264,6 +264,27 @@ def test_documents_with_fields_the_store_cannot_take_are_errors_and_the_others_a
     assert [p.name for p in tmp_path.rglob("*.png")] == [f"{items(pw)[0]['url']}.png"]
 
 
+def test_documents_without_a_source_link_are_told_apart_by_their_ids_or_their_content(tmp_path, sqlite_url):
+    """Two weekly updates with the same title and summary (no link, no guid) are two items; the same document
+    again, or another export of the same article_id, is a duplicate."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+
+    def write(name: str, day: int, body: str, ids: str = "") -> None:
+        (docs / name).write_text(f'+++\ntitle = "Weekly market update"\ndate = "2025-05-{day:02d}T09:00:00Z"\n'
+                                 f'summary = "Markets this week."\nurl = "2025-05-{day:02d}-weekly-market-update"\n'
+                                 f'source = "Desk"\n{ids}+++\n\n<p>{body}</p>\n')
+    write("a-week-1.md", 1, "Stocks rose on Monday.")
+    write("b-week-2.md", 8, "Bonds fell on Tuesday.")
+    write("c-week-2-again.md", 8, "Bonds fell on Tuesday.")  # the same document twice
+    write("d-id-7.md", 15, "Oil was flat.", "article_id = 7\n")
+    write("e-id-7-edited.md", 15, "Oil was flat, then rose.", "article_id = 7\n")  # another export of 7
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--dir", str(docs))
+    assert (summary["stored"], summary["duplicates"], summary["errors"]) == (3, 2, 0)
+    assert sorted(i["url"] for i in items(pw)) == [f"2025-05-{d:02d}-weekly-market-update" for d in (1, 8, 15)]
+
+
 def test_front_matter_document_joins_the_source_it_names(tmp_path, sqlite_url, server):
     """Imported into the polled source of the same name, a document already polled is a duplicate."""
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")], extra=FAST))
