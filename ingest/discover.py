@@ -28,6 +28,9 @@ from ingest.errors import SourceError
 
 MAX_UNZIPPED = 100_000_000  # a gzipped sitemap larger than this once unpacked is refused (a zip bomb)
 _W3C_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# Dates outside these are not believed: far from the calendar's ends, as the pipeline adds and subtracts days
+# to an item's date (the dedup window). Sitemap dates outside are None; imported documents' are refused.
+EARLIEST, LATEST = datetime(1000, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,10 @@ def w3c_date(text: str) -> datetime | None:
         text = (text + "-01-01")[:10]
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
         return None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when if EARLIEST <= when < LATEST else None
 
 
 def _local(tag: object) -> str:

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from ingest.decoding import clean_text
+from ingest.discover import EARLIEST, LATEST
 from ingest.extract import clean_html, html_blocks
 from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
@@ -44,8 +45,6 @@ MAX_FILE_BYTES = 10_000_000
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # what normalize.slugify makes: never a path
 MAX_SLUG_CHARS = 200  # with the store's "-N" suffix and ".png.tmp", still a file name (255 bytes)
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in the store
-# Far from the calendar's ends: the store adds and subtracts days (the dedup window) to an item's date.
-MIN_DATE, MAX_DATE = datetime(1000, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -166,8 +165,8 @@ def _datetime(value: Any) -> datetime:
         when = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
         when = None
-    if when is None or not MIN_DATE <= when < MAX_DATE:
-        raise FrontMatterError(f"'date' is out of range (years {MIN_DATE.year} to {MAX_DATE.year - 1} in UTC): "
+    if when is None or not EARLIEST <= when < LATEST:
+        raise FrontMatterError(f"'date' is out of range (years {EARLIEST.year} to {LATEST.year - 1} in UTC): "
                                f"{value.isoformat()}")
     return when
 

@@ -62,6 +62,8 @@ def test_w3c_dates():
     assert w3c_date("2025-05-15T15:55:19Z") == datetime(2025, 5, 15, 15, 55, 19, tzinfo=timezone.utc)
     assert w3c_date("2025-05") == datetime(2025, 5, 1, tzinfo=timezone.utc)
     assert w3c_date("yesterday") is None and w3c_date("") is None
+    assert w3c_date("9999-12-31T23:00:00-05:00") is None and w3c_date("0001-01-01T00:00:00+01:00") is None
+    assert w3c_date("0001-01-01T00:00:00Z") is None and w3c_date("9999-12-31") is None  # the pipeline adds days
 
 
 def test_opml_feeds_at_any_depth_once_each():
