@@ -42,7 +42,7 @@ from ingest.discover import (Window, is_wordpress, parse_opml, parse_sitemap, ur
                              wordpress_page_number)
 from ingest.errors import FetchError, PresswireError, SourceError
 from ingest.importer import document_files, import_file
-from ingest.model import EntryKeys, FeedEntry, Item, SourceState
+from ingest.model import EntryKeys, FeedEntry, Item, Response, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.pipeline import FEED_ACCEPT, Context, build_item, save_items, write_qrcodes
@@ -51,6 +51,7 @@ from ingest.qr import write_qrcode_batch
 from store import repository
 
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.5"
+LOCAL_CONTENT_TYPE = "application/xml"  # a local feed file's: its XML declaration gives the charset
 CHUNK = 200  # candidates checked against the store at once
 MAX_SITEMAP_DEPTH = 3  # sitemap index -> sitemap index -> ... -> urlset
 
@@ -295,7 +296,8 @@ class _Run:
         """One page as a unit, and the older pages it links to (none when it is past --since, or when it
         only repeats entries of pages already read: a site that ignores ?paged=N)."""
         try:
-            feed = parse_feed(self._read(url, FEED_ACCEPT), _parse_base(url))
+            response = self._read(url, FEED_ACCEPT)
+            feed = parse_feed(response.content, _parse_base(response.final_url), response.headers)
         except (FetchError, SourceError, OSError) as exc:
             if _past_the_last_page(url, exc):
                 self.ctx.log.info("backfill feed ended", page=url)
@@ -326,7 +328,7 @@ class _Run:
         if self._done(name) is not None:
             return
         try:
-            entries = parse_sitemap(self._read(url, SITEMAP_ACCEPT), url)
+            entries = parse_sitemap(self._read(url, SITEMAP_ACCEPT).content, url)
             first = next(entries, None)
         except (FetchError, SourceError, OSError) as exc:
             self._error("sitemap", url, exc)
@@ -516,10 +518,13 @@ class _Run:
                 found, _created = repository.add_source(s, spec.url, spec.name, self.now, status=spec.status)
         return found.state if found else SourceState(id=0, url=spec.url, name=spec.name)
 
-    def _read(self, location: str, accept: str) -> bytes:
+    def _read(self, location: str, accept: str) -> Response:
+        """A feed page or sitemap, with what parsing it needs as in polling: the URL after redirects (relative
+        links resolve against it) and the headers (a charset given only in Content-Type)."""
         if location.startswith("file:"):
-            return read_file(Path(unquote(urlsplit(location).path)), self.ctx.settings.http.max_bytes)
-        return self.ctx.fetcher.get(location, accept=accept, page=False).content
+            content = read_file(Path(unquote(urlsplit(location).path)), self.ctx.settings.http.max_bytes)
+            return Response(location, location, 200, content, {"content-type": LOCAL_CONTENT_TYPE})
+        return self.ctx.fetcher.get(location, accept=accept, page=False)
 
     def _error(self, what: str, where: str, exc: object) -> None:
         self.tally.errors += 1

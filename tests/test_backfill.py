@@ -131,6 +131,32 @@ def test_local_feed_file_with_prev_archive_and_since(tmp_path, sqlite_url, empty
     assert [(s["url"], s["status"]) for s in sources] == [((tmp_path / "feed.xml").as_uri(), "archive")]
 
 
+def test_feed_pages_are_read_with_their_headers_and_their_url_after_redirects(tmp_path, sqlite_url, empty_server):
+    """As a poll reads them: a charset given only in Content-Type, relative links resolved against where a
+    redirect led, and no "no Content-type" problem (nor for a local feed file)."""
+    srv = empty_server
+    serve_articles(srv, [1, 2], prefix="/blog")
+    serve_articles(srv, [3])
+    greek = ('<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+             '<title>Καλημέρα</title><atom:link rel="next" href="feed-2.xml"/>'
+             "<item><title>κόσμε</title><link>article-1/</link><guid>g1</guid></item>"
+             "</channel></rss>")
+    srv.route("/blog/feed.xml", body=greek.encode("iso-8859-7"),
+              headers={"Content-Type": "application/rss+xml; charset=iso-8859-7"})
+    route_feed(srv, "/blog/feed-2.xml", rss_page(srv, []).replace(
+        "</channel>", "<item><title>Two</title><link>article-2/</link><guid>g2</guid></item></channel>"))
+    srv.route("/old-feed", status=301, headers={"Location": "/blog/feed.xml"})
+    (tmp_path / "local.xml").write_text(rss_page(srv, [3]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--feed", srv.url("/old-feed"), "--feed", str(tmp_path / "local.xml"), "--json")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["failed"], summary["errors"]) == (3, 0, 0)
+    assert sorted(i["source_link"] for i in items(pw)) == [srv.url("/blog/article-1/"), srv.url("/blog/article-2/"),
+                                                           srv.url("/news/article-3/")]
+    assert "κόσμε" in [i["title"] for i in items(pw)]
+    assert [e for e in log_events(result) if e["event"] == "backfill feed page"] == []
+
+
 # --- sitemaps and URL lists ------------------------------------------------------------------------
 
 def urlset(srv: FixtureServer, numbers, news: bool = False) -> str:
