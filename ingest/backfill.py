@@ -26,6 +26,7 @@ every `batch_size`, and nothing is kept per item (except the keys seen, in a --d
 from __future__ import annotations
 
 import hashlib
+import html
 import itertools
 import json
 import time
@@ -353,7 +354,8 @@ class _Run:
             self._error("sitemap", url, exc)
 
     def _sitemap_candidate(self, spec: SourceSpec, e) -> Candidate:
-        entry = FeedEntry(guid=None, link=e.loc, title=e.news_title, published=e.news_date)
+        """An entry as a feed would give it: its title is HTML there, and <news:title> is plain text."""
+        entry = FeedEntry(guid=None, link=e.loc, title=html.escape(e.news_title, quote=False), published=e.news_date)
         return Candidate(spec, entry=entry, fallback_date=e.lastmod)
 
     def _url_list(self, path: Path) -> Iterator[Candidate]:

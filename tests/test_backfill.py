@@ -202,6 +202,17 @@ def test_sitemap_index_with_two_sitemaps(tmp_path, db_url, empty_server):
     assert by_link[srv.url("/news/article-3/")]["source"] == "Sitemap Wire"
 
 
+def test_news_title_is_plain_text(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1])
+    title = "Why x&lt;y and y&gt;z: the &lt;video&gt; tag &amp; its &amp;lt; escapes"
+    srv.route("/sitemap.xml", body=urlset(srv, [1], news=True).replace("News title 1", title),
+              headers={"Content-Type": "application/xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--sitemap", srv.url("/sitemap.xml"))["stored"] == 1
+    assert items(pw)[0]["title"] == "Why x<y and y>z: the <video> tag & its &lt; escapes"
+
+
 def test_url_list_file(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 4))
