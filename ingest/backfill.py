@@ -329,33 +329,36 @@ class _Run:
         if self._done(name) is not None:
             return
         try:
-            entries = parse_sitemap(self._read(url, SITEMAP_ACCEPT).content, url)
+            response = self._read(url, SITEMAP_ACCEPT)
+            entries = parse_sitemap(response.content, url)
             first = next(entries, None)
         except (FetchError, SourceError, OSError) as exc:
             self._error("sitemap", url, exc)
             return
+        base = response.final_url  # relative <loc>s resolve against where the sitemap was found
         if first is None:
             yield Unit(name, ())
         elif first.kind == "url":
-            yield Unit(name, (self._sitemap_candidate(spec, e) for e in itertools.chain([first], entries)
+            yield Unit(name, (self._sitemap_candidate(spec, e, base) for e in itertools.chain([first], entries)
                               if e.kind == "url"))
         elif depth < MAX_SITEMAP_DEPTH:
-            yield from self._sitemap_index(itertools.chain([first], entries), url, spec, depth)
+            yield from self._sitemap_index(itertools.chain([first], entries), url, base, spec, depth)
 
-    def _sitemap_index(self, entries, url: str, spec: SourceSpec, depth: int) -> Iterator[Unit]:
+    def _sitemap_index(self, entries, url: str, base: str, spec: SourceSpec, depth: int) -> Iterator[Unit]:
         since = self.request.window.since
         try:
             for child in entries:
-                loc = urljoin(url, child.loc)
+                loc = urljoin(base, child.loc)
                 if child.kind == "sitemap" and (since is None or child.lastmod is None or child.lastmod >= since) \
                         and _may_follow(url, loc):
                     yield from self._sitemap_units(loc, spec, depth + 1)
         except SourceError as exc:
             self._error("sitemap", url, exc)
 
-    def _sitemap_candidate(self, spec: SourceSpec, e) -> Candidate:
+    def _sitemap_candidate(self, spec: SourceSpec, e, base: str) -> Candidate:
         """An entry as a feed would give it: its title is HTML there, and <news:title> is plain text."""
-        entry = FeedEntry(guid=None, link=e.loc, title=html.escape(e.news_title, quote=False), published=e.news_date)
+        entry = FeedEntry(guid=None, link=urljoin(base, e.loc), title=html.escape(e.news_title, quote=False),
+                          published=e.news_date)
         return Candidate(spec, entry=entry, fallback_date=e.lastmod)
 
     def _url_list(self, path: Path) -> Iterator[Candidate]:

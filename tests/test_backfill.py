@@ -159,6 +159,9 @@ def test_feed_pages_are_read_with_their_headers_and_their_url_after_redirects(tm
 
 # --- sitemaps and URL lists ------------------------------------------------------------------------
 
+SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
 def urlset(srv: FixtureServer, numbers, news: bool = False) -> str:
     def entry(n: int) -> str:
         extra = (f"<news:news><news:publication><news:name>Wire</news:name></news:publication>"
@@ -211,6 +214,20 @@ def test_news_title_is_plain_text(tmp_path, sqlite_url, empty_server):
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
     assert run_json(pw, "--sitemap", srv.url("/sitemap.xml"))["stored"] == 1
     assert items(pw)[0]["title"] == "Why x<y and y>z: the <video> tag & its &lt; escapes"
+
+
+def test_relative_locs_resolve_against_the_sitemap_where_it_was_found(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1])
+    serve_articles(srv, [2], prefix="/sitemaps")
+    srv.route("/sitemaps/s.xml", body=f'<urlset {SITEMAP_NS}><url><loc>/news/article-1/</loc></url>'
+                                      "<url><loc>article-2/</loc></url></urlset>",
+              headers={"Content-Type": "application/xml"})
+    srv.route("/old-sitemap.xml", status=301, headers={"Location": "/sitemaps/s.xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--sitemap", srv.url("/old-sitemap.xml"))
+    assert (summary["stored"], summary["failed"]) == (2, 0)
+    assert sorted(i["source_link"] for i in items(pw)) == [srv.url("/news/article-1/"), srv.url("/sitemaps/article-2/")]
 
 
 def test_url_list_file(tmp_path, sqlite_url, empty_server):
