@@ -363,7 +363,7 @@ class _Run:
 
     def _url_list(self, path: Path) -> Iterator[Candidate]:
         spec = SourceSpec(path.resolve().as_uri(), self.request.source_name or path.name)
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:  # a BOM is not part of the first URL
             for url in url_lines(fh):
                 yield Candidate(spec, entry=FeedEntry(guid=None, link=url, title=""))
 

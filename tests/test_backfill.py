@@ -243,6 +243,15 @@ def test_url_list_file(tmp_path, sqlite_url, empty_server):
     assert "HTTP 404" in missing["failure"] and missing["title"] == "(untitled)"
 
 
+def test_url_list_with_a_byte_order_mark(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1, 2])
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(srv.url(f"/news/article-{n}/") + "\r\n" for n in (1, 2)), encoding="utf-8-sig")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--urls", str(urls))["stored"] == 2
+
+
 # --- seed documents --------------------------------------------------------------------------------
 
 def test_directory_with_both_seeds(tmp_path, db_url):
