@@ -215,6 +215,7 @@ class _Run:
         self.in_flight: deque[tuple[Candidate, Future] | Unit] = deque()
         self.pending: list[tuple[SourceState, Item]] = []
         self.dry_keys: set[tuple[str, str | None, str | None]] = set()
+        self.sitemaps_read: set[str] = set()  # an index may list itself, or a sitemap twice
 
     def execute(self) -> Tally:
         self._start()
@@ -288,7 +289,7 @@ class _Run:
                     continue
                 unit, older = page
                 yield unit
-            for link in older:
+            for link in map(_file_url, older):
                 if link not in queued and _may_follow(url, link):
                     queued.add(link)
                     queue.append(link)
@@ -311,7 +312,9 @@ class _Run:
         entries = [Candidate(spec, entry=e) for e in feed.entries]
         older = list(feed.older_pages) or self._wordpress_next(url, feed.generator, entries)
         since, keys = self.request.window.since, {c.keys for c in entries}
-        if (since and entries and all(c.date and c.date < since for c in entries)) or (entries and keys <= walked):
+        if entries and keys <= walked:  # nothing new (a site that ignores ?paged=N): nothing to fetch again
+            entries, older = [], []
+        elif since and entries and all(c.date and c.date < since for c in entries):
             older = []
         walked |= keys
         return Unit(f"page {url}", entries, json.dumps({"older": older})), older
@@ -326,8 +329,9 @@ class _Run:
 
     def _sitemap_units(self, url: str, spec: SourceSpec, depth: int) -> Iterator[Unit]:
         name = f"sitemap {url}"
-        if self._done(name) is not None:
+        if url in self.sitemaps_read or self._done(name) is not None:
             return
+        self.sitemaps_read.add(url)
         try:
             response = self._read(url, SITEMAP_ACCEPT)
             entries = parse_sitemap(response.content, url)
@@ -561,6 +565,11 @@ def _may_follow(parent: str, link: str) -> bool:
 def _parse_base(url: str) -> str:
     """feedparser resolves relative links against file:///x as file://x (a slash lost); file://localhost/x works."""
     return "file://localhost/" + url.removeprefix("file:///") if url.startswith("file:///") else url
+
+
+def _file_url(url: str) -> str:
+    """file://localhost/x (how _parse_base's links come back) as file:///x, so a page is queued once."""
+    return "file:///" + url.removeprefix("file://localhost/") if url.startswith("file://localhost/") else url
 
 
 def _host_or_name(ref: str) -> str:

@@ -118,6 +118,29 @@ def test_wordpress_feed_pages_with_paged_until_404(tmp_path, sqlite_url, empty_s
     assert run_json(limited, "--feed", srv.url("/wp/feed/"), "--max-pages", "2")["stored"] == 4
 
 
+def test_a_site_that_ignores_paged_is_not_fetched_twice(tmp_path, sqlite_url, empty_server):
+    """--wordpress always on a site that answers every ?paged=N with its first page: the repeat page ends the
+    paging, and its articles are not fetched again (the first page's were still in flight)."""
+    srv = empty_server
+    serve_articles(srv, [1, 2], delay=0.2)
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1]))  # also the answer to /feed.xml?paged=2
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", srv.url("/feed.xml"), "--wordpress", "always")
+    assert (summary["stored"], summary["units"]) == (2, 2)
+    assert [len(srv.hits_for(f"/news/article-{n}/")) for n in (1, 2)] == [1, 1]
+    assert len(srv.hits_for("/feed.xml")) == 2  # the page, and ?paged=2; no ?paged=3
+
+
+def test_a_local_feed_whose_next_page_is_itself_is_read_once(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1])
+    (tmp_path / "self.xml").write_text(rss_page(srv, [1]).replace(
+        "<title>Storage Wire</title>", '<title>Storage Wire</title><atom:link rel="next" href="self.xml"/>'))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", str(tmp_path / "self.xml"))
+    assert (summary["stored"], summary["duplicates"], summary["units"]) == (1, 0, 1)
+
+
 def test_local_feed_file_with_prev_archive_and_since(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 7))
@@ -228,6 +251,21 @@ def test_relative_locs_resolve_against_the_sitemap_where_it_was_found(tmp_path, 
     summary = run_json(pw, "--sitemap", srv.url("/old-sitemap.xml"))
     assert (summary["stored"], summary["failed"]) == (2, 0)
     assert sorted(i["source_link"] for i in items(pw)) == [srv.url("/news/article-1/"), srv.url("/sitemaps/article-2/")]
+
+
+def test_a_sitemap_index_listing_itself_reads_each_sitemap_once(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1, 2])
+    xml = {"Content-Type": "application/xml"}
+    srv.route("/index.xml", body=f"<sitemapindex {SITEMAP_NS}><sitemap><loc>/index.xml</loc></sitemap>"
+                                 "<sitemap><loc>/s.xml</loc></sitemap><sitemap><loc>/s.xml</loc></sitemap>"
+                                 "</sitemapindex>", headers=xml)
+    srv.route("/s.xml", body=urlset(srv, [1, 2]), headers=xml)
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--sitemap", srv.url("/index.xml"), "--sitemap", srv.url("/s.xml"))
+    assert (summary["stored"], summary["duplicates"], summary["units"], summary["errors"]) == (2, 0, 1, 0)
+    assert (len(srv.hits_for("/index.xml")), len(srv.hits_for("/s.xml"))) == (1, 1)
+    assert [len(srv.hits_for(f"/news/article-{n}/")) for n in (1, 2)] == [1, 1]
 
 
 def test_url_list_file(tmp_path, sqlite_url, empty_server):
