@@ -347,6 +347,8 @@ class _Run:
                               if e.kind == "url"))
         elif depth < MAX_SITEMAP_DEPTH:
             yield from self._sitemap_index(itertools.chain([first], entries), url, base, spec, depth)
+        else:
+            self._error("sitemap", url, f"sitemap index nested deeper than {MAX_SITEMAP_DEPTH} levels: not read")
 
     def _sitemap_index(self, entries, url: str, base: str, spec: SourceSpec, depth: int) -> Iterator[Unit]:
         since = self.request.window.since

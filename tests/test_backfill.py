@@ -268,6 +268,22 @@ def test_a_sitemap_index_listing_itself_reads_each_sitemap_once(tmp_path, sqlite
     assert [len(srv.hits_for(f"/news/article-{n}/")) for n in (1, 2)] == [1, 1]
 
 
+def test_a_sitemap_index_nested_too_deep_is_an_error_naming_it(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    xml = {"Content-Type": "application/xml"}
+    chain = ["/i0.xml", "/i1.xml", "/i2.xml", "/i3.xml", "/s.xml"]  # i3 is one index too many
+    for index, child in zip(chain, chain[1:]):
+        srv.route(index, body=f"<sitemapindex {SITEMAP_NS}><sitemap><loc>{child}</loc></sitemap></sitemapindex>",
+                  headers=xml)
+    srv.route("/s.xml", body=urlset(srv, [1]), headers=xml)
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--sitemap", srv.url("/i0.xml"), "--dry-run", "--json", ok=False)
+    assert json.loads(result.stdout.splitlines()[-1])["errors"] == 1
+    [error] = [e for e in log_events(result) if e["event"] == "backfill error"]
+    assert error["where"] == srv.url("/i3.xml") and "deeper than 3 levels" in error["error"]
+    assert srv.hits_for("/s.xml") == []
+
+
 def test_url_list_file(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 4))
