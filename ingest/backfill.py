@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from ingest.discover import (Window, is_wordpress, parse_opml, parse_sitemap, url_lines, wordpress_page,
-                             wordpress_page_number)
+from ingest.discover import (MAX_SITEMAP_BYTES, Window, is_wordpress, parse_opml, parse_sitemap, url_lines,
+                             wordpress_page, wordpress_page_number)
 from ingest.errors import FetchError, PresswireError, SourceError
 from ingest.importer import document_files, import_file
 from ingest.model import EntryKeys, FeedEntry, Item, Response, SourceState
@@ -298,7 +298,7 @@ class _Run:
         """One page as a unit, and the older pages it links to (none when it is past --since, or when it
         only repeats entries of pages already read: a site that ignores ?paged=N)."""
         try:
-            response = self._read(url, FEED_ACCEPT)
+            response = self._read(url, FEED_ACCEPT, self.ctx.settings.http.max_bytes)
             feed = parse_feed(response.content, _parse_base(response.final_url), response.headers)
         except (FetchError, SourceError, OSError) as exc:
             if _past_the_last_page(url, exc):
@@ -333,7 +333,7 @@ class _Run:
             return
         self.sitemaps_read.add(url)
         try:
-            response = self._read(url, SITEMAP_ACCEPT)
+            response = self._read(url, SITEMAP_ACCEPT, max(self.ctx.settings.http.max_bytes, MAX_SITEMAP_BYTES))
             entries = parse_sitemap(response.content, url)
             first = next(entries, None)
         except (FetchError, SourceError, OSError) as exc:
@@ -529,13 +529,14 @@ class _Run:
                 found, _created = repository.add_source(s, spec.url, spec.name, self.now, status=spec.status)
         return found.state if found else SourceState(id=0, url=spec.url, name=spec.name)
 
-    def _read(self, location: str, accept: str) -> Response:
-        """A feed page or sitemap, with what parsing it needs as in polling: the URL after redirects (relative
-        links resolve against it) and the headers (a charset given only in Content-Type)."""
+    def _read(self, location: str, accept: str, limit: int) -> Response:
+        """A feed page or sitemap of at most `limit` bytes, with what parsing it needs as in polling: the URL
+        after redirects (relative links resolve against it) and the headers (a charset given only in
+        Content-Type)."""
         if location.startswith("file:"):
-            content = read_file(Path(unquote(urlsplit(location).path)), self.ctx.settings.http.max_bytes)
+            content = read_file(Path(unquote(urlsplit(location).path)), limit)
             return Response(location, location, 200, content, {"content-type": LOCAL_CONTENT_TYPE})
-        return self.ctx.fetcher.get(location, accept=accept, page=False)
+        return self.ctx.fetcher.get(location, accept=accept, page=False, max_bytes=limit)
 
     def _error(self, what: str, where: str, exc: object) -> None:
         self.tally.errors += 1

@@ -26,6 +26,7 @@ from lxml import etree
 
 from ingest.errors import SourceError
 
+MAX_SITEMAP_BYTES = 52_428_800  # the sitemap protocol's limit (50 MiB uncompressed), larger than a page's
 MAX_UNZIPPED = 100_000_000  # a gzipped sitemap larger than this once unpacked is refused (a zip bomb)
 _W3C_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # Dates outside these are not believed: far from the calendar's ends, as the pipeline adds and subtracts days

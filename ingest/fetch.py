@@ -62,12 +62,14 @@ class Fetcher:
         self.close()
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
-            page: bool = True) -> Response:
+            page: bool = True, max_bytes: int | None = None) -> Response:
         """GET with retries for transient failures (exponential backoff with jitter, Retry-After honoured).
 
         `page` says whether this is an article page; the politeness layer (ingest.polite) applies robots.txt
-        and per-host delays to pages only. The fetcher itself treats every request alike."""
-        return self._retrying()(self._get_once, url, {"Accept": accept, **(headers or {})})
+        and per-host delays to pages only. The fetcher itself treats every request alike. `max_bytes`
+        replaces [http] max_bytes for this request (sitemaps may be 50 MB)."""
+        limit = self.http.max_bytes if max_bytes is None else max_bytes
+        return self._retrying()(self._get_once, url, {"Accept": accept, **(headers or {})}, limit)
 
     def _retrying(self) -> tenacity.Retrying:
         """This thread's Retrying, built once (not per call): exponential backoff with jitter, Retry-After
@@ -84,14 +86,14 @@ class Fetcher:
             )
         return retrying
 
-    def _get_once(self, url: str, headers: dict[str, str]) -> Response:
+    def _get_once(self, url: str, headers: dict[str, str], limit: int) -> Response:
         started = time.monotonic()
         current = url
         moved: str | None = None  # where the permanent redirects (301/308) at the start of the chain lead
         permanent = True
         for _hop in range(self.http.max_redirects + 1):
             _check_url(current)
-            status, resp_headers, body = self._request(current, headers, started)
+            status, resp_headers, body = self._request(current, headers, started, limit)
             if status in _REDIRECT_STATUS and "location" in resp_headers:
                 current = urljoin(current, resp_headers["location"])
                 permanent = permanent and status in _PERMANENT_STATUS
@@ -103,13 +105,14 @@ class Fetcher:
                             headers=resp_headers, elapsed_ms=elapsed, permanent_redirect=moved)
         raise PermanentFetchError(url, f"more than {self.http.max_redirects} redirects")
 
-    def _request(self, url: str, headers: dict[str, str], started: float) -> tuple[int, dict[str, str], bytes]:
+    def _request(self, url: str, headers: dict[str, str], started: float, limit: int
+                 ) -> tuple[int, dict[str, str], bytes]:
         """One request (no redirects followed): (status, headers with lower-case names, decoded body)."""
         origin, target = _origin_and_target(url)
         left = self.http.total_timeout - (time.monotonic() - started)
         try:
             with netguard.deadline(left):
-                return self._exchange(url, origin, target, {**self._headers, **headers}, started)
+                return self._exchange(url, origin, target, {**self._headers, **headers}, started, limit)
         except FetchError:
             raise
         except netguard.AddressRefused as exc:
@@ -126,8 +129,8 @@ class Fetcher:
         except ValueError as exc:  # http.client refuses a header value with a line break (a hostile ETag)
             raise PermanentFetchError(url, f"invalid request: {exc}") from exc
 
-    def _exchange(self, url: str, origin: _Origin, target: str, headers: dict[str, str], started: float
-                  ) -> tuple[int, dict[str, str], bytes]:
+    def _exchange(self, url: str, origin: _Origin, target: str, headers: dict[str, str], started: float,
+                  limit: int) -> tuple[int, dict[str, str], bytes]:
         """Send the request on a kept-alive connection of the origin (once more on a new one when the server
         had closed the kept one), read the answer, and give the connection back when it can be used again."""
         with self._pool.slot():
@@ -150,7 +153,7 @@ class Fetcher:
                         _check_location(url, resp_headers)
                         body = b""
                     else:
-                        body = self._read_body(url, resp, resp_headers, started)
+                        body = self._read_body(url, resp, resp_headers, started, limit)
                 except BaseException:
                     conn.close()
                     raise
@@ -158,13 +161,12 @@ class Fetcher:
                 return resp.status, resp_headers, body
         raise AssertionError("unreachable: the last attempt is on a new connection")
 
-    def _read_body(self, url: str, resp: http.client.HTTPResponse, headers: Mapping[str, str], started: float
-                   ) -> bytes:
-        """Read the decoded body, cutting it at max_bytes and at the total time limit.
+    def _read_body(self, url: str, resp: http.client.HTTPResponse, headers: Mapping[str, str], started: float,
+                   limit: int) -> bytes:
+        """Read the decoded body, cutting it at `limit` (max_bytes) and at the total time limit.
 
         The raw bytes are decoded here (ingest.decoding), so that one compressed network chunk is inflated
-        in bounded steps and a compression bomb is cut as soon as it passes max_bytes."""
-        limit = self.http.max_bytes
+        in bounded steps and a compression bomb is cut as soon as it passes the limit."""
         declared = headers.get("content-length")
         if declared and declared.isdigit() and "content-encoding" not in headers and int(declared) > limit:
             raise PermanentFetchError(url, f"response too large: Content-Length {declared} > max_bytes {limit}")

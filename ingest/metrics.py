@@ -115,11 +115,11 @@ class TimedFetcher:
         self._fetcher, self._metrics = fetcher, metrics
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
-            page: bool = True) -> Response:
+            page: bool = True, max_bytes: int | None = None) -> Response:
         started = time.monotonic()
         outcome = "ok"
         try:
-            return self._fetcher.get(url, headers, accept=accept, page=page)
+            return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
         except FetchError as exc:
             outcome = type(exc).__name__.removesuffix("FetchError").lower() or "error"
             raise

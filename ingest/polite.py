@@ -64,7 +64,7 @@ class PoliteFetcher:
         self._rules_locks: dict[str, threading.Lock] = {}
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
-            page: bool = True) -> Response:
+            page: bool = True, max_bytes: int | None = None) -> Response:
         host = _host_key(url)
         delay = self._delay
         if page and self._robots and host:
@@ -72,7 +72,7 @@ class PoliteFetcher:
         with self._slot(host):
             if page:
                 self._sleep(self._wait(host, delay))
-            return self._fetcher.get(url, headers, accept=accept, page=page)
+            return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:

@@ -284,6 +284,27 @@ def test_a_sitemap_index_nested_too_deep_is_an_error_naming_it(tmp_path, sqlite_
     assert srv.hits_for("/s.xml") == []
 
 
+def test_sitemaps_are_read_up_to_the_sitemap_limit_not_the_page_limit(tmp_path, sqlite_url, empty_server,
+                                                                      monkeypatch):
+    """[http] max_bytes is a page's limit; the sitemap protocol allows 50 MB (here both made smaller)."""
+    srv = empty_server
+    body = (f"<urlset {SITEMAP_NS}>" + "".join(f"<url><loc>{srv.url(f'/news/article-{n}/')}</loc>"
+                                               "<lastmod>2025-04-01</lastmod></url>" for n in range(2000))
+            + "</urlset>")  # ~170 KB
+    srv.route("/sitemap.xml", body=body, headers={"Content-Type": "application/xml"})
+    (tmp_path / "sitemap.xml").write_text(body)
+    config = write_config(tmp_path / "c.toml", sqlite_url, extra=FAST)
+    config.write_text(config.read_text().replace("[http]\n", "[http]\nmax_bytes = 100000\n"))
+    pw = Presswire(config)
+    for sitemap in (srv.url("/sitemap.xml"), str(tmp_path / "sitemap.xml")):
+        summary = run_json(pw, "--sitemap", sitemap, "--until", "2000-01-01", "--dry-run")
+        assert (summary["filtered"], summary["errors"]) == (2000, 0)
+    monkeypatch.setattr("ingest.backfill.MAX_SITEMAP_BYTES", 150_000)
+    result = pw("backfill", "--sitemap", srv.url("/sitemap.xml"), "--dry-run", "--json", ok=False)
+    [error] = [e for e in log_events(result) if e["event"] == "backfill error"]
+    assert "response too large" in error["error"] and "150000" in error["error"]
+
+
 def test_url_list_file(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 4))

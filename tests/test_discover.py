@@ -110,7 +110,7 @@ class _SlowFetcher:
     def __init__(self):
         self.lock, self.now, self.peak, self.starts = threading.Lock(), {}, {}, []
 
-    def get(self, url, headers=None, *, accept="*/*", page=True):
+    def get(self, url, headers=None, *, accept="*/*", page=True, max_bytes=None):
         host = url.split("/")[2]
         with self.lock:
             self.now[host] = self.now.get(host, 0) + 1
