@@ -155,6 +155,11 @@ class Tally:
         return time.monotonic() - self.started
 
     @property
+    def nothing_read(self) -> bool:
+        """Inputs failed and no unit could be read: the command exits 1 (partial failures only count errors)."""
+        return self.errors > 0 and self.units == 0
+
+    @property
     def rate(self) -> float:
         return self.seen / self.elapsed if self.elapsed > 0 else 0.0
 

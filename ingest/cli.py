@@ -283,6 +283,9 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
     tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run), offload=app.extractor)
     from ingest.progress import print_summary
     print_summary(tally, sys.stdout, as_json=as_json, dry_run=dry_run)
+    if tally.nothing_read:
+        raise PresswireError(f"backfill: nothing could be read ({tally.errors} errors; see the "
+                             "`backfill error` log lines)")
 
 
 def _reporter(app: App, ctx: Context, dry_run: bool):

@@ -554,6 +554,19 @@ def test_bad_arguments_are_clear_errors(tmp_path, sqlite_url, bad):
     assert ("not a date" in result.stderr or "bad URL pattern" in result.stderr or "nothing to read" in result.stderr)
 
 
+def test_exit_code_1_when_inputs_failed_and_nothing_was_read(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    serve_articles(srv, [1])
+    route_feed(srv, "/feed.xml", rss_page(srv, [1]))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    failed = pw("backfill", "--feed", str(tmp_path / "nope.xml"), "--sitemap", srv.url("/missing.xml"), "--json",
+                ok=False)
+    assert failed.exit_code == 1 and "nothing could be read (2 errors" in failed.stderr
+    assert json.loads(failed.stdout.splitlines()[-1])["errors"] == 2  # the summary is still printed
+    partly = pw("backfill", "--feed", srv.url("/feed.xml"), "--sitemap", srv.url("/missing.xml"), "--json")
+    assert json.loads(partly.stdout.splitlines()[-1])["errors"] == 1  # something was read: exit 0
+
+
 def test_a_remote_feed_or_sitemap_cannot_make_it_read_local_files(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     secret = tmp_path / "secret.xml"
