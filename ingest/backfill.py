@@ -527,6 +527,8 @@ class _Run:
         return self.sources[spec.url]
 
     def _resolve(self, spec: SourceSpec) -> SourceState:
+        if self.ctx.sessions is None:  # a dry run without a database: every source is new
+            return SourceState(id=0, url=spec.url, name=spec.name)
         with self.ctx.sessions.begin() as s:
             found = (repository.source_named(s, spec.name) if spec.by_name else None) \
                 or repository.find_source(s, spec.url)

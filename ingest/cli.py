@@ -80,16 +80,27 @@ class App:
         return PoliteFetcher(fetcher or self.fetcher, per_host, delay, robots=http.robots_txt,
                              robots_cache=http.robots_cache, user_agent=http.user_agent)
 
-    def context(self, metrics: Metrics | None = None) -> Context:
-        """What polls and backfills need; with `metrics`, every fetch and poll is counted there."""
+    def context(self, metrics: Metrics | None = None, *, dry_run: bool = False) -> Context:
+        """What polls and backfills need; with `metrics`, every fetch and poll is counted there. A dry run
+        writes nothing: the config's sources are not added, and a database that does not exist or has no
+        schema is not created (sessions is None then: everything is new)."""
         from ingest.metrics import TimedFetcher
         from ingest.pipeline import Context
-        self.sync_config_sources()
+        if not dry_run:
+            self.sync_config_sources()
         http = self.settings.http
         fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
         return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher),
-                       sessions=self.sessions, extract=self.extractor, log=structlog.get_logger("presswire"),
+                       sessions=self.existing_sessions() if dry_run else self.sessions, extract=self.extractor,
+                       log=structlog.get_logger("presswire"),
                        worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None)
+
+    def existing_sessions(self):
+        """Sessions on the database if it exists with the schema, else None; creates nothing."""
+        from store import db
+        if not db.database_exists(self.settings.database.url) or not db.has_schema(self.engine):
+            return None
+        return db.session_factory(self.engine)
 
     def inspect_context(self) -> Context:
         """A context for `inspect`: extraction in this process, and no database (nothing is stored)."""
@@ -279,7 +290,7 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
                       source_name=source_name)
     options = Options(concurrency=concurrency or conf.concurrency, batch_size=conf.batch_size, dry_run=dry_run,
                       restart=restart)
-    ctx = replace(app.context(), fetcher=app.polite(conf.per_host, conf.host_delay))
+    ctx = replace(app.context(dry_run=dry_run), fetcher=app.polite(conf.per_host, conf.host_delay))
     tally = run_backfill(ctx, request, options, _reporter(app, ctx, dry_run), offload=app.extractor)
     from ingest.progress import print_summary
     print_summary(tally, sys.stdout, as_json=as_json, dry_run=dry_run)

@@ -139,6 +139,27 @@ def ensure_schema(engine: Engine) -> None:
     raise StoreError(_schema_mismatch(engine, current, head))
 
 
+def database_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist or is empty (connecting would create or write it); True
+    otherwise (a server's database: connecting tells)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return True
+    path = Path(parsed.database)
+    return path.exists() and path.stat().st_size > 0
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the database has the schema, checked without creating it (a dry run): False when it is empty;
+    a database at another revision is a StoreError, as in ensure_schema."""
+    if _at_head(engine):
+        return True
+    current = current_revision(engine)
+    if current is None and not inspect(engine).get_table_names():
+        return False
+    raise StoreError(_schema_mismatch(engine, current, head_revision()))
+
+
 def _at_head(engine: Engine) -> bool:
     """Whether the database's Alembic version is HEAD, read without Alembic; False when it cannot tell
     (no alembic_version table yet, no connection: the full check says why)."""

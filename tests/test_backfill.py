@@ -476,6 +476,33 @@ def test_dry_run_writes_nothing(tmp_path, sqlite_url, empty_server):
     assert "would store" in table and "nothing was written" in table
 
 
+def test_dry_run_creates_no_database_and_adds_no_configured_source(tmp_path, empty_server):
+    """Without a database (or with an empty file) a dry run reads none and finds everything new; with one, it
+    reads it but does not add the config's sources."""
+    srv = empty_server
+    serve_articles(srv, range(1, 4))
+    route_feed(srv, "/feed.xml", rss_page(srv, [3, 2, 1]))
+    db_file = tmp_path / "sub" / "p.db"
+    configured = [(srv.url("/configured.xml"), "Configured")]
+    pw = Presswire(write_config(tmp_path / "c.toml", f"sqlite:///{db_file}", configured, extra=FAST))
+    assert run_json(pw, "--feed", srv.url("/feed.xml"), "--dry-run")["stored"] == 3
+    assert not db_file.parent.exists()
+    db_file.parent.mkdir()
+    db_file.touch()
+    assert run_json(pw, "--feed", srv.url("/feed.xml"), "--dry-run")["stored"] == 3
+    assert db_file.stat().st_size == 0
+    db_file.unlink()
+    plain = Presswire(write_config(tmp_path / "p.toml", f"sqlite:///{db_file}", extra=FAST))
+    run_json(plain, "--feed", srv.url("/feed.xml"), "--max-pages", "1")  # a real run, without the configured source
+    route_feed(srv, "/feed.xml", rss_page(srv, [4, 3, 2, 1]))
+    serve_articles(srv, [4])
+    dry = run_json(pw, "--feed", srv.url("/feed.xml"), "--dry-run")
+    assert (dry["stored"], dry["duplicates"]) == (1, 3)
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT url FROM sources").fetchall() == [(srv.url("/feed.xml"),)]
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (3,)
+
+
 def test_rerun_of_a_finished_backfill_reads_no_page_again(tmp_path, db_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 5))
