@@ -233,9 +233,9 @@ class _When(click.ParamType):
             return value
         try:
             when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
+            return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+        except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
             self.fail(f"{value!r} is not a date like 2025-05-15 or 2025-05-15T12:00:00Z", param, ctx)
-        return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 @cli.command()
@@ -271,10 +271,13 @@ def backfill(app: App, feeds, sitemaps, url_lists, directories, opml, backfill_s
     from ingest.workers import warm_up
     warm_up(app.settings.extract)  # the workers' imports, on the other core while this process does its own
     from ingest.backfill import Options, Request, backfill as run_backfill
-    from ingest.discover import Window
+    from ingest.discover import EARLIEST, LATEST, Window
     from ingest.errors import ConfigError
     if not (feeds or sitemaps or url_lists or directories or opml):
         raise ConfigError("backfill: nothing to read (give --feed, --sitemap, --urls, --dir or --opml)")
+    if doc_date and not EARLIEST <= doc_date < LATEST:  # items' dates have days added to them (dedup)
+        raise ConfigError(f"backfill --date: {doc_date.date().isoformat()} is outside the years {EARLIEST.year} to "
+                          f"{LATEST.year - 1}")
     for pattern in include + exclude:
         try:
             re.compile(pattern)

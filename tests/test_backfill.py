@@ -573,12 +573,14 @@ def _wait_for_items(db_file: Path, n: int, proc: subprocess.Popen, timeout: floa
     return False
 
 
-@pytest.mark.parametrize("bad", [["--since", "yesterday"], ["--include", "("], []])
+@pytest.mark.parametrize("bad", [["--since", "yesterday"], ["--include", "("], [], ["--date", "0001-01-01"],
+                                 ["--until", "9999-12-31T23:00:00-05:00"]])
 def test_bad_arguments_are_clear_errors(tmp_path, sqlite_url, bad):
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url))
     result = pw("backfill", *(bad or []), *(["--dir", str(SEEDS)] if bad else []), ok=False)
     assert result.exit_code == 2
-    assert ("not a date" in result.stderr or "bad URL pattern" in result.stderr or "nothing to read" in result.stderr)
+    assert any(says in result.stderr for says in ("not a date", "bad URL pattern", "nothing to read",
+                                                  "--date: 0001-01-01 is outside the years 1000 to 8999"))
 
 
 def test_exit_code_1_when_inputs_failed_and_nothing_was_read(tmp_path, sqlite_url, empty_server):
