@@ -280,7 +280,7 @@ def feed_read_more(entry: FeedEntry, page_url: str = "") -> str | None:
         if not fragment or "<a" not in fragment:
             continue
         try:
-            root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+            root = _fragment_root(fragment)
         except (etree.ParserError, ValueError):
             continue
         for anchor in root.iter("a"):
@@ -365,7 +365,7 @@ def html_blocks(fragment: str, base_url: str = "") -> list[str]:
         return []
     fragment = clean_text(fragment)
     try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+        root = _fragment_root(fragment)
     except (etree.ParserError, ValueError):
         return [_norm(fragment)] if _norm(fragment) else []
     _clean_tree(root)
@@ -377,6 +377,13 @@ def html_blocks(fragment: str, base_url: str = "") -> list[str]:
     _collect_text(root, pieces)
     joined = "".join(pieces)
     return [p for p in (_norm(part) for part in re.split(r"\n\s*\n|\n", joined)) if p]
+
+
+def _fragment_root(fragment: str) -> etree._Element:
+    """An HTML fragment parsed into a <body>. Not lxml's fragment_fromstring: a fragment that starts like a
+    document ("<!DOCTYPE", "<html") is parsed as one there, and one without a body ("<!DOCTYPE><SCRIPT")
+    fails its assertion; in a body, a stray doctype or <html> tag is dropped by the parser."""
+    return lxml.html.document_fromstring(f"<html><body>{fragment}</body></html>").body
 
 
 def _collect_text(el: etree._Element, out: list[str]) -> None:

@@ -4,6 +4,7 @@ teaser detection, and the body HTML whitelist, on the hand-written pages of fixt
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import lxml.html
@@ -105,6 +106,20 @@ def test_no_text_anywhere_is_a_failure_and_the_feed_content_stands_in():
     item = normalize(entry, got, source_name="S", seen_at=SEEN, feed_body=from_feed(entry))
     assert item.method == "feed" and item.body_text.startswith("The feed's own summary")
     assert item.trail == f"fast: 0 chars, empty; fallback: 0 chars; feed: {len(item.body_text)} chars"
+
+
+@pytest.mark.parametrize("fragment, blocks", [
+    ("<!DOCTYPE><SCRIPT", []),  # looks like a document and has no body: lxml's fragment parser asserted
+    ("<!doctype html><p>First</p><p>Second</p>", ["First", "Second"]),
+    ("<html><body><p>One</p></body></html>", ["One"]),
+    ("<p>x</p></div><p>y</p>tail<br>line", ["x", "y", "tail", "line"]),
+])
+def test_feed_content_shaped_like_a_document_or_broken_still_gives_its_text(fragment, blocks):
+    entry = FeedEntry(guid="g", link="https://wire.example/a", title="T", summary_html=fragment)
+    assert from_feed(entry).text == "\n\n".join(blocks)
+    assert feed_read_more(replace(entry, content_html=f"{fragment} <a href='https://full.example/s'>x</a>")) is None
+    teaser = "<!doctype html><p>Lead.</p><p><a href='https://full.example/story'>Read the full story</a></p>"
+    assert feed_read_more(replace(entry, content_html=teaser)) == "https://full.example/story"
 
 
 def test_body_html_holds_only_allowed_tags_and_absolute_links():
