@@ -53,6 +53,9 @@ class FeedEntry:
     published: datetime | None = None  # timezone-aware UTC
     enclosure: str | None = None
     author: str = ""
+    # which keys identify it: "both", or only "guid" / "link" when its feed gives the other key to
+    # different entries as well (set by parse_feed; see ingest.normalize.entry_keys)
+    identity: str = "both"
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,12 @@ FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was s
 
 
 def entry_keys(entry: FeedEntry) -> EntryKeys:
-    """The entry's identity in its source: GUID and canonical link; a content hash when it has neither."""
+    """The entry's identity in its source: GUID and canonical link, but not a key its feed gave different
+    entries too (entry.identity, set by parse_feed); a content hash when it has neither."""
     link = canonicalize(entry.link) if entry.link else None
     guid = entry.guid
+    if guid and link and entry.identity != "both":
+        guid, link = (None, link) if entry.identity == "link" else (guid, None)
     if not guid and not link:
         digest = hashlib.sha256(f"{entry.title}\n{entry.summary_html}".encode()).hexdigest()[:32]
         guid = f"sha256:{digest}"

@@ -11,7 +11,8 @@ feedparser would expand "safe" internal entities itself and hand a one-line DTD 
 could grow to gigabytes (billion laughs, quadratic blowup); external entities are never fetched either way.
 Character references to characters XML forbids (&#0;, surrogates, beyond U+10FFFF), which crash
 feedparser, and raw control characters are removed. What comes out is clean text (no control characters),
-and links are absolute http(s) URLs: a javascript:, data: or file: link is dropped.
+and links are absolute http(s) URLs: a javascript:, data: or file: link is dropped. Each entry says which of
+its keys (GUID, canonical link) identify it: not one the feed gives to different entries too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import calendar
 import codecs
 import re
+from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +32,7 @@ from feedparser.encodings import convert_to_utf8, parse_content_type
 from ingest.decoding import clean_text, repair_utf8
 from ingest.errors import FeedError
 from ingest.model import FeedEntry, ParsedFeed
+from ingest.urls import canonicalize
 
 _PAGING_RELS = ("next", "prev-archive")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -64,7 +68,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     return ParsedFeed(
         title=_line(feed.get("title")),
         link=_link(feed.get("link"), url),
-        entries=tuple(_entry(e, url) for e in parsed.entries),
+        entries=_identified([_entry(e, url) for e in parsed.entries]),
         problem=problem,
         ttl_minutes=_int(feed.get("ttl")),
         older_pages=_older_pages(feed, url),
@@ -142,6 +146,27 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
         enclosure=_enclosure(e, base),
         author=_text(e.get("author")),
     )
+
+
+def _identified(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
+    """The entries, each marked with the keys that identify it in this feed. A key shared by entries whose
+    other keys differ names none of them: a broken feed gives every item one GUID (its own URL) but their own
+    links, or their own GUIDs but one link (a newsroom page: /news#release-2 is /news canonicalized), so each
+    is identified by its other key. An entry whose keys are both shared keeps both (the same GUID and link
+    twice is a repeat)."""
+    pairs = [(e.guid, canonicalize(e.link)) if e.guid and e.link else None for e in entries]
+    links_of_guid, guids_of_link = defaultdict(set), defaultdict(set)
+    for guid, link in filter(None, pairs):
+        links_of_guid[guid].add(link)
+        guids_of_link[link].add(guid)
+    out = []
+    for entry, pair in zip(entries, pairs):
+        if pair:
+            shared_guid, shared_link = len(links_of_guid[pair[0]]) > 1, len(guids_of_link[pair[1]]) > 1
+            if shared_guid != shared_link:
+                entry = replace(entry, identity="link" if shared_guid else "guid")
+        out.append(entry)
+    return tuple(out)
 
 
 def _older_pages(feed: Mapping[str, Any], base: str) -> tuple[str, ...]:

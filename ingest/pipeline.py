@@ -352,7 +352,8 @@ def _conditional_headers(ctx: Context, source: SourceState, now: datetime) -> di
 
 
 def _unique_entries(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
-    """Drop entries repeated within one feed (same GUID or canonical link), keeping the first."""
+    """Drop entries repeated within one feed (same GUID or canonical link), keeping the first. (A key the
+    feed gives different entries is no key of theirs: see entry_keys.)"""
     seen: set[str] = set()
     out = []
     for entry in entries:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -99,6 +100,23 @@ def test_backfilled_items_are_the_polled_ones(tmp_path, sqlite_url, empty_server
     drop = {"created_at", "updated_at"}
     assert [{k: v for k, v in i.items() if k not in drop} for i in items(pw)] == \
         [{k: v for k, v in i.items() if k not in drop} for i in items(polled)]
+
+
+def test_feed_pages_giving_every_item_one_guid_are_read_by_link(tmp_path, sqlite_url, empty_server):
+    """A feed whose items all carry one GUID: each link is an entry, on every page and in the poll after."""
+    srv = empty_server
+    serve_articles(srv, range(1, 7))
+    pages = {"/feed.xml": rss_page(srv, [6, 5, 4], older=[("next", "/feed-2.xml")]),
+             "/feed-2.xml": rss_page(srv, [3, 2, 1])}
+    for path, body in pages.items():
+        route_feed(srv, path, re.sub(r"post-\d+", "post", body))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", srv.url("/feed.xml"))
+    assert (summary["stored"], summary["duplicates"], summary["errors"]) == (6, 0, 0)
+    assert sorted(int(i["title"].split()[1]) for i in items(pw)) == list(range(1, 7))
+    with sqlite3.connect(tmp_path / "presswire.db") as db:
+        assert db.execute("SELECT count(*) FROM feed_entries WHERE guid IS NULL").fetchone() == (6,)
+    assert "0 new items, 3 duplicates" in pw("poll").stderr
 
 
 def test_wordpress_feed_pages_with_paged_until_404(tmp_path, sqlite_url, empty_server):

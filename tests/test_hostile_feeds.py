@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from hostile import HTML_TYPE, RSS_TYPE, assert_clean_text, item, items, poll_event, presswire_for, rss
 
@@ -56,13 +57,66 @@ def test_a_believable_date_is_kept(tmp_path, sqlite_url, empty_server):
     assert items(pw)[0]["date"] == "2025-05-15T15:55:19Z"
 
 
-def test_duplicate_guids_within_one_feed_store_one_item(tmp_path, sqlite_url, empty_server):
+def test_entries_repeated_within_one_feed_store_one_item(tmp_path, sqlite_url, empty_server):
+    """Same GUID and same canonical link is a repeat; a key shared by entries whose other keys differ is not
+    theirs (see the next tests), so those are three entries."""
     feed = rss(item("same", "First copy", "https://wire.example/a")
-               + item("same", "Second copy", "https://wire.example/b")
+               + item("same", "Repeat", "https://wire.example/a?utm_source=rss#top")
+               + item("same", "Same GUID", "https://wire.example/b")
                + item("other", "Same link", "https://wire.example/a?utm_source=rss"))
     pw, event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
-    assert [i["title"] for i in items(pw)] == ["First copy"] and event["new"] == 1
+    assert sorted(i["title"] for i in items(pw)) == ["First copy", "Same GUID", "Same link"] and event["new"] == 3
     assert poll_event(pw)["new"] == 0
+
+
+def _stored_keys(db_url: str) -> list[tuple]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(text("SELECT guid, link FROM feed_entries")).all(), key=str)
+    finally:
+        engine.dispose()
+
+
+def _keyed_poll(pw, server, entries: str) -> tuple[int, int]:
+    server.routes["/feeds/feed.xml"].body = rss(entries).encode()
+    event = poll_event(pw)
+    assert event["status"] == "ok"
+    return event["new"], event["duplicate"]
+
+
+def test_one_guid_on_every_item_with_different_links_is_no_identity(tmp_path, db_url, empty_server):
+    """A broken feed gives every item the same GUID: each link is an entry, polled again and rolled off."""
+    guid = empty_server.url("/")
+    news = [item(guid, f"Release {n}", f"https://wire.example/news/{n}") for n in range(5)]
+    pw, event = _poll(tmp_path, db_url, empty_server, rss("".join(news[:3])), NO_PAGES)
+    assert (event["new"], event["duplicate"]) == (3, 0)
+    assert _stored_keys(db_url) == [(None, f"https://wire.example/news/{n}") for n in range(3)]
+    assert _keyed_poll(pw, empty_server, "".join(news[:3])) == (0, 3)
+    assert _keyed_poll(pw, empty_server, "".join(news[1:4])) == (1, 2)  # one rolled off, one new
+    assert _keyed_poll(pw, empty_server, news[3]) == (0, 1)  # alone, its GUID is not shared: the link finds it
+    assert _keyed_poll(pw, empty_server, "".join(news[3:])) == (1, 1)
+    assert sorted(i["title"] for i in items(pw)) == [f"Release {n}" for n in range(5)]
+    assert _stored_keys(db_url) == [(None, f"https://wire.example/news/{n}") for n in range(5)]
+
+
+def test_one_link_for_items_with_different_guids_is_no_identity(tmp_path, db_url, empty_server):
+    """Releases linking to one newsroom page (fragments are not part of a canonical link): each GUID is an entry."""
+    news = [item(f"acme-release-{n}", f"Release {n}", f"https://acme.example/news#release-{n}") for n in range(4)]
+    pw, event = _poll(tmp_path, db_url, empty_server, rss("".join(news[:3])), NO_PAGES)
+    assert (event["new"], event["duplicate"]) == (3, 0)
+    assert _stored_keys(db_url) == [(f"acme-release-{n}", None) for n in range(3)]
+    assert _keyed_poll(pw, empty_server, "".join(news[:3])) == (0, 3)
+    assert _keyed_poll(pw, empty_server, "".join(news[2:])) == (1, 1)
+    assert _keyed_poll(pw, empty_server, news[3]) == (0, 1)  # alone, its link is not shared: the GUID finds it
+    assert sorted(i["title"] for i in items(pw)) == [f"Release {n}" for n in range(4)]
+    assert [i["source_link"] for i in items(pw)] == ["https://acme.example/news"] * 4
+    assert _stored_keys(db_url) == [(f"acme-release-{n}", None) for n in range(4)]
+
+
+def test_a_changed_guid_of_the_same_item_is_still_a_duplicate(tmp_path, sqlite_url, empty_server):
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, rss(item("v1", "Story", "https://wire.example/s")), NO_PAGES)
+    assert _keyed_poll(pw, empty_server, item("v2", "Story", "https://wire.example/s?utm_source=x")) == (0, 1)
 
 
 def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_server):

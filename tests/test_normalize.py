@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ingest.extract import extract_page, from_feed
-from ingest.model import Extraction, FeedEntry
+from ingest.model import EntryKeys, Extraction, FeedEntry
 from ingest.normalize import entry_keys, first_sentences, normalize, slugify
 
 SEEN = datetime(2025, 5, 16, 8, 0, tzinfo=timezone.utc)
@@ -71,6 +71,13 @@ def test_entry_keys_canonicalize_links_and_fall_back_to_a_hash():
     assert keys.link == "https://example.com/a" and keys.guid is None
     bare = entry_keys(FeedEntry(guid=None, link=None, title="t", summary_html="s"))
     assert bare.guid.startswith("sha256:") and bare == entry_keys(FeedEntry(None, None, "t", "s"))
+
+
+def test_entry_keys_leave_out_the_key_its_feed_shares_between_entries():
+    assert entry_keys(FeedEntry("g", "https://x/a#1", "t", identity="link")) == EntryKeys(None, "https://x/a")
+    assert entry_keys(FeedEntry("g", "https://x/a#1", "t", identity="guid")) == EntryKeys("g", None)
+    assert entry_keys(FeedEntry("g", "https://x/a#1", "t")) == EntryKeys("g", "https://x/a")
+    assert entry_keys(FeedEntry("g", None, "t", identity="link")) == EntryKeys("g", None)  # never both gone
 
 
 def test_page_html_is_rebuilt_not_copied():
