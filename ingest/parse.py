@@ -6,7 +6,8 @@ could be read are returned with `problem` saying what was wrong. Bytes that are 
 
 Hostile bytes, before feedparser sees them: the feed is decoded to UTF-8 here, once, the way feedparser
 decodes (HTTP charset, BOM, XML declaration, fallbacks; UTF-8 with stray legacy bytes is repaired byte by
-byte), and feedparser parses exactly those bytes. A DTD that declares entities is refused (FeedError):
+byte, but bytes that are all in the charset the XML declaration names are read as that), and feedparser
+parses exactly those bytes. A DTD that declares entities is refused (FeedError):
 feedparser would expand "safe" internal entities itself and hand a one-line DTD to expat, so a small feed
 could grow to gigabytes (billion laughs, quadratic blowup); external entities are never fetched either way.
 Character references to characters XML forbids (&#0;, surrogates, beyond U+10FFFF), which crash
@@ -40,6 +41,7 @@ _UTF8_XML = "application/xml; charset=utf-8"
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _XML_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_SPACE_BEFORE_XML = re.compile(rb"\A(\xef\xbb\xbf)?\s+(?=<\?xml)")  # a BOM is kept; white space before <?xml is not
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _BAD_XML_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 
@@ -79,13 +81,22 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
 def _utf8(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
     """The feed as UTF-8 bytes (with its XML declaration saying so), decoded as feedparser decodes,
     and what was wrong with its charset. UTF-8 with stray bytes of a legacy charset is read byte sequence by
-    sequence first (feedparser would read the whole feed as Windows-1252, garbling every correct character).
+    sequence first (feedparser would read the whole feed as Windows-1252, garbling every correct character),
+    unless the charset its XML declaration names reads all of it: then the UTF-8 was a server's default.
     (UTF-8 declared as Latin-1 needs nothing: feedparser reads its text as UTF-8 already.)"""
-    repaired = repair_utf8(content) if _declared_charset(content, headers) in ("utf-8", "ascii") else None
+    content = _SPACE_BEFORE_XML.sub(rb"\1", content, count=1)  # else feedparser misses the declaration, expat fails
+    charset = _declared_charset(content, headers)
+    repaired = repair_utf8(content) if charset in ("utf-8", "ascii") else None
+    declared = _fitting_xml_charset(content.removeprefix(codecs.BOM_UTF8)) if repaired is not None else None
+    if declared:  # not UTF-8 at all: the HTTP charset was a server's default, or the BOM a stray one
+        content, repaired = content.removeprefix(codecs.BOM_UTF8), None
+        headers = {**headers, "content-type": f"application/xml; charset={declared}"}
     result: dict[str, Any] = {}
     try:
         if repaired is None:
             data = convert_to_utf8(headers, content, result)
+            if declared:
+                result["bozo_exception"] = f"declared as {charset}, read as {declared} (its XML declaration)"
         else:
             data = convert_to_utf8({**headers, "content-type": _UTF8_XML}, repaired, result)
             result["bozo_exception"] = "invalid UTF-8 bytes, read as Windows-1252"
@@ -98,15 +109,33 @@ def _utf8(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
 
 
 def _declared_charset(content: bytes, headers: Mapping[str, str]) -> str | None:
-    """The codec the feed declares (HTTP charset, else its XML declaration; UTF-8 when neither does); None for
-    UTF-16/32, which feedparser tells by the first bytes, and for names Python does not know."""
+    """The codec the feed declares (HTTP charset, else a UTF-8 BOM, else its XML declaration; UTF-8 when none
+    does); None for UTF-16/32, which feedparser tells by the first bytes, and for names Python does not know."""
     if b"\x00" in content[:4] or content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None
-    charset = parse_content_type(headers.get("content-type", ""))[1]
-    if not charset and (declared := _XML_DECLARED.match(content.removeprefix(codecs.BOM_UTF8))):
-        charset = declared.group(1).decode("ascii")
+    bom = "utf-8" if content.startswith(codecs.BOM_UTF8) else None
+    return _codec(parse_content_type(headers.get("content-type", ""))[1] or bom or _xml_declared(content) or "utf-8")
+
+
+def _fitting_xml_charset(content: bytes) -> str | None:
+    """The codec the XML declaration names, when it decodes all of `content` (the declaration too: not UTF-16)."""
+    codec = _codec(_xml_declared(content))
     try:
-        return codecs.lookup(charset or "utf-8").name
+        return codec if codec and content.decode(codec).startswith("<?xml") else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _xml_declared(content: bytes) -> str | None:
+    """The encoding the XML declaration names (after a UTF-8 BOM)."""
+    declared = _XML_DECLARED.match(content.removeprefix(codecs.BOM_UTF8))
+    return declared.group(1).decode("ascii") if declared else None
+
+
+def _codec(name: str | None) -> str | None:
+    """Python's name for the codec `name`; None for no name, or one Python does not know."""
+    try:
+        return codecs.lookup(name).name if name else None
     except LookupError:
         return None
 

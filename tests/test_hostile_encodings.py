@@ -6,6 +6,8 @@ UTF-8 with no control characters, on SQLite and on PostgreSQL (whose text column
 
 from __future__ import annotations
 
+import codecs
+
 import pytest
 
 from hostile import HTML_TYPE, assert_clean_text, item, items, poll_event, presswire_for, rss
@@ -40,6 +42,26 @@ def test_a_legacy_feed_declared_correctly_stays_legacy(tmp_path, sqlite_url, emp
     body = _feed(item("a", "Grüße aus Köln"), declared="iso-8859-1").encode("latin-1")
     _event, titles = _poll_titles(tmp_path, sqlite_url, empty_server, body, XML)
     assert titles == ["Grüße aus Köln"]
+
+
+@pytest.mark.parametrize("codec,title", [("windows-1251", "Привет «мир»"), ("iso-8859-2", "Zażółć gęślą jaźń"),
+                                         ("shift_jis", "日本語のニュース")], ids=["cp1251", "latin2", "sjis"])
+def test_a_legacy_feed_served_as_utf8_is_read_as_its_xml_declaration_says(tmp_path, sqlite_url, empty_server,
+                                                                          codec, title):
+    """A server's default charset=utf-8 on a feed that is not UTF-8: its XML declaration is right, not a repair."""
+    body = _feed(item("a", title), declared=codec).encode(codec)
+    event, titles = _poll_titles(tmp_path, sqlite_url, empty_server, body,
+                                 {"Content-Type": "application/rss+xml; charset=utf-8"})
+    assert titles == [title] and event["status"] == "ok"
+    assert f"declared as utf-8, read as {codecs.lookup(codec).name}" in event["problem"]
+
+
+@pytest.mark.parametrize("before", [b"\n\n", b"   \r\n", codecs.BOM_UTF8 + b"\n", codecs.BOM_UTF8],
+                         ids=["newlines", "spaces", "bom-newline", "bom"])
+def test_white_space_or_a_bom_before_the_xml_declaration(tmp_path, sqlite_url, empty_server, before):
+    body = before + _feed(item("a", "Привет «мир»"), declared="windows-1251").encode("cp1251")
+    _event, titles = _poll_titles(tmp_path, sqlite_url, empty_server, body, XML)
+    assert titles == ["Привет «мир»"]
 
 
 def test_mixed_encodings_read_each_part_right(tmp_path, sqlite_url, empty_server):
