@@ -32,7 +32,7 @@ from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text, without_boilerplate
-from ingest.urls import canonicalize, prefer_canonical
+from ingest.urls import canonicalize, href_as_browsers_read, prefer_canonical
 
 SUMMARY_CHARS = 300
 DESCRIPTION_CHARS = 160
@@ -105,8 +105,9 @@ def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
 
 
 def _web_url(url: str | None) -> str | None:
-    """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...), without white space."""
-    url = "".join((url or "").split())
+    """`url` when it is an absolute http(s) URL (never javascript:, data:, file: ...), as browsers read it (no
+    white space: spaces inside are percent-encoded)."""
+    url = href_as_browsers_read(url or "")
     try:
         parts = urlsplit(url)
     except ValueError:  # "Invalid IPv6 URL"

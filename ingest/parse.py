@@ -33,7 +33,7 @@ from feedparser.encodings import convert_to_utf8, parse_content_type
 from ingest.decoding import clean_text, repair_utf8
 from ingest.errors import FeedError
 from ingest.model import FeedEntry, ParsedFeed
-from ingest.urls import canonicalize
+from ingest.urls import canonicalize, href_as_browsers_read
 
 _PAGING_RELS = ("next", "prev-archive")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -217,7 +217,7 @@ def _enclosure(e: Mapping[str, Any], base: str) -> str | None:
 
 def _link(value: Any, base: str) -> str | None:
     """An absolute http(s) URL (file: too in a local file's feed, for backfill's archive pages), else None."""
-    href = "".join(_text(value, newlines=False).split())  # browsers drop tabs and line breaks inside URLs
+    href = href_as_browsers_read(_text(value))  # "Q3 2025.html" is "Q3%202025.html", not "Q32025.html"
     if not href:
         return None
     try:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import re
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsplit
 
 from tld import get_fld
 
@@ -53,6 +53,8 @@ _AMP_PARAM_VALUES = frozenset({"", "1", "true", "yes", "on"})
 _AMP_CACHE_PATH = re.compile(r"^/(?:[cvi]|amp)/(s/)?(?P<rest>[^/]+\.[^/]+(?:/.*)?)$")
 _AMP_CACHE_HOSTS = ("cdn.ampproject.org", "bing-amp.com")
 _AMP_HTML = re.compile(r"(?:\.amp)+(\.html?)$", re.IGNORECASE)
+_TABS_AND_BREAKS = str.maketrans("", "", "\t\n\r")
+_SPACE = re.compile(r"\s")
 
 
 def canonicalize(url: str) -> str:
@@ -114,6 +116,12 @@ def absolute_http(href: str | None, base: str) -> str | None:
         return href
     absolute = urljoin(base, href)
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+def href_as_browsers_read(href: str) -> str:
+    """`href` as browsers read it: white space at its ends stripped, tabs and line breaks inside dropped (long
+    URLs wrapped in markup), other white space percent-encoded ("Q3 2025.html" -> "Q3%202025.html")."""
+    return _SPACE.sub(lambda space: quote(space.group()), href.strip().translate(_TABS_AND_BREAKS))
 
 
 def registrable_domain(url: str) -> str:

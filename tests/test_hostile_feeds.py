@@ -128,12 +128,29 @@ def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_ser
     assert stored["enclosure"] == empty_server.url("/img/a.png")
 
 
+def test_spaces_inside_links_are_percent_encoded_and_line_breaks_dropped(tmp_path, sqlite_url, empty_server):
+    """As browsers do: "Q3 2025 Results.html" is Q3%202025%20Results.html (not Q32025Results.html), a link
+    wrapped over two lines is one link."""
+    for path in ("/files/Q3%202025%20Results.html", "/files/annual-report.html"):
+        empty_server.route(path, body=PAGE, headers=HTML_TYPE)
+    feed = rss(item("s1", "Spaces", f" {empty_server.url('/files/Q3 2025 Results.html')} ",
+                    extra=f'<enclosure url="{empty_server.url("/img/Q3 chart.jpg")}" type="image/jpeg" length="1"/>')
+               + item("s2", "Wrapped", empty_server.url("/files/annual-\n\t\treport.html")))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    stored = {i["title"]: i for i in items(pw)}
+    assert stored["Spaces"]["source_link"] == empty_server.url("/files/Q3%202025%20Results.html")
+    assert stored["Spaces"]["enclosure"] == empty_server.url("/img/Q3%20chart.jpg")
+    assert stored["Wrapped"]["source_link"] == empty_server.url("/files/annual-report.html")
+    assert all(i["method"] != "feed" and i["failure"] is None for i in stored.values())
+
+
 @pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)",
                                   "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "vbscript:msgbox(1)",
                                   "file:///etc/passwd", "ftp://wire.example/x"])
 def test_non_http_links_are_dropped_not_fetched_nor_stored(tmp_path, sqlite_url, empty_server, link):
+    attribute = link.replace("\t", "&#9;")  # XML reads a raw tab in an attribute as a space
     feed = rss(item("x1", "Odd link", link, "Summary of the odd item.",
-                    extra=f'<enclosure url="{link}" type="image/png" length="1"/>'))
+                    extra=f'<enclosure url="{attribute}" type="image/png" length="1"/>'))
     pw, event = _poll(tmp_path, sqlite_url, empty_server, feed)
     [stored] = items(pw)
     assert stored["source_link"] == "" and stored["enclosure"] == ""

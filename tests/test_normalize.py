@@ -95,6 +95,12 @@ def test_page_html_is_rebuilt_not_copied():
     assert got.body_html.startswith("<p>First paragraph")
 
 
+def test_normalize_reads_links_as_browsers_do():
+    entry = FeedEntry(guid="g", link=" https://x/Q3 2025\n Results.html\t", title="T", enclosure="https://x/a b.jpg")
+    item = normalize(entry, Extraction(failure="no page"), source_name="S", seen_at=SEEN, feed_body=from_feed(entry))
+    assert item.source_link == "https://x/Q3%202025%20Results.html" and item.enclosure == "https://x/a%20b.jpg"
+
+
 def test_normalize_prefers_feed_date_and_enclosure_and_falls_back_to_feed_content():
     entry = FeedEntry(guid="g", link="https://x/a", title="<b>Bold</b> &amp; title", summary_html="<p>Lead one. Two.</p>",
                       published=None, enclosure=None)
