@@ -16,7 +16,7 @@ from ingest.errors import FeedError, PresswireError
 from ingest.extract import from_feed
 from ingest.frontmatter import rfc3339
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item
-from ingest.normalize import normalize
+from ingest.normalize import normalize, plain
 from ingest.parse import parse_feed
 from ingest.pipeline import Context, extract_and_follow, fetch_and_extract
 
@@ -54,7 +54,7 @@ def _inspect_entry(ctx: Context, target: str, entry: FeedEntry, fetched: str, ru
     page, page_url, _retryable = fetch_and_extract(ctx, entry, rules)
     fetched = f"{fetched}; page {page_url or entry.link or '-'}"
     return Inspection(target, fetched, page_url, page, _normalize(ctx, entry, page, page_url),
-                      entry_title=entry.title)
+                      entry_title=plain(entry.title))
 
 
 def _normalize(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str | None) -> Item:

@@ -43,7 +43,8 @@ class Response:
 
 @dataclass(frozen=True)
 class FeedEntry:
-    """One entry as the feed gave it (HTML fields are feedparser-sanitized, not yet ours)."""
+    """One entry as the feed gave it. Title, summary and content are HTML (feedparser-sanitized, not yet ours;
+    plain-text ones escaped)."""
 
     guid: str | None
     link: str | None

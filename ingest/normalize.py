@@ -1,7 +1,8 @@
 """Feed entry + extraction -> Item in the seed front-matter schema.
 
 Field by field (see the seed 002 document):
-  title        the feed's title (tags stripped), else the page's title
+  title        the feed's title (as text: tags of an HTML title stripped, a plain-text one kept whole), else
+               the page's title
   date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z".
                A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
                believed: the next one in that list is used.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import html
 import re
 from collections import defaultdict
 from dataclasses import replace
@@ -168,13 +169,20 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
     return FeedEntry(
         guid=_text(e.get("id"), newlines=False) or None,
         link=_link(e.get("link"), base),
-        title=_text(e.get("title")),
-        summary_html=_text(e.get("summary")),
-        content_html=_text(content[0].get("value")) if content else "",
+        title=_html(e.get("title"), e.get("title_detail")),
+        summary_html=_html(e.get("summary"), e.get("summary_detail")),
+        content_html=_html(content[0].get("value"), content[0]) if content else "",
         published=_datetime(e.get("published_parsed") or dict.get(e, "updated_parsed")),  # no deprecated alias
         enclosure=_enclosure(e, base),
         author=_text(e.get("author")),
     )
+
+
+def _html(value: Any, detail: Mapping[str, Any] | None) -> str:
+    """A text construct as HTML: one feedparser calls text/plain (Atom type="text", most RSS titles) is escaped,
+    so that "Apple <AAPL.O> shares" or "AT&T <T>" stays text when read as HTML downstream."""
+    text = _text(value)
+    return html.escape(text, quote=False) if (detail or {}).get("type") == "text/plain" else text
 
 
 def _identified(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:

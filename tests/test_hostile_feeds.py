@@ -119,6 +119,28 @@ def test_a_changed_guid_of_the_same_item_is_still_a_duplicate(tmp_path, sqlite_u
     assert _keyed_poll(pw, empty_server, item("v2", "Story", "https://wire.example/s?utm_source=x")) == (0, 1)
 
 
+def test_plain_text_titles_and_summaries_keep_what_looks_like_tags(tmp_path, sqlite_url, empty_server):
+    """Atom type="text" and RSS titles are text, not HTML: "<AAPL.O>" is part of it, "AT&amp;T" is AT&T."""
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title>'
+            '<entry><id>urn:a</id><link href="https://wire.example/a"/><updated>2025-01-02T03:04:05Z</updated>'
+            '<title type="text">Apple &lt;AAPL.O&gt; shares rise &amp; &lt;guidance&gt; beats</title>'
+            '<summary type="text">Shares of Apple &lt;AAPL.O&gt; rose as revenue &lt;b&gt;beat&lt;/b&gt;.</summary>'
+            '</entry></feed>')
+    empty_server.route("/atom.xml", body=atom, headers={"Content-Type": "application/atom+xml"})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/atom.xml"), extra=NO_PAGES)
+    poll_event(pw)
+    [stored] = items(pw)
+    assert stored["title"] == "Apple <AAPL.O> shares rise & <guidance> beats"
+    assert stored["summary"] == "Shares of Apple <AAPL.O> rose as revenue <b>beat</b>."
+    assert stored["body_html"] == "<p>Shares of Apple &lt;AAPL.O&gt; rose as revenue &lt;b&gt;beat&lt;/b&gt;.</p>"
+    feed = rss(item("r", "AT&amp;T &lt;T&gt; beats", "https://wire.example/r", "AT&amp;T &lt;T&gt; beat <b>b</b>."))
+    (tmp_path / "rss").mkdir()
+    pw, _event = _poll(tmp_path / "rss", f"sqlite:///{tmp_path / 'rss' / 'rss.db'}", empty_server, feed, NO_PAGES)
+    [stored] = items(pw)
+    assert stored["title"] == "AT&T <T> beats"
+    assert stored["summary"] == "AT&T beat b."  # an RSS description is HTML: <T> is a tag there
+
+
 def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_server):
     empty_server.route("/feeds/story/", body=PAGE, headers=HTML_TYPE)
     feed = rss(item("r1", "Relative", "story/", extra='<enclosure url="../img/a.png" type="image/png" length="1"/>'))
