@@ -27,6 +27,7 @@ import re
 import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from ingest import decoding
@@ -40,6 +41,10 @@ DESCRIPTION_CHARS = 160
 SLUG_CHARS = 120
 MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed's content, is not the article
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
+# a word whose "." ends no sentence: initials ("U.S.", "John F. Kennedy") and common abbreviations
+_ABBREVIATION = re.compile(r"[(\"“‘]*(?:(?:[A-Za-z]\.)+|(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Rev|Gen|Sen|Rep|Gov|Lt|Col|Capt"
+                           r"|Inc|Corp|Co|Ltd|Bros|Plc|No|vs|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
+                           r"|Mt|Ave|Blvd)\.)", re.IGNORECASE)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
 FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
@@ -179,13 +184,25 @@ def _normalized_start(text: str, chars: int) -> str:
     return " ".join(text.split())
 
 
+def _sentences(text: str) -> Iterator[str]:
+    """The sentences of one line of text: it is split after ., ! or ? and white space before a capital, digit,
+    quote or parenthesis, but not after initials or an abbreviation ("Acme Corp. (NASDAQ: ACME) announced")."""
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        word = text[text.rfind(" ", 0, end.start()) + 1:end.start()]
+        if not _ABBREVIATION.fullmatch(word):
+            yield text[start:end.start()]
+            start = end.end()
+    yield text[start:]
+
+
 def first_sentences(text: str, limit: int) -> str:
     """Whole sentences from the start of text, as many as fit in `limit` (at least one, cut at a word)."""
     text = _normalized_start(text, 2 * limit)
     if len(text) <= limit:
         return text
     out = ""
-    for sentence in _SENTENCE_END.split(text):
+    for sentence in _sentences(text):
         candidate = f"{out} {sentence}".strip()
         if len(candidate) > limit:
             break

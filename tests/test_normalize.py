@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from ingest.extract import extract_page, from_feed
 from ingest.model import EntryKeys, Extraction, FeedEntry
-from ingest.normalize import entry_keys, first_sentences, normalize, slugify
+from ingest.normalize import _ABBREVIATION, _sentences, entry_keys, first_sentences, normalize, slugify
 
 SEEN = datetime(2025, 5, 16, 8, 0, tzinfo=timezone.utc)
 
@@ -36,13 +36,44 @@ def test_first_sentences_keeps_whole_sentences():
     assert first_sentences("a" * 400, 100).endswith("…") and len(first_sentences("a" * 400, 100)) <= 100
 
 
+@pytest.mark.parametrize("text,sentences", [
+    ("Acme Corp. (NASDAQ: ACME) today announced record revenue. Shares rose.",
+     ["Acme Corp. (NASDAQ: ACME) today announced record revenue.", "Shares rose."]),
+    ("Dr. Jane Smith said so. The U.S. Market rose 2%. Prof. Li agreed.",
+     ["Dr. Jane Smith said so.", "The U.S. Market rose 2%.", "Prof. Li agreed."]),
+    ("John F. Kennedy and Helio Grid Systems Inc. (NASDAQ: HGRD) signed. It is the No. 1 deal, vs. Mar. 3.",
+     ["John F. Kennedy and Helio Grid Systems Inc. (NASDAQ: HGRD) signed.", "It is the No. 1 deal, vs. Mar. 3."]),
+    ("Why now? Because Acme Inc. Said so! See (St. Louis) filings. 20% more.",
+     ["Why now?", "Because Acme Inc. Said so!", "See (St. Louis) filings.", "20% more."]),
+])
+def test_sentences_do_not_end_at_initials_or_abbreviations(text, sentences):
+    assert list(_sentences(text)) == sentences
+
+
+def test_a_description_does_not_stop_at_an_abbreviation():
+    text = ("Acme Corp. (NASDAQ: ACME) today announced that its third-quarter revenue rose 20% to $5.2 million, "
+            "beating analyst estimates by a wide margin, and that the company has raised its guidance for 2025.")
+    assert first_sentences(text, 160) == text[:159].rsplit(" ", 1)[0] + "…"  # not "Acme Corp."
+
+
+_ENDS_WITH_ABBREVIATION = re.compile(rf"(?:^| )(?:{_ABBREVIATION.pattern})$", re.IGNORECASE)
+
+
 def _first_sentences_of_all(text: str, limit: int) -> str:
-    """first_sentences as it was written before it read only the start of the text."""
+    """first_sentences as it was written before it read only the start of the text: all of it split with one
+    regex (the separators kept), a sentence that ends with initials or an abbreviation joined to the next."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
+    pieces = re.split(r"(?<=[.!?])([\"”’)]?\s+)(?=[A-Z0-9\"“(])", text)
+    sentences = pieces[:1]
+    for separator, piece in zip(pieces[1::2], pieces[2::2]):
+        if _ENDS_WITH_ABBREVIATION.search(sentences[-1]):
+            sentences[-1] += separator + piece
+        else:
+            sentences.append(piece)
     out = ""
-    for sentence in re.split(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])", text):
+    for sentence in sentences:
         candidate = f"{out} {sentence}".strip()
         if len(candidate) > limit:
             break
@@ -60,8 +91,16 @@ def test_first_sentences_reads_only_the_start_with_the_same_result(text: str, li
     assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["Acme", "rose", "Inc.", "Corp.", "Dr.", "U.S.", "F.", "e.g.", "No.", "(NASDAQ:",
+                                 "ACME)", "sold.", "Q3.", "1.", "why?", "won!", "“We", "(see", "it.)", "said.”", ".", "B"]),
+                max_size=150).map(" ".join), st.integers(min_value=1, max_value=160))
+def test_first_sentences_with_abbreviations_reads_only_the_start_with_the_same_result(text: str, limit: int) -> None:
+    assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
+
+
 def test_first_sentences_of_many_short_quoted_sentences() -> None:
-    text = " ".join(['A."'] * 400)
+    text = " ".join(['1."'] * 400)  # 'A."' would be an initial now: one sentence
     for limit in (1, 2, 3, 10, 160, 300):
         assert first_sentences(text, limit) == _first_sentences_of_all(text, limit)
 
