@@ -234,6 +234,31 @@ def test_press_release_and_news_labels(rules: Rules) -> None:
     assert classify(news, rules=rules).label == "news"
 
 
+# A negated payment, or someone hired to do ordinary work, is not a disclosure; a "paid for by" line, an
+# amount paid by a company or a third party, or payment "for this communication" is.
+DISCLOSURE_LABELS = [
+    ("The author was not paid to write this article and holds no shares in the companies mentioned.", "news"),
+    ("Our reporter is not compensated for coverage by any company named in this story.", "news"),
+    ("We haven't been compensated for the distribution of this article.", "news"),
+    ("Pinewood Studios was hired to produce the new series for the BBC, the broadcaster said in a statement.",
+     "news"),
+    ("McKesson has been retained to distribute the vaccines to pharmacies across the country.", "news"),
+    ("Jane Doe was hired by Acme to lead marketing for a salary of $2 million a year.", "news"),
+    ("The ad was paid for by the campaign, according to its filings.", "news"),
+    ("Paid for by Acme Lithium Corp.", "promotional"),
+    ("This video was paid for by Acme Lithium Corp.", "promotional"),
+    ("This message was paid for by Acme Lithium Corp.", "promotional"),
+    ("Stock Promo Media LLC has been compensated fifty thousand dollars by Acme Lithium Corp.", "promotional"),
+    ("We have been compensated $50,000 by a third party, Acme Capital.", "promotional"),
+    ("IBN is compensated by the company for this communication.", "promotional"),
+]
+
+
+@pytest.mark.parametrize(("sentence", "label"), DISCLOSURE_LABELS, ids=[s[:40] for s, _ in DISCLOSURE_LABELS])
+def test_disclosure_wording_and_near_misses(rules: Rules, sentence: str, label: str) -> None:
+    assert classify(LEAD + sentence, title="Acme news", rules=rules).label == label
+
+
 # ---------------------------------------------------------------- layout and clean text
 
 IBN_ITEM = """Refiners are signing offtake agreements earlier in the project cycle than at any time before.
