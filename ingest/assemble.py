@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ingest import qr
 from ingest.dedup import Deduplicator
 from ingest.extract import extract_page, from_feed, teaser_link
 from ingest.model import ExtractRules, Extraction, FeedEntry, Item
@@ -35,6 +36,8 @@ def assemble(assembly: Assembly, entry: FeedEntry, page: Extraction, *, source_n
     that gave nothing."""
     item = normalize(entry, page, source_name=source_name, seen_at=seen_at, feed_body=from_feed(entry),
                      page_url=page_url, rules=assembly.rules)
+    if not qr.fits(item.source_link):  # no QR code can hold the link: no image, and no path to one
+        item = replace(item, qrcode="")
     return replace(item, fingerprint=assembly.dedup.fingerprint(item)) if assembly.dedup else item
 
 

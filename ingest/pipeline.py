@@ -36,7 +36,7 @@ from ingest.model import ExtractRules, Extraction, FeedEntry, Item, ParsedFeed, 
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.promo import Rules
-from ingest.qr import write_qrcode
+from ingest.qr import write_qrcode_batch
 from ingest.workers import Extractor
 from ingest.settings import DedupSettings, Settings
 from store import repository
@@ -318,9 +318,13 @@ def _abandon(ctx: Context, source: SourceState, started: float) -> PollResult:
 
 
 def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
+    """Write the saved items' QR codes to [output] qrcode_dir; one that cannot be written (a full disk, a
+    link too long for a QR code) is logged and the others are written: the items are saved already."""
     directory = ctx.settings.output.qrcode_dir
-    for _article_id, url, link in saved if directory else ():
-        write_qrcode(Path(directory), url, link)
+    if not directory:
+        return
+    for error in write_qrcode_batch(Path(directory), [(url, link) for _article_id, url, link in saved]):
+        ctx.log.warning("qrcode", error=error)
 
 
 def _log_poll(ctx: Context, r: PollResult) -> None:

@@ -96,6 +96,19 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def fits(link: str) -> bool:
+    """Whether a QR code can hold `link` (qr_png raises segno's DataOverflowError, a ValueError, for one
+    that no version holds: over 2,331 bytes for an ordinary URL)."""
+    data = _byte_mode_data(link or " ")
+    if data is not None:
+        return len(data) <= _MAX_BYTES[-1]
+    try:  # another mode (rare for a link): segno decides
+        segno.make(link, error="m", mask=MASK, micro=False)
+    except ValueError:
+        return False
+    return True
+
+
 def write_qrcode(directory: Path, url_slug: str, link: str) -> Path:
     """Write <directory>/<url_slug>.png atomically (a reader never sees half an image). A slug that would
     put the file anywhere else ("../x", "/tmp/x", "a/b") is a ValueError: slugs come from documents too."""

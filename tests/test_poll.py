@@ -174,6 +174,28 @@ def test_poll_writes_a_qr_code_of_each_items_source_link(tmp_path, presswire):
     assert not list((tmp_path / "qrcodes").glob("*.tmp"))
 
 
+def test_a_link_too_long_for_a_qr_code_has_no_qr_code_and_the_poll_goes_on(tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    long_path = "/news/" + "a" * 2400  # a QR code holds at most 2,331 bytes
+    srv.route("/feed.xml", headers={"Content-Type": "application/rss+xml"}, body=f"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>T</title><link>{srv.base}/</link>
+<item><title>Long one</title><link>{srv.base}{long_path}</link><guid>g1</guid><description>Text.</description></item>
+<item><title>Short one</title><link>{srv.base}/news/b</link><guid>g2</guid><description>Text.</description></item>
+</channel></rss>""")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(srv.url("/feed.xml"), "S")],
+                                extra="[poll]\nfetch_articles = false\n"))
+    logs = log_events(pw("poll"))
+    (poll,) = [e for e in logs if e["event"] == "poll"]
+    assert (poll["status"], poll["new"]) == ("ok", 2)
+    by_title = {i["title"]: i for i in _items(pw)}
+    assert [e["error"].split(":")[0] for e in logs if e["event"] == "qrcode"] == [by_title["Long one"]["url"]]
+    assert by_title["Long one"]["qrcode"] == ""  # no image, and no path to a missing one
+    assert by_title["Short one"]["qrcode"] == "qrcodes/" + by_title["Short one"]["url"] + ".png"
+    assert [p.name for p in (tmp_path / "qrcodes").iterdir()] == [by_title["Short one"]["url"] + ".png"]
+    pw("export", "--out", str(tmp_path / "site"))  # the Hugo export draws the QR codes again
+    assert sorted(p.name for p in (tmp_path / "site" / "qrcodes").iterdir()) == [by_title["Short one"]["url"] + ".png"]
+
+
 def test_a_qr_code_batch_writes_what_it_can_and_names_what_it_could_not(tmp_path):
     from ingest.qr import write_qrcode_batch
     errors = write_qrcode_batch(tmp_path, [("ok", "https://example.com/a"), ("long", "https://example.com/" + "x" * 4000),

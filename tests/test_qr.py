@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from segno import consts
 
 from conftest import ROOT
-from ingest.qr import qr_matrix, qr_png, write_qrcode_batch
+from ingest.qr import fits, qr_matrix, qr_png, write_qrcode_batch
 
 LEVELS = {"M": consts.ERROR_LEVEL_M, "Q": consts.ERROR_LEVEL_Q, "H": consts.ERROR_LEVEL_H}
 
@@ -146,6 +146,17 @@ def test_too_long_for_version_40_is_segnos_error():
         segno.make(link, error="m", mask=0, micro=False)
     with pytest.raises(segno.DataOverflowError):
         qr_png(link)
+
+
+@pytest.mark.parametrize("link", ["https://example.com/" + "a" * n for n in (2311, 2312)]
+                         + ["1" * 7089, "1" * 7090, "https://x.example/\ud800", ""])
+def test_fits_says_whether_segno_can_make_the_code(link):
+    try:
+        segno.make(link or " ", error="m", mask=0, micro=False)
+        possible = True
+    except ValueError:  # DataOverflowError; UnicodeEncodeError
+        possible = False
+    assert fits(link) == possible
 
 
 def test_the_png_bytes_are_the_writers_it_replaced():
