@@ -11,6 +11,7 @@ PRESSWIRE_HTTP_MAX_BYTES. PRESSWIRE_CONFIG names the config file when --config i
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -96,6 +97,11 @@ class ServiceSettings:
     metrics_host: str = "127.0.0.1"  # `presswire run` serves /metrics (Prometheus) and /healthz here ...
     metrics_port: int = 9180  # ... on this port; 0 = any free port (logged), -1 = no metrics server
 
+    def __post_init__(self) -> None:
+        if not -1 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port: expected a port from 0 to 65535, or -1 (no metrics server), "
+                             f"got {self.metrics_port}")
+
 
 @dataclass(frozen=True)
 class ExtractSettings:
@@ -166,6 +172,10 @@ class WebSettings:
     feed_title: str = "presswire"  # the Atom feed's title
     page_size: int = 50  # items per page (HTML, API default) and in the Atom feed
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port: expected a port from 0 to 65535, got {self.port}")
+
 
 @dataclass(frozen=True)
 class SourceConfig:
@@ -212,6 +222,7 @@ SECTIONS: dict[str, type] = {
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+MAX_DURATION = 100 * 365 * 86400.0  # longer durations overflow dates (now + interval), socket and thread timeouts
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -298,7 +309,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     elif hint is str:
         if isinstance(value, str):
@@ -325,13 +336,15 @@ def duration(text: str, where: str) -> float:
 
 
 def _seconds(value: Any, where: str) -> float:
+    seconds = None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ConfigError(f"{where}: expected a duration (seconds, or like \"90s\", \"15m\", \"2h\", \"7d\"), "
-                          f"got {_tname(value)} {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is None or not seconds <= MAX_DURATION:  # nor inf, nan or 1e400 (read as inf)
+        raise ConfigError(f"{where}: expected a duration (seconds, or like \"90s\", \"15m\", \"2h\", \"7d\"; "
+                          f"at most 100 years), got {_tname(value)} {value!r}")
+    return seconds
 
 
 def _optional_of(hint: Any) -> Any:
@@ -342,7 +355,7 @@ def _optional_of(hint: Any) -> Any:
 
 
 def _describe(hint: Any) -> str:
-    names = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+    names = {bool: "a boolean (true/false)", int: "an integer", float: "a finite number", str: "a string"}
     if dataclasses.is_dataclass(hint):
         return "a table"
     if typing.get_origin(hint) is tuple:

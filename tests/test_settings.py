@@ -64,6 +64,53 @@ def test_wrong_config_names_file_key_and_expected_type(tmp_path, text, message):
     assert str(path) in str(err.value) or "TOML" in str(err.value)
 
 
+@pytest.mark.parametrize("text,message", [
+    ("[poll]\ninterval = inf\n", r"\[poll\] interval: expected a duration .*got number inf"),
+    ("[poll]\nmax_backoff = 1e400\n", r"\[poll\] max_backoff: expected a duration .*got number inf"),
+    ("[poll]\ninterval = 1e12\n", r"\[poll\] interval: expected a duration .*at most 100 years"),
+    ('[poll]\nbackoff = "999999999999d"\n', r"\[poll\] backoff: expected a duration .*at most 100 years"),
+    ('[[sources]]\nurl = "https://a.example/feed"\ninterval = inf\n', r"sources\[0\] interval: expected a duration"),
+    ("[dedup]\njaccard_threshold = nan\n", r"\[dedup\] jaccard_threshold: expected a finite number, got number nan"),
+    ("[service]\nmetrics_port = 70000\n", r"\[service\] metrics_port: expected a port from 0 to 65535, or -1"),
+    ("[service]\nmetrics_port = -2\n", r"\[service\] metrics_port: expected a port"),
+    ("[web]\nport = 65536\n", r"\[web\] port: expected a port from 0 to 65535, got 65536"),
+])
+def test_values_no_poll_or_server_can_use_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize("var,value,message", [
+    ("PRESSWIRE_POLL_LEASE", "inf", "expected a duration"),
+    ("PRESSWIRE_POLL_MAX_BACKOFF", "1e400", "expected a duration"),
+    ("PRESSWIRE_DEDUP_JACCARD_THRESHOLD", "nan", "expected a finite number"),
+    ("PRESSWIRE_SERVICE_METRICS_PORT", "70000", "expected a port"),
+    ("PRESSWIRE_WEB_PORT", "-1", "expected a port"),
+])
+def test_environment_values_no_poll_or_server_can_use_are_refused(var, value, message):
+    with pytest.raises(ConfigError, match=f"environment {var}: .*{message}"):
+        load_settings(None, environ={var: value})
+
+
+def test_the_edges_of_the_ranges_are_allowed_and_past_them_refused(tmp_path):
+    s = load_settings(_write(tmp_path, '[service]\nmetrics_port = -1\n[web]\nport = 65535\n'
+                                       '[poll]\nmax_backoff = "36500d"\n'), environ={})
+    assert (s.service.metrics_port, s.web.port, s.poll.max_backoff) == (-1, 65535, 36500 * 86400)
+    with pytest.raises(ConfigError, match="metrics_port"):
+        load_settings(None, environ={"PRESSWIRE_SERVICE_METRICS_PORT": "65536"})
+    with pytest.raises(ConfigError, match="PRESSWIRE_POLL_MAX_BACKOFF: expected a duration"):
+        load_settings(None, environ={"PRESSWIRE_POLL_MAX_BACKOFF": "36501d"})
+
+
+def test_run_with_a_metrics_port_past_65535_is_a_config_error(tmp_path):
+    from click.testing import CliRunner
+    from ingest.cli import cli
+    path = _write(tmp_path, f'[database]\nurl = "sqlite:///{tmp_path}/p.db"\n[service]\nmetrics_port = 70000\n')
+    result = CliRunner().invoke(cli, ["--config", str(path), "run", "--once"])
+    assert result.exit_code == 2
+    assert f"presswire: error: {path}: [service] metrics_port: expected a port" in result.stderr
+
+
 def test_misspelt_environment_key_is_an_error():
     with pytest.raises(ConfigError, match="PRESSWIRE_HTTP_MAXBYTES: \\[http\\] has no key 'maxbytes'"):
         load_settings(None, environ={"PRESSWIRE_HTTP_MAXBYTES": "1"})
