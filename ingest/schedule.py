@@ -3,9 +3,9 @@
 The policy is a pure function of the source, the poll's outcome, the time and a random source, so tests
 run days of schedule in a moment:
 
-    interval   the source's own interval (config, `sources add --interval`); else, in adaptive mode, the
-               mean time between its recent entries (those of the last 7 days, up to now), clamped to
-               [min_interval, max_interval]; else [poll] interval
+    interval   the source's own interval (config, `sources add --interval`), at least min_interval; else,
+               in adaptive mode, the mean time between its recent entries (those of the last 7 days, up to
+               now), clamped to [min_interval, max_interval]; else [poll] interval
     jitter     the interval is stretched or shrunk at random by up to [poll] jitter, so sources that share
                a host drift apart instead of firing together
     errors     a failing source waits backoff * 2^(errors - 1), at most max_backoff, instead
@@ -63,7 +63,7 @@ def plan_next_poll(poll: PollSettings, source: SourceState, now: datetime, rng: 
 def base_interval(poll: PollSettings, source: SourceState, now: datetime,
                   published: Sequence[datetime | None] | None) -> float:
     if source.poll_interval:
-        return source.poll_interval
+        return max(source.poll_interval, poll.min_interval)
     if not poll.adaptive:
         return poll.interval
     if published is None:  # nothing read this time: keep what the last read chose

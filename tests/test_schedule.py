@@ -37,10 +37,19 @@ def test_default_interval_with_jitter_inside_the_bounds():
 
 
 def test_a_source_interval_overrides_default_and_adaptive():
-    own = replace(SOURCE, poll_interval=120.0)
-    assert all(120 * 0.85 <= w <= 120 * 1.15 for w in waits(source=own))
+    own = replace(SOURCE, poll_interval=400.0)
+    assert all(400 * 0.85 <= w <= 400 * 1.15 for w in waits(source=own))
     busy = [NOW - timedelta(minutes=i) for i in range(20)]
-    assert all(w <= 120 * 1.15 for w in waits(replace(POLL, adaptive=True), own, published=busy))
+    assert all(w <= 400 * 1.15 for w in waits(replace(POLL, adaptive=True), own, published=busy))
+    rare = [NOW - timedelta(days=2)]
+    assert all(w <= 400 * 1.15 for w in waits(replace(POLL, adaptive=True), own, published=rare))
+
+
+def test_a_source_interval_is_never_below_min_interval():
+    for own in (5.0, 120.0):
+        plan = plan_next_poll(replace(POLL, jitter=0.0), replace(SOURCE, poll_interval=own), NOW, random.Random(1))
+        assert plan.interval == 300.0 and wait(plan) == 300.0
+    assert all(300 * 0.85 <= w <= 300 * 1.15 for w in waits(source=replace(SOURCE, poll_interval=5.0)))
 
 
 def test_adaptive_interval_follows_the_publishing_rate_within_the_clamps():
