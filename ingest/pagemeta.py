@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
-from ingest.urls import absolute_http
+from ingest.urls import absolute_http, registrable_domain
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
@@ -45,7 +46,7 @@ def page_metadata(tree: etree._Element, url: str) -> PageMeta:
     meta = _meta_tags(tree)
     ld = _json_ld(tree)
     return PageMeta(
-        title=_title(tree, meta, ld),
+        title=_title(tree, meta, ld, url),
         date=_date(tree, meta, ld, url),
         image=absolute_http(_first(meta, _IMAGE_META) or _ld_image(ld), url),
         canonical=_canonical(tree, meta, url),
@@ -96,7 +97,7 @@ def _ld_articles(ld: list[dict]) -> list[dict]:
     return [obj for obj in ld if any(t in _LD_TYPES_WITH_DATE for t in types(obj))]
 
 
-def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict]) -> str:
+def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> str:
     for obj in _ld_articles(ld):
         if isinstance(obj.get("headline"), str) and obj["headline"].strip():
             return _norm(obj["headline"])
@@ -109,7 +110,26 @@ def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict]) -> str:
         return _norm(title)
     title_el = next(tree.iter("title"), None)
     text = _norm("".join(title_el.itertext())) if title_el is not None else ""
-    return max(_TITLE_SEPARATOR.split(text), key=len)  # "Site :: Headline" or "Headline | Site"
+    parts = _TITLE_SEPARATOR.split(text)  # "Headline | Site", "Headline - Section - Site", "Site :: Headline"
+    if len(parts) > 1:
+        sites = _site_names(meta, ld, url)
+        parts = [part for part in parts if _squash(part) not in sites] or parts
+    return max(parts, key=lambda part: len(part.split()))  # the most words; a tie goes to the first part
+
+
+def _site_names(meta: dict[str, str], ld: list[dict], url: str) -> set[str]:
+    """What the site calls itself (og:site_name, application-name, the JSON-LD publisher) and its host's
+    name ("wsj" and "wsj.com" for www.wsj.com), squashed."""
+    names = [meta.get("og:site_name"), meta.get("application-name")]
+    names += [obj["publisher"].get("name") for obj in _ld_articles(ld) if isinstance(obj.get("publisher"), dict)]
+    domain = registrable_domain(url)
+    names += [domain, domain.split(".")[0]]
+    return {_squash(name) for name in names if isinstance(name, str) and name.strip()} - {""}
+
+
+def _squash(text: str) -> str:
+    """Lowercase letters and digits only: "The Wall Street Journal" -> "thewallstreetjournal"."""
+    return _NOT_ALNUM.sub("", text).lower()
 
 
 def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> datetime | None:

@@ -147,6 +147,28 @@ def test_page_metadata_matches_the_manifest(name):
         assert got.date is not None and got.date.strftime("%Y-%m-%d") == want["date"]
 
 
+def meta(head: str, body: str = "<p>x</p>", url: str = "https://wsj.example/a", html_attrs: str = ""):
+    from ingest.pagemeta import page_metadata
+    return page_metadata(lxml.html.fromstring(f"<html {html_attrs}><head>{head}</head><body>{body}</body></html>"), url)
+
+
+@pytest.mark.parametrize(("head", "url", "title"), [
+    # the site's own name (og:site_name, the JSON-LD publisher, the host) is dropped, on either side
+    ('<title>Fed holds rates steady | The Wall Street Journal</title>'
+     '<meta property="og:site_name" content="The Wall Street Journal">', "https://wsj.example/a",
+     "Fed holds rates steady"),
+    ('<title>The Daily Ledger of Commerce - Rates up</title><script type="application/ld+json">'
+     '{"@type": "NewsArticle", "publisher": {"name": "The Daily Ledger of Commerce"}}</script>',
+     "https://ledger.example/a", "Rates up"),
+    ('<title>Rates up | ValleyCourier.com</title>', "https://www.valleycourier.com/a", "Rates up"),
+    # otherwise the part with the most words, a tie going to the first ("Headline | Site" is the usual order)
+    ('<title>Fed holds rates steady | The Wall Street Journal</title>', "https://news.example/a",
+     "Fed holds rates steady"),
+])
+def test_title_from_the_title_element_drops_the_site_name(head, url, title):
+    assert meta(head, url=url).title == title
+
+
 # --- teasers ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(BY_NAME))
