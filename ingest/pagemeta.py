@@ -20,6 +20,8 @@ from ingest.urls import absolute_http, registrable_domain
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
+_NO_LANGUAGE = {"und", "mul", "zxx", "mis"}  # ISO 639 codes for undetermined, multiple, none, uncoded
+_PUBLISHED = re.compile(r"(?:^|[\s_-])published(?:$|[\s_-])", re.IGNORECASE)  # not "unpublished"
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 _DATE_META = ("article:published_time", "og:published_time", "datepublished", "date", "pubdate",
@@ -135,7 +137,7 @@ def _squash(text: str) -> str:
 def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> datetime | None:
     candidates = [obj.get("datePublished") for obj in _ld_articles(ld)]
     candidates += [meta.get(key) for key in _DATE_META]
-    candidates += [el.get("datetime") for el in tree.iter("time") if "published" in (el.get("class") or "")]
+    candidates += [el.get("datetime") for el in tree.iter("time") if _PUBLISHED.search(el.get("class") or "")]
     for value in candidates:
         if isinstance(value, str) and (parsed := parse_date(value)):
             return parsed
@@ -180,7 +182,7 @@ def _language(tree: etree._Element, meta: dict[str, str]) -> str | None:
     root = tree.getroottree().getroot()
     for value in (root.get("lang"), root.get("{http://www.w3.org/XML/1998/namespace}lang"),
                   meta.get("og:locale"), meta.get("content-language"), meta.get("language")):
-        if value and (match := _LANG.match(value.strip())):
+        if value and (match := _LANG.match(value.strip())) and match.group(0).lower() not in _NO_LANGUAGE:
             return match.group(0).lower()
     return None
 

@@ -169,6 +169,17 @@ def test_title_from_the_title_element_drops_the_site_name(head, url, title):
     assert meta(head, url=url).title == title
 
 
+def test_an_undetermined_language_is_no_language():
+    assert meta("", html_attrs='lang="und"').language is None
+    assert meta('<meta property="og:locale" content="en_US">', html_attrs='lang="und"').language == "en"
+
+
+def test_an_unpublished_time_is_not_the_publication_date():
+    body = '<p>x</p><time class="unpublished" datetime="2031-01-01">x</time>'
+    assert meta("", body=body).date is None
+    assert meta("", body=body + '<time class="entry-date published" datetime="2025-05-15">x</time>').date.year == 2025
+
+
 # --- teasers ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(BY_NAME))
