@@ -64,6 +64,10 @@ ROOT_MIN_CHARS = 500  # below this much paragraph text, the whole page is given 
 _HEADER_CHARS = 600  # a <header> with less text than this is a title block, not (part of) the article
 _NOT_TEXT = (etree.Comment, etree.ProcessingInstruction, etree.Entity)  # their own text is not in method="text"
 _HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "h4"}
+# Inside a block of trafilatura's XML (or of the HTML its fallbacks return), these break the text: a space
+# goes where they are; every other element (hi, ref, b, a, span, ...) is inline and joins its text as it is.
+_SEPARATING = _BLOCK_TAGS | {"lb", "br", "head", "quote", "list", "item", "table", "row", "cell", "ul", "ol",
+                             "dl", "dt", "dd", "td", "th", "hr", "figure", "figcaption"}
 
 # trafilatura's option sets, by name: templates, copied for each page (never changed in place)
 _OPTIONS = {"fast": dict(fast=True, precision=True), "fallback": dict(fast=False),
@@ -446,9 +450,17 @@ def _table_rows(el: etree._Element) -> Iterator[tuple[str, str, str]]:
 
 
 def _inline_text(el: etree._Element) -> str:
-    if len(el) == 0:  # most blocks, cells and items: ~1.4 -> ~0.1 us each without an itertext() iterator
+    """The element's text as written ("<ref>lithium</ref>-ion" is "lithium-ion"), a space where a line break
+    or a block separates it (_SEPARATING); comments' and processing instructions' own text left out."""
+    if len(el) == 0:  # most blocks, cells and items: ~1.4 -> ~0.1 us each without walking children
         return el.text or ""
-    return " ".join(el.itertext())
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str):
+            space = " " if child.tag in _SEPARATING else ""
+            parts += (space, _inline_text(child), space)
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def _text_html(el: etree._Element, text: str, base_url: str) -> str:
@@ -459,16 +471,21 @@ def _text_html(el: etree._Element, text: str, base_url: str) -> str:
 
 
 def _inline_html(el: etree._Element, base_url: str) -> str:
-    """The element's text with <ref> kept as absolute links and every other inline tag flattened."""
+    """The element's text with <ref> kept as absolute links and every other inline tag flattened; spaced
+    as _inline_text."""
+    return " ".join(_inline_markup(el, base_url).split())
+
+
+def _inline_markup(el: etree._Element, base_url: str) -> str:
     parts = [html.escape(el.text or "", quote=False)]
     for child in el:
-        inner = _inline_html(child, base_url)
-        href = absolute_http(child.get("target"), base_url) if child.tag == "ref" else None
-        parts.append(f'<a href="{html.escape(href)}">{inner}</a>' if href else inner)
-        if child.tag == "lb":
-            parts.append(" ")
+        if isinstance(child.tag, str):
+            inner = _inline_markup(child, base_url)
+            href = absolute_http(child.get("target"), base_url) if child.tag == "ref" else None
+            space = " " if child.tag in _SEPARATING else ""
+            parts += (space, f'<a href="{html.escape(href)}">{inner}</a>' if href else inner, space)
         parts.append(html.escape(child.tail or "", quote=False))
-    return " ".join("".join(parts).split())
+    return "".join(parts)
 
 
 def _norm(text: str) -> str:

@@ -64,6 +64,22 @@ def test_paragraphs_spread_over_containers_go_to_trafilatura_whole():
     assert got.trail == f"fast: {len(got.text)} chars" and got.method == "fast"
 
 
+def test_trafilatura_bodies_keep_inline_markup_inside_words_and_space_at_breaks_and_blocks():
+    filler = "<p>" + "Analysts said the quarter was strong and margins improved across every region. " * 2 + "</p>"
+    lead = ("<p>Demand for <a href='/x'>lithium</a>-ion cells grew.<br>Shares closed higher on the news in New York "
+            "trading today.</p><blockquote><p>We are pleased.</p><p>Very pleased.</p></blockquote>")
+    page = (f"<html><body><div class='a'>{lead}{filler}</div><div class='b'>{filler}{filler}</div>"
+            f"<div class='c'>{filler}{filler}</div></body></html>")  # no container holds 60%: trafilatura
+    got = extract_page(page, "https://news.example/acme")
+    assert got.method == "fast"
+    first, quote = paragraphs(got.text)[:2]
+    assert first == "Demand for lithium-ion cells grew. Shares closed higher on the news in New York trading today."
+    assert quote == "We are pleased. Very pleased."
+    assert got.body_html.startswith('<p>Demand for <a href="https://news.example/x">lithium</a>-ion cells grew. '
+                                    'Shares closed higher on the news in New York trading today.</p>'
+                                    '<blockquote>We are pleased. Very pleased.</blockquote>')
+
+
 def test_content_root_leaves_comments_out():
     got = extract("comments_drupal")
     assert paragraphs(got.text) == paragraphs(expected("comments_drupal"))
