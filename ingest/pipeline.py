@@ -262,10 +262,10 @@ def _finish(ctx: Context, source: SourceState, started: float, now: datetime, re
         if result.status == "gone":
             repository.retire_source(s, source.id, f"retired: {result.error}", now)
         else:
-            repository.record_poll(s, source.id, now=now, next_poll_at=plan.next_poll_at, error=result.error,
-                                   status=result.status, interval=plan.interval, full_fetch=feed is not None,
-                                   redirect=redirect, keep_validators=response is None,
-                                   **_validators(source, response))
+            repository.record_poll(s, source.id, owner=ctx.worker, now=now, next_poll_at=plan.next_poll_at,
+                                   error=result.error, status=result.status, interval=plan.interval,
+                                   full_fetch=feed is not None, redirect=redirect,
+                                   keep_validators=response is None, **_validators(source, response))
         refused = repository.move_source(s, source.id, move) if move else None
     write_qrcodes(ctx, saved.saved)
     result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate, copies=saved.copies,

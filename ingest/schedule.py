@@ -117,13 +117,18 @@ class Dispatcher:
 
     `tick()` starts threads for the free slots; a thread polls due sources until none is left (or, with
     `cutoff`, none that was due at the cutoff) or the dispatcher is stopping. `poll(source)` is
-    ingest.pipeline.poll_source bound to a context; `claim(now, limit)` leases due sources."""
+    ingest.pipeline.poll_source bound to a context; `claim(now, limit)` leases due sources;
+    `renew(source_ids)` extends the leases of the sources being polled, which `renew_leases()` does (the
+    service every `renew_every` seconds, and run_once while it waits), so a poll that outlasts its lease
+    keeps its source."""
 
     def __init__(self, poll: Callable[[SourceState], PollResult],
                  claim: Callable[[datetime, int], list[SourceState]], clock: Callable[[], datetime],
                  concurrency: int, stopping: threading.Event | None = None,
-                 on_error: Callable[[Exception], None] | None = None):
+                 on_error: Callable[[Exception], None] | None = None,
+                 renew: Callable[[list[int]], None] | None = None, renew_every: float | None = None):
         self._poll, self._claim, self._clock, self._on_error = poll, claim, clock, on_error
+        self._renew, self.renew_every = renew, renew_every
         self.concurrency = concurrency
         self.stopping = stopping or threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
@@ -145,7 +150,8 @@ class Dispatcher:
         with self._lock:
             self.results = []
         self.tick(cutoff=self._clock())
-        self.wait()
+        while not self.wait(self.renew_every):
+            self.renew_leases()
         with self._lock:
             results, self.results = self.results, None
         return results
@@ -158,6 +164,11 @@ class Dispatcher:
     def in_flight(self) -> list[SourceState]:
         with self._lock:
             return list(self._in_flight.values())
+
+    def renew_leases(self) -> None:
+        """Extend the leases of the sources being polled now."""
+        if self._renew is not None and (ids := [source.id for source in self.in_flight()]):
+            self._renew(ids)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -201,16 +212,26 @@ def dispatcher(ctx) -> Dispatcher:
     """A Dispatcher over the context's store: claims with a [poll] lease in the worker's name."""
     from ingest.pipeline import poll_source
 
+    lease = ctx.settings.poll.lease
+
     def claim(now: datetime, limit: int) -> list[SourceState]:
-        lease_until = ctx.clock() + timedelta(seconds=ctx.settings.poll.lease)
+        lease_until = ctx.clock() + timedelta(seconds=lease)
         with ctx.sessions.begin() as s:
             return [d.state for d in repository.claim_due_sources(s, now, ctx.worker, lease_until, limit)]
+
+    def renew(source_ids: list[int]) -> None:
+        try:
+            with ctx.sessions.begin() as s:
+                repository.renew_leases(s, ctx.worker, source_ids, ctx.clock() + timedelta(seconds=lease))
+        except Exception as exc:  # noqa: BLE001 - the database went away: the next renewal tries again
+            ctx.log.error("lease renewal failed", error=f"{type(exc).__name__}: {exc}", sources=source_ids)
 
     def report(exc: Exception) -> None:
         ctx.log.error("dispatch failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
     return Dispatcher(lambda source: poll_source(ctx, source), claim, ctx.clock,
-                      ctx.settings.poll.concurrency, ctx.stopping, on_error=report)
+                      ctx.settings.poll.concurrency, ctx.stopping, on_error=report,
+                      renew=renew, renew_every=lease / 3 or None)
 
 
 # --- the service ----------------------------------------------------------------------------------
@@ -227,6 +248,9 @@ def run_service(ctx, metrics=None) -> None:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(work.tick, IntervalTrigger(seconds=poll.dispatch_every), id="dispatch", max_instances=1,
                       coalesce=True, misfire_grace_time=None, next_run_time=datetime.now().astimezone())
+    if work.renew_every:
+        scheduler.add_job(work.renew_leases, IntervalTrigger(seconds=work.renew_every), id="renew",
+                          max_instances=1, coalesce=True, misfire_grace_time=None)
     signals = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, _frame: _stop(ctx, work, signum, signals))
                 for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -79,7 +79,7 @@ class PollSettings:
     article_workers: int = 4  # article pages fetched at once within one source
     max_article_attempts: int = 3  # tries of a failing article page (one per poll) before giving up
     dispatch_every: Seconds = Seconds(30.0)  # how often `presswire run` looks for due sources
-    lease: Seconds = Seconds(600.0)  # how long a claimed source is reserved for the worker polling it
+    lease: Seconds = Seconds(600.0)  # how long a claimed source is reserved for its worker (renewed while it polls)
     shutdown_grace: Seconds = Seconds(20.0)  # on SIGTERM, how long in-flight polls may take to finish
 
     def __post_init__(self) -> None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
-                        update)
+from sqlalchemy import (CompoundSelect, Select, and_, bindparam, case, delete, func, literal, null, or_, select, text,
+                        union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -141,15 +141,21 @@ def claim_due_sources(s: Session, now: datetime, owner: str, lease_until: dateti
 
 
 def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: datetime | None,
-                error: str | None = None, status: str | None = None, interval: float | None = None,
-                etag: str | None = None, last_modified: str | None = None, keep_validators: bool = False,
-                full_fetch: bool = False, redirect: tuple[str | None, int] = (None, 0)) -> None:
-    """Record a finished poll and release the lease; an error counts up, a success resets the count.
+                owner: str | None = None, error: str | None = None, status: str | None = None,
+                interval: float | None = None, etag: str | None = None, last_modified: str | None = None,
+                keep_validators: bool = False, full_fetch: bool = False,
+                redirect: tuple[str | None, int] = (None, 0)) -> None:
+    """Record a finished poll and release `owner`'s lease; an error counts up, a success resets the count.
 
+    Only the lease `owner` holds is released: a worker whose lease ran out during a long poll (and whose
+    source another worker then claimed) records its poll and leaves the other worker's lease alone.
     `keep_validators` keeps the stored ETag / Last-Modified (a failed poll learned nothing new); `full_fetch`
     records that the feed was read whole now; `redirect` is the permanent redirect seen on consecutive
     polls so far (its target and how many polls in a row)."""
-    values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at, "lease_owner": None, "lease_until": None,
+    own = t.Source.lease_owner == owner
+    values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at,
+                    "lease_owner": case((own, null()), else_=t.Source.lease_owner),
+                    "lease_until": case((own, null()), else_=t.Source.lease_until),
                     "last_status": status or ("error" if error else "ok"), "redirect_url": redirect[0],
                     "redirect_count": redirect[1]}
     if interval is not None:
@@ -183,6 +189,13 @@ def move_source(s: Session, source_id: int, new_url: str) -> str | None:
     row.redirect_url, row.redirect_count = None, 0
     row.etag = row.last_modified = None
     return None
+
+
+def renew_leases(s: Session, owner: str, source_ids: Sequence[int], lease_until: datetime) -> None:
+    """Extend the leases `owner` holds on these sources (it is still polling them) to `lease_until`."""
+    if source_ids:
+        s.execute(update(t.Source).where(t.Source.id.in_(list(source_ids)), t.Source.lease_owner == owner)
+                  .values(lease_until=lease_until))
 
 
 def release_leases(s: Session, owner: str, source_ids: Sequence[int]) -> None:

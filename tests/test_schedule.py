@@ -174,3 +174,33 @@ def test_dispatcher_reports_an_unexpected_error_and_carries_on_at_the_next_tick(
         assert work.wait(10) and not queue and work.results is None and work.in_flight() == []
     finally:
         work.close()
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+def test_a_poll_longer_than_its_lease_keeps_its_source_from_other_workers(tmp_path, sqlite_url, empty_server):
+    """The worker polling a source renews its lease while the poll runs (every third of [poll] lease), so a
+    second worker cannot claim the source in the middle of a poll that outlasts the lease."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from ingest.pipeline import utcnow
+    empty_server.route("/slow.xml", body=FEED.format(name="slow", base=empty_server.base),
+                       headers={"Content-Type": "application/rss+xml"}, delay=2.5)
+    config = write_config(tmp_path / "c.toml", sqlite_url, [(empty_server.url("/slow.xml"), "slow")],
+                          extra="[poll]\nlease = 1\nfetch_articles = false\n")
+    app = App(load_settings(config))
+    work = dispatcher(replace(app.context(), worker="first"))
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            polling = pool.submit(work.run_once)
+            time.sleep(1.8)  # the feed answers after 2.5 s; the lease is 1 s
+            with app.sessions.begin() as s:
+                stolen = repository.claim_due_sources(s, utcnow(), "second", utcnow() + timedelta(minutes=1), 10)
+            results = polling.result(timeout=30)
+        with app.sessions.begin() as s:
+            (source,) = repository.list_sources(s)
+    finally:
+        work.close()
+        app.close()
+    assert stolen == []
+    assert [r.status for r in results] == ["ok"] and source.last_status == "ok"

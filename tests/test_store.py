@@ -114,9 +114,40 @@ def test_claim_due_sources_leases_and_expiry(sessions):
         again = repository.claim_due_sources(s, NOW + timedelta(minutes=11), "w2", NOW + timedelta(minutes=21), 10)
     assert [c.id for c in again] == [due]
     with sessions.begin() as s:
-        repository.record_poll(s, due, now=NOW, next_poll_at=NOW + timedelta(minutes=15), error="HTTP 500")
+        repository.record_poll(s, due, owner="w2", now=NOW, next_poll_at=NOW + timedelta(minutes=15),
+                               error="HTTP 500")
         row = s.get(t.Source, due)
         assert (row.lease_owner, row.error_count, row.last_error) == (None, 1, "HTTP 500")
+
+
+def test_a_worker_records_its_poll_and_renews_and_releases_only_its_own_lease(sessions):
+    """A slow worker whose lease ran out (and whose source another worker then claimed) records its poll but
+    leaves the other worker's lease alone; renewing and releasing are the lease owner's alone too."""
+    sid = _source(sessions)
+    with sessions.begin() as s:
+        repository.claim_due_sources(s, NOW, "slow", NOW + timedelta(minutes=10), 1)
+    with sessions.begin() as s:  # "slow" is still polling when its lease expires: "fast" claims the source
+        assert [c.id for c in repository.claim_due_sources(s, NOW + timedelta(minutes=11), "fast",
+                                                           NOW + timedelta(minutes=21), 1)] == [sid]
+    with sessions.begin() as s:
+        repository.renew_leases(s, "slow", [sid], NOW + timedelta(minutes=30))
+        repository.record_poll(s, sid, owner="slow", now=NOW + timedelta(minutes=12),
+                               next_poll_at=NOW + timedelta(minutes=13))
+        repository.release_leases(s, "slow", [sid])
+    with sessions.begin() as s:
+        row = s.get(t.Source, sid)
+        assert (row.lease_owner, row.lease_until) == ("fast", NOW + timedelta(minutes=21))
+        assert (row.last_polled_at, row.next_poll_at) == (NOW + timedelta(minutes=12), NOW + timedelta(minutes=13))
+        assert repository.claim_due_sources(s, NOW + timedelta(minutes=14), "third",
+                                            NOW + timedelta(minutes=24), 1) == []  # due, but "fast" holds it
+    with sessions.begin() as s:
+        repository.renew_leases(s, "fast", [sid], NOW + timedelta(minutes=40))
+        assert s.get(t.Source, sid).lease_until == NOW + timedelta(minutes=40)
+    with sessions.begin() as s:
+        repository.record_poll(s, sid, owner="fast", now=NOW + timedelta(minutes=13),
+                               next_poll_at=NOW + timedelta(minutes=28))
+        row = s.get(t.Source, sid)
+        assert (row.lease_owner, row.lease_until) == (None, None)
 
 
 def test_claims_take_never_polled_sources_first_then_the_most_overdue(sessions):
