@@ -29,7 +29,7 @@ from typing import Iterable
 from ingest.extract import clean_html
 from ingest.frontmatter import presswire_table, render, seed_front
 from ingest.model import StoredItem
-from ingest.qr import qr_png
+from ingest.qr import fits, qr_png
 
 EXTENSION = ".html"
 MAX_STEM = 180
@@ -78,7 +78,9 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True,
     for item in items:
         files = [(f"{file_stem(item)}{EXTENSION}", hugo_document(item).encode())]
         if qrcodes and item.qrcode and "://" not in item.qrcode:
-            if _is_relative_file(item.qrcode):
+            if not fits(item.source_link):  # stored before such items got qrcode = ""
+                skipped.append(f"item {item.article_id}: its link is too long for a QR code")
+            elif _is_relative_file(item.qrcode):
                 files.append((item.qrcode, qr_png(item.source_link)))
             else:
                 skipped.append(f"item {item.article_id}: QR code path {item.qrcode!r} is not a plain relative path")
@@ -104,7 +106,7 @@ def _remove_superseded(root: Path, item: StoredItem, keep: set[Path], qrcodes: b
     own (another item may share the path). Never a file in `keep`, nor through a symbolic link. Returns how
     many files were removed."""
     files: list[tuple[str, bytes | None]] = [(f"{file_stem(item)}{EXTENSION}", None)]
-    if qrcodes and item.qrcode and _is_relative_file(item.qrcode):
+    if qrcodes and item.qrcode and _is_relative_file(item.qrcode) and fits(item.source_link):
         files.append((item.qrcode, qr_png(item.source_link)))
     removed = 0
     for rel, content in files:

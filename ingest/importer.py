@@ -36,6 +36,7 @@ from ingest.extract import clean_html, html_blocks
 from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
 from ingest.normalize import entry_keys, item_slug, normalize, plain
+from ingest import qr
 from ingest.promo import Rules, classify
 
 HEADING_MAX_CHARS = 100
@@ -118,12 +119,19 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
                 summary=fields["summary"], description=fields["description"], source_link=fields["source_link"],
                 enclosure=fields["enclosure"], slug=fields["url"] or item_slug(when, title), source=fields["source"],
                 body_html=body, body_text="\n\n".join(html_blocks(body)), method="import",
-                qrcode=fields["qrcode"] if "qrcode" in front else None, origin=origin)
+                qrcode=fields["qrcode"] if "qrcode" in front else _derived_qrcode(fields["source_link"]),
+                origin=origin)
     if rules:
         item = replace(item, promo=classify(item.body_text, title=title, summary=plain(fields["summary"]),
                                             source_name=fields["source"], source_url=fields["source_link"],
                                             rules=rules))
     return Imported(path, item=item, source_name=fields["source"])
+
+
+def _derived_qrcode(link: str) -> str | None:
+    """None: the store names the QR code after the slug; "" when no QR code can hold the link (as polled
+    items get in ingest.assemble), so the document points at no image that cannot exist."""
+    return None if qr.fits(link) else ""
 
 
 def _identity(origin: Provenance, when: datetime, title: str, url: str, body: str) -> str:

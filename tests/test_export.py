@@ -161,6 +161,17 @@ def test_export_is_idempotent_and_incremental(store, cli, tmp_path):
     assert [json.loads(line)["title"] for line in since.stdout.splitlines()] == ["Item number 3"]
 
 
+def test_an_item_stored_with_a_link_too_long_for_a_qr_code_exports_without_one(store, cli, tmp_path):
+    source = add_source(store)
+    [long_id, _] = save(store, source, [make_item(n, f"Item number {n}") for n in (1, 2)])
+    set_columns(store, long_id, source_link="https://wire.example/" + "a" * 3000)  # stored before qrcode = ""
+    out = tmp_path / "content"
+    result = cli("export", "--out", str(out))
+    assert f"skipped item {long_id}: its link is too long for a QR code" in result.stderr
+    assert "3 files written" in result.stderr  # both documents, the other item's QR code
+    assert sorted(p.name for p in (out / "qrcodes").iterdir()) == ["2025-05-15-item-2.png"]
+
+
 def test_an_out_path_of_the_wrong_kind_is_a_one_line_error(store, cli, tmp_path):
     save(store, add_source(store), [make_item(1, "Story")])
     folder, file = tmp_path / "site" / "folder", tmp_path / "site" / "file.txt"

@@ -45,3 +45,15 @@ def test_ids_at_the_64_bit_limits_and_links_with_ipv6_hosts_are_kept(tmp_path):
     item = import_file(path, source_name="x").item
     assert (item.origin.article_id, item.origin.feed_item_id) == (2**63 - 1, -2**63)
     assert item.source_link == "http://[::1]:8080/a"
+
+
+def test_a_link_too_long_for_a_qr_code_gets_no_qr_code_path_unless_the_document_names_one(tmp_path):
+    long_link = "https://wire.example/" + "a" * 3000
+    plain = import_file(doc(tmp_path, "a.md", f'date = "2025-05-15T00:00:00Z"\nsource_link = "{long_link}"'),
+                        source_name="x").item
+    assert plain.qrcode == ""  # as a polled item gets: the store names no image that cannot be drawn
+    named = import_file(doc(tmp_path, "b.md", f'date = "2025-05-15T00:00:00Z"\nsource_link = "{long_link}"\n'
+                                              'qrcode = "qr/b.png"'), source_name="x").item
+    short = import_file(doc(tmp_path, "c.md", 'date = "2025-05-15T00:00:00Z"\nsource_link = "https://w.example/a"'),
+                        source_name="x").item
+    assert (named.qrcode, short.qrcode) == ("qr/b.png", None)  # kept as given; None: named after the slug
