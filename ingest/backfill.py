@@ -444,8 +444,8 @@ class _Run:
         if cand.item is not None:
             return cand.item
         item = build_item(self.ctx, self.sources[cand.source.url], cand.entry, cand.fallback_date or self.now)
-        if not item.entry.title:  # a URL from a sitemap or a list: the entry takes the page's title
-            item = replace(item, entry=replace(item.entry, title=item.title))
+        if not item.entry.title:  # a URL from a sitemap or a list: the entry takes the page's title (as HTML)
+            item = replace(item, entry=replace(item.entry, title=html.escape(item.title, quote=False)))
         return item
 
     def _collect(self) -> None:

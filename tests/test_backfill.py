@@ -257,6 +257,19 @@ def test_news_title_is_plain_text(tmp_path, sqlite_url, empty_server):
     assert items(pw)[0]["title"] == "Why x<y and y>z: the <video> tag & its &lt; escapes"
 
 
+def test_a_page_title_standing_in_for_the_entry_title_is_stored_as_html_as_feed_titles_are(
+        tmp_path, sqlite_url, empty_server):
+    srv = empty_server
+    page = article(1).replace("Article 1 about storage", "Acme &lt;ACME.O&gt; &amp; Co about storage")
+    srv.route("/news/article-1/", body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+    srv.route("/sitemap.xml", body=urlset(srv, [1]), headers={"Content-Type": "application/xml"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--sitemap", srv.url("/sitemap.xml"))["stored"] == 1
+    assert items(pw)[0]["title"] == "Acme <ACME.O> & Co about storage"
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:  # the entry's title column holds HTML
+        assert db.execute("SELECT title FROM feed_entries").fetchall() == [("Acme &lt;ACME.O&gt; &amp; Co about storage",)]
+
+
 def test_relative_locs_resolve_against_the_sitemap_where_it_was_found(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, [1])
