@@ -30,20 +30,23 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from ingest import qr
 from ingest.decoding import clean_text
 from ingest.discover import EARLIEST, LATEST
 from ingest.extract import clean_html, html_blocks
 from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
 from ingest.normalize import entry_keys, item_slug, normalize, plain
-from ingest import qr
 from ingest.promo import Rules, classify
 
 HEADING_MAX_CHARS = 100
 HEADING_MAX_WORDS = 12
 _FINAL_PUNCTUATION = tuple('.!?;:,"\'”’…)]')
 MAX_FILE_BYTES = 10_000_000
-SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # what normalize.slugify makes: never a path
+# a `url` names files (the QR code's, the export's): one file name, never a path ("../x", "/tmp/x", "a/b"):
+# no slash, white space or control character, and no leading dot. Other systems' slugs ("Q3_Results",
+# "résultats-t3") are kept; presswire's own (normalize.slugify) are lowercase a-z, 0-9 and hyphens.
+SLUG = re.compile(r"[^\s/\\.\x00-\x1f\x7f][^\s/\\\x00-\x1f\x7f]*")
 MAX_SLUG_CHARS = 200  # with the store's "-N" suffix and ".png.tmp", still a file name (255 bytes)
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in the store
 
@@ -189,9 +192,9 @@ def _check_url(key: str, value: str) -> None:
 
 def _check_slug(url: str) -> None:
     """`url` names the item's QR code file (and export file): a slug, never a path like "../x" or "/tmp/x"."""
-    if url and not (SLUG.fullmatch(url) and len(url) <= MAX_SLUG_CHARS):
-        raise FrontMatterError(f"'url' must be a slug (lowercase a-z, 0-9 and single hyphens, at most "
-                               f"{MAX_SLUG_CHARS} characters): {url[:300]!r}")
+    if url and not (SLUG.fullmatch(url) and len(url.encode()) <= MAX_SLUG_CHARS):
+        raise FrontMatterError(f"'url' must be a slug (one file name: no slash, white space or leading dot, at "
+                               f"most {MAX_SLUG_CHARS} bytes): {url[:300]!r}")
 
 
 def _id(front: dict[str, Any], key: str) -> int | None:

@@ -20,7 +20,7 @@ def doc(tmp_path, name: str, front: str, body: str = "<p>Body.</p>"):
 @pytest.mark.parametrize("front,field,says", [
     ('date = "2025-05-15T00:00:00Z"\nurl = "../escaped-qr"', "'url'", "must be a slug"),
     ('date = "2025-05-15T00:00:00Z"\nurl = "/tmp/abs-qr"', "'url'", "must be a slug"),
-    ('date = "2025-05-15T00:00:00Z"\nurl = "2025-05-15-' + "x" * 300 + '"', "'url'", "at most 200 characters"),
+    ('date = "2025-05-15T00:00:00Z"\nurl = "2025-05-15-' + "x" * 300 + '"', "'url'", "at most 200 bytes"),
     ('date = "2025-05-15T00:00:00Z"\narticle_id = 99999999999999999999', "'article_id'", "64-bit"),
     ('date = "2025-05-15T00:00:00Z"\nfeed_item_id = -9223372036854775809', "'feed_item_id'", "64-bit"),
     ('date = "2025-05-15T00:00:00Z"\narticle_id = "85225"', "'article_id'", "must be an integer, got str"),
@@ -57,3 +57,9 @@ def test_a_link_too_long_for_a_qr_code_gets_no_qr_code_path_unless_the_document_
     short = import_file(doc(tmp_path, "c.md", 'date = "2025-05-15T00:00:00Z"\nsource_link = "https://w.example/a"'),
                         source_name="x").item
     assert (named.qrcode, short.qrcode) == ("qr/b.png", None)  # kept as given; None: named after the slug
+
+
+@pytest.mark.parametrize("slug", ["Q3_Results", "résultats-t3", "2025-05-15-x.html", "a..b"])
+def test_other_systems_slugs_that_are_one_file_name_are_kept(tmp_path, slug):
+    item = import_file(doc(tmp_path, "ok.md", f'date = "2025-05-15T00:00:00Z"\nurl = "{slug}"'), source_name="x").item
+    assert item.slug == slug
