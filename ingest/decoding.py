@@ -148,6 +148,40 @@ def repair_utf8(data: bytes) -> bytes | None:
     return None
 
 
+def page_content(content: bytes, content_type: str) -> bytes | str:
+    """An HTML page as the extractor should read it, by the HTML standard's order: a byte order mark, then the
+    HTTP charset; without either, the bytes as they are (the extractor reads them as UTF-8 when they are, else
+    by their <meta charset> or by guessing).
+
+    Valid UTF-8 is UTF-8 whatever the header says (a server's default "charset=iso-8859-1" on a UTF-8 page;
+    real Windows-1252 text with accents is never valid UTF-8). Declared UTF-8 with stray legacy bytes is
+    repaired byte by byte (repair_utf8). Any other declared charset decodes the page here: guessing from the
+    bytes got short pages wrong ("crème brûlée" read as Central European)."""
+    if content.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return content
+    charset = _charset(content_type)
+    if charset is None:
+        return content
+    try:
+        content.decode("utf-8")
+        return content
+    except UnicodeDecodeError:
+        pass
+    if charset == "utf-8":
+        return repair_utf8(content) or content
+    text = content.decode(_WHATWG.get(charset, charset), "replace")
+    return _XML_DECLARATION.sub("", text, count=1)  # lxml refuses a str that declares an encoding
+
+
+def _charset(content_type: str) -> str | None:
+    """Python's codec for the charset parameter of a Content-Type; None without one, or for one Python lacks."""
+    match = _CHARSET_PARAM.search(content_type or "")
+    try:
+        return codecs.lookup(match.group(1)).name if match else None
+    except LookupError:
+        return None
+
+
 def _legacy_bytes(exc: UnicodeError) -> tuple[str, int]:
     """codecs error handler: the undecodable bytes as Windows-1252 (U+FFFD for its five unassigned bytes)."""
     if not isinstance(exc, UnicodeDecodeError):
@@ -156,3 +190,8 @@ def _legacy_bytes(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(_LEGACY, _legacy_bytes)
+
+_CHARSET_PARAM = re.compile(r";\s*charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+# the WHATWG Encoding Standard reads these labels as Windows-1252, as browsers do
+_WHATWG = {"ascii": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252"}
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.dedup import DedupParams, Deduplicator
-from ingest import schedule
+from ingest import decoding, schedule
 from ingest.errors import FetchError, SourceError, TransientFetchError
 from ingest.extract import follow_read_more, teaser_link
 from ingest.fetch import Fetcher
@@ -169,7 +169,7 @@ def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: dat
         item = ctx.extract.assemble(entry, page, page_url=None, **details)
         return replace(item, retryable=retryable, draft=_draft(ctx, item))
     page_url = fetched.final_url
-    item = ctx.extract.page_item(entry, fetched.content, page_url, ctx.settings.rules_for(source.url),
+    item = ctx.extract.page_item(entry, page_content(fetched), page_url, ctx.settings.rules_for(source.url),
                                  follow=ctx.settings.extract.follow_read_more, **details)
     if isinstance(item, Extraction):  # a teaser: its read-more link is followed here, then assembled
         item = ctx.extract.assemble(entry, _follow(ctx, entry, item, page_url), page_url=page_url, **details)
@@ -190,7 +190,12 @@ def fetch_and_extract(ctx: Context, entry: FeedEntry, rules: ExtractRules | None
     if not isinstance(fetched, Response):
         page, retryable = fetched
         return page, None, retryable
-    return extract_and_follow(ctx, entry, fetched.content, fetched.final_url, rules), fetched.final_url, False
+    return extract_and_follow(ctx, entry, page_content(fetched), fetched.final_url, rules), fetched.final_url, False
+
+
+def page_content(response: Response) -> bytes | str:
+    """A fetched page as extraction reads it: decoded by its HTTP charset when it gives one (ingest.decoding)."""
+    return decoding.page_content(response.content, response.headers.get("content-type", ""))
 
 
 def fetch_page(ctx: Context, entry: FeedEntry) -> Response | tuple[Extraction, bool]:
@@ -205,7 +210,7 @@ def fetch_page(ctx: Context, entry: FeedEntry) -> Response | tuple[Extraction, b
         return Extraction(failure=str(exc)), isinstance(exc, TransientFetchError)
 
 
-def extract_and_follow(ctx: Context, entry: FeedEntry, content: bytes, page_url: str,
+def extract_and_follow(ctx: Context, entry: FeedEntry, content: bytes | str, page_url: str,
                        rules: ExtractRules | None = None) -> Extraction:
     """Extract a fetched page; a teaser's read-more link (on the page, or in the feed item) is followed once."""
     return _follow(ctx, entry, ctx.extract(content, page_url, rules), page_url)
@@ -220,12 +225,12 @@ def _follow(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str) -> 
     return page
 
 
-def _fetch_page(ctx: Context, url: str) -> tuple[bytes, str] | str:
+def _fetch_page(ctx: Context, url: str) -> tuple[bytes | str, str] | str:
     try:
         response = ctx.fetcher.get(url, accept=PAGE_ACCEPT)
     except FetchError as exc:
         return exc.reason
-    return response.content, response.final_url
+    return page_content(response), response.final_url
 
 
 def _build_items(ctx: Context, source: SourceState, entries: list[FeedEntry], now: datetime) -> list[Item]:

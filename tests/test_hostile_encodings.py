@@ -146,3 +146,26 @@ def test_article_pages_with_broken_encodings_store_clean_text(tmp_path, db_url, 
     stored = assert_clean_text(db_url)
     assert len(stored["items.title"]) == len(pages)
     assert all("paragraph of the article" in body for body in stored["items.body_text"])
+
+
+PAGE_TEXT = "Café “Le Petit” opened today in Lyon; the crème brûlée is a must. "
+
+
+@pytest.mark.parametrize("encoded,content_type", [
+    (PAGE_TEXT.encode("cp1252"), "text/html; charset=windows-1252"),  # no <meta charset>: guessing got it wrong
+    (PAGE_TEXT.encode("cp1252"), "text/html; charset=ISO-8859-1"),  # read as Windows-1252, as browsers do
+    (PAGE_TEXT.encode(), "text/html; charset=iso-8859-1"),  # a server's default on a UTF-8 page
+    (PAGE_TEXT.encode() + "Œuvre".encode("cp1252"), "text/html; charset=utf-8"),  # UTF-8 with a stray byte
+], ids=["cp1252", "latin1-label", "utf8-declared-latin1", "utf8-repaired"])
+def test_an_article_page_is_read_in_the_charset_its_http_header_gives(tmp_path, sqlite_url, empty_server,
+                                                                      encoded, content_type):
+    filler = b"Visitors are welcome every day of the week. " * 8  # few accents: a guess goes wrong
+    page = b"<html><head><title>Le Petit</title></head><body><p>" + encoded + filler + b"</p></body></html>"
+    empty_server.route("/page/", body=page, headers={"Content-Type": content_type})
+    empty_server.route("/feed.xml", body=_feed(item("p", "Le Petit", empty_server.url("/page/"))).encode(), headers=XML)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    [body] = assert_clean_text(sqlite_url)["items.body_text"]
+    assert PAGE_TEXT.strip() in body
+    if content_type.endswith("utf-8"):
+        assert "Œuvre" in body
