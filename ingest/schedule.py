@@ -287,6 +287,7 @@ def _drain(ctx, work: Dispatcher, grace: float) -> None:
     with ctx.sessions.begin() as s:
         repository.release_leases(s, ctx.worker, [src.id for src in left])
     ctx.log.warning("service abandoned polls", sources=[src.id for src in left], grace=grace)
+    ctx.extract.kill()  # else they (and the forkserver) outlive this process, holding its stdout/stderr open
     ctx.log.info("service stopped", worker=ctx.worker)
     sys.stderr.flush()
     os._exit(0)  # threads stuck in a request must not hold the process; nothing of theirs is half-saved

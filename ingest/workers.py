@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,7 +40,11 @@ _worker_assembly: Assembly | None = None
 
 
 def _start_worker(assembly: Assembly) -> None:
+    """A worker's start: its copy of the rules and dedup policy. Ctrl-C is the parent's: a terminal sends SIGINT
+    to the whole process group, and a KeyboardInterrupt raised in the page being extracted would come back
+    through its future into the poll, which would end without recording or releasing its source."""
     global _worker_assembly
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_assembly = assembly
 
 
@@ -179,6 +184,15 @@ class Extractor:
                                          initializer=_start_worker, initargs=(self.assembly,))
         self._given = 0
         self.generations += 1
+
+    def kill(self) -> None:
+        """Kill the workers now, for a process that leaves without waiting for them (the service past its
+        shutdown grace, ingest.schedule): an idle worker waits on its call queue forever, and with it the
+        forkserver, holding the service's stdout and stderr open. (ProcessPoolExecutor has no public way
+        before Python 3.14's kill_workers.)"""
+        processes = dict(getattr(self._pool, "_processes", None) or {})  # no lock: a thread may hold it for long
+        for process in processes.values():
+            process.kill()
 
     def close(self) -> None:
         if self._starter is not None:  # else it could start a pool after this one is closed

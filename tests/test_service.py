@@ -4,6 +4,7 @@ cut responses, robots.txt, per-host politeness, SIGTERM and restart, /metrics an
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import time
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -320,6 +322,50 @@ def test_sigterm_mid_poll_exits_promptly_and_a_restart_polls_what_was_due(tmp_pa
     stored = items(pw)
     assert len(stored) == 90 and len({(i["source"], i["title"]) for i in stored}) == 90
     assert all(r["last_polled_at"] for r in sources(pw))
+
+
+@pytest.mark.slow
+def test_a_service_that_abandons_polls_at_its_grace_leaves_no_process_behind(tmp_path, sqlite_url, empty_server):
+    """Past shutdown_grace the service leaves at once (os._exit); its extraction workers and forkserver must
+    not outlive it, holding its stdout and stderr open (a pipe reader waited forever) and ~100 MB."""
+    paths = many_sources(empty_server, 1, page_delay=20)
+    for i in (0, 1):  # two pages are extracted (the workers are up), the third one never comes
+        empty_server.route(f"/s0/{i}", body=f"<html><body><article><p>{'Story %d. ' % i * 80}</p></article>"
+                           "</body></html>", headers={"Content-Type": "text/html"})
+    pw = config_for(tmp_path, sqlite_url, empty_server, paths,
+                    extra='[poll]\ndispatch_every = "1s"\nshutdown_grace = "1s"\n')
+    pw.config.write_text(pw.config.read_text().replace("processes = 0", "processes = 2"))  # the pool, for once
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(pw.config), "run"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not empty_server.hits_for("/s0/2") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the other two pages are extracted meanwhile
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)  # EOF on its pipes: nothing of it holds them any more
+        assert proc.returncode == 0 and "service abandoned polls" in err
+        deadline = time.monotonic() + 10
+        while (left := _session_processes(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left
+    finally:
+        for pid in _session_processes(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+
+
+def _session_processes(session: int) -> list[int]:
+    """The live (not zombie) processes of a session, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 
 import pytest
 
@@ -51,6 +52,48 @@ def test_a_dead_worker_costs_one_page_and_the_next_page_gets_a_new_pool():
         assert pool(PAGE, URL) == extract_page(PAGE, URL)
     finally:
         pool.close()
+
+
+def test_ctrl_c_sent_to_the_process_group_is_not_the_workers_to_take():
+    """A terminal's Ctrl-C reaches every process of the group; a worker must finish its page, not raise
+    KeyboardInterrupt into the poll waiting for it."""
+    import signal
+    import threading
+    import time
+    pool = Extractor(ExtractSettings(processes=1, recycle_after=50))
+    try:
+        pid = pool.submit(os.getpid).result()
+        job = pool.submit(time.sleep, 1.0)
+        threading.Timer(0.3, os.kill, (pid, signal.SIGINT)).start()
+        try:
+            assert job.result(timeout=30) is None
+        except KeyboardInterrupt:  # (not let through: it would end the test run)
+            pytest.fail("the worker raised KeyboardInterrupt into the page's future")
+        assert pool.submit(os.getpid).result() == pid  # the same worker, alive
+    finally:
+        pool.close()
+
+
+def test_kill_leaves_no_worker_behind():
+    pool = Extractor(ExtractSettings(processes=2, recycle_after=50))
+    try:
+        pids = {pool.submit(os.getpid).result() for _ in range(4)}
+        pool.kill()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        pool.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (the pool's manager thread reaps it, at its pace)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_inline_mode_uses_no_process():
