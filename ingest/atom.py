@@ -2,6 +2,11 @@
 attribute values, never spliced into markup, so any title or body serializes to well-formed XML.
 
 Characters that XML 1.0 cannot carry at all (NUL, most C0 controls, lone surrogates) are dropped.
+
+A feed's <id> is derived from its own URL, query included (`FeedInfo.self_url`, also its rel="self" link),
+so /feed.atom?source=1 and /feed.atom?source=2 are two feeds and a feed keeps its id from one read to the
+next. A feed with no known URL (an export without [web] base_url) has no self link; its id is derived from
+`FeedInfo.name` instead.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 @dataclass(frozen=True)
 class FeedInfo:
     title: str = "presswire"
-    self_url: str = ""  # where this feed is served, when known
+    self_url: str = ""  # this feed's own URL, query included, when known: its self link and its id
+    name: str = ""  # its id when there is no self_url: what it holds, e.g. "/feed.atom?source=3"
     site_url: str = ""  # the HTML page of the items, when known
     generator_version: str = ""
 
@@ -35,7 +41,7 @@ class FeedInfo:
 def atom_feed(items: Sequence[StoredItem], info: FeedInfo, now: datetime) -> bytes:
     """The feed document, UTF-8, with an XML declaration."""
     feed = etree.Element(_q("feed"), nsmap={None: ATOM_NS})
-    _text(feed, "id", _urn(f"presswire:feed:{info.self_url or info.title}"))
+    _text(feed, "id", _urn(f"presswire:feed:{info.self_url or info.name or info.title}"))
     _text(feed, "title", info.title)
     _text(feed, "updated", rfc3339(max((_updated(i) for i in items), default=now)))
     _text(etree.SubElement(feed, _q("author")), "name", "presswire")

@@ -546,7 +546,7 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
                    f"{result.unchanged} unchanged{removed}", err=True)
         return
     text = exporting.jsonl(rows) if fmt == "jsonl" else atom_feed(
-        rows, _feed_info(app.settings), utcnow()).decode()
+        rows, _export_feed_info(app.settings, filters, query, changed_since), utcnow()).decode()
     if out == "-":
         click.echo(text, nl=False)
         return
@@ -568,6 +568,25 @@ def _feed_info(settings: Settings) -> FeedInfo:
     base = settings.web.base_url.rstrip("/")
     return FeedInfo(title=settings.web.feed_title, self_url=f"{base}/feed.atom" if base else "",
                     site_url=base, generator_version=__version__)
+
+
+def _export_feed_info(settings: Settings, filters: dict, query: ItemQuery, changed_since: str | None) -> FeedInfo:
+    """An exported feed is the one `serve` gives at [web] base_url with the same filters: that URL is its self
+    link and its id comes from it. Without base_url there is no self link, and the id comes from the path and
+    query alone. --changed-since has no /feed.atom parameter: such an export has no self link either, and
+    changed_since joins the query its id comes from."""
+    from urllib.parse import urlencode
+    base = settings.web.base_url.rstrip("/")
+    params = {"source": query.source_id, "since": filters["since"], "until": filters["until"], "q": query.search,
+              "label": query.label, "ticker": query.ticker, "copies": "all" if query.all_copies else None,
+              "limit": query.limit if query.limit != settings.web.page_size else None}
+
+    def url(values: dict) -> str:
+        encoded = urlencode({k: v for k, v in values.items() if v})
+        return f"{base}/feed.atom" + (f"?{encoded}" if encoded else "")
+
+    return replace(_feed_info(settings), self_url=url(params) if base and not changed_since else "",
+                   name=url({**params, "changed_since": changed_since}))
 
 
 @cli.command()

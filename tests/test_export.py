@@ -8,16 +8,20 @@ import re
 import tomllib
 
 import feedparser
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import SEEDS, Presswire, write_config
 from ingest import frontmatter
+from ingest.atom import FeedInfo
 from ingest.export import export_hugo, file_stem, hugo_document
 from ingest.frontmatter import SEED_KEYS
 from ingest.model import StoredItem
 from ingest.qr import qr_png
-from reading import STORY, T0, add_source, make_item, open_store, promo, save, set_columns
+from ingest.web import create_app
+from ingest.web.app import WebConfig
+from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
 
 SEED = next(SEEDS.glob("002_*.txt"))
 UNSAFE = re.compile(r"<\s*(script|style)|\son[a-z]+\s*=|javascript:", re.I)
@@ -203,6 +207,38 @@ def test_atom_export_is_a_valid_feed_of_the_latest_items(store, cli, tmp_path):
         assert entry.id.startswith("urn:uuid:") and entry.updated and entry.published
         assert entry.link.startswith("https://wire.example/news/") and entry.author == "Example Wire"
     assert len({e.id for e in parsed.entries}) == 4
+
+
+def test_an_atom_export_is_the_served_feed_of_its_filters(store, tmp_path, db_url):
+    """An exported feed is the one `serve` gives at [web] base_url with the same filters: that URL is its self
+    link and its id, so each filter is another feed and an export run again keeps its id. Without base_url
+    it has no self link, and its filters still tell its id."""
+    a, b = add_source(store, "https://a.example/feed", "A"), add_source(store, "https://b.example/feed", "B")
+    save(store, a, [make_item(1, "From A")])
+    save(store, b, [make_item(2, "From B")])
+    public = Presswire(write_config(tmp_path / "p.toml", db_url, extra='[web]\nbase_url = "https://news.example/"\n'))
+    private = Presswire(write_config(tmp_path / "c.toml", db_url))
+
+    def feed(cli, *args):
+        parsed = feedparser.parse(cli("export", "--format", "atom", "--out", "-", *args).stdout).feed
+        return parsed.id, [link.href for link in parsed.get("links", []) if link.rel == "self"]
+
+    exports = {args: feed(public, *args) for args in [(), ("--source", str(a)), ("--source", "https://b.example/feed"),
+                                                       ("--label", "news", "--search", "deal", "--limit", "3")]}
+    assert [links for _id, links in exports.values()] == [
+        ["https://news.example/feed.atom"], [f"https://news.example/feed.atom?source={a}"],
+        [f"https://news.example/feed.atom?source={b}"], ["https://news.example/feed.atom?q=deal&label=news&limit=3"]]
+    assert len({feed_id for feed_id, _links in exports.values()}) == 4
+    assert feed(public, "--source", str(a)) == exports[("--source", str(a))]
+    app = create_app(store, WebConfig(feed=FeedInfo(self_url="https://news.example/feed.atom")))
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        served = feedparser.parse(client.get(f"/feed.atom?source={a}").content).feed.id
+    assert served == exports[("--source", str(a))][0]  # the served feed's id
+    changed = feed(public, "--source", str(a), "--changed-since", "1d")  # no /feed.atom parameter: not served
+    assert changed[1] == [] and changed[0] not in {feed_id for feed_id, _links in exports.values()}
+    unserved = [feed(private), feed(private, "--source", str(a)), feed(private, "--source", str(b))]
+    assert [links for _id, links in unserved] == [[], [], []]
+    assert len({feed_id for feed_id, _links in unserved}) == 3
 
 
 def _stored(**fields) -> StoredItem:

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 import httpx
 
-from ingest.atom import ATOM_NS, FeedInfo
+from ingest.atom import ATOM_NS, FeedInfo, atom_feed
 from ingest.web import create_app
 from ingest.web.app import WebConfig
 from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, replace, save, set_columns
@@ -121,6 +121,42 @@ def test_atom_feed_parses_and_has_the_required_elements(site):
     assert "script" not in evil.content[0].value and "onclick" not in evil.content[0].value
     assert [e.title for e in feedparser.parse(client.get("/feed.atom?q=copper").content).entries] == \
         ["Beta copper story"]
+
+
+def _feed_id_and_self(client: httpx.Client, path: str) -> tuple[str, list[str]]:
+    parsed = feedparser.parse(client.get(path).content)
+    return parsed.feed.id, [link.href for link in parsed.feed.get("links", []) if link.rel == "self"]
+
+
+def test_each_filtered_feed_has_its_own_id_and_self_link(site):
+    """A feed's self link is its own URL, query included ([web] base_url's, here http://t), and its id comes
+    from that URL: other filters are another feed; the same feed read again keeps its id."""
+    client, _ids, (a, b) = site
+    feeds = {path: _feed_id_and_self(client, path)
+             for path in ("/feed.atom", f"/feed.atom?source={a}", f"/feed.atom?source={b}",
+                          "/feed.atom?label=promotional")}
+    assert {path: links for path, (_id, links) in feeds.items()} == {
+        path: [f"http://t{path}"] for path in feeds}
+    assert len({feed_id for feed_id, _links in feeds.values()}) == 4
+    assert _feed_id_and_self(client, f"/feed.atom?source={a}") == feeds[f"/feed.atom?source={a}"]
+
+
+def test_without_a_base_url_a_feed_is_identified_by_the_url_it_was_requested_at(db_url):
+    """No [web] base_url (the default): the self link is the URL as requested, and the id comes from it, not
+    from the title alone (which every install shares)."""
+    engine, sessions = open_store(db_url)
+    source = add_source(sessions)
+    save(sessions, source, [make_item(1, "Story")])
+    app = create_app(sessions, WebConfig(page_size=10), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        plain = _feed_id_and_self(client, "/feed.atom")
+        filtered = _feed_id_and_self(client, f"/feed.atom?source={source}&q=story")
+        again = _feed_id_and_self(client, f"/feed.atom?source={source}&q=story")
+    engine.dispose()
+    assert plain[1] == [f"{live.base}/feed.atom"]
+    assert filtered[1] == [f"{live.base}/feed.atom?source={source}&q=story"]
+    assert plain[0] != filtered[0] and filtered == again
+    assert plain[0] != feedparser.parse(atom_feed([], FeedInfo(), T0)).feed.id  # the title's id
 
 
 def test_an_entry_is_updated_when_a_later_poll_fetches_its_page(db_url):

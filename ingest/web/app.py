@@ -6,7 +6,8 @@
                            ticker, copies=all), one row per story by default, paginated
     /api/items/{id}        JSON: one item, with its body
     /api/sources           JSON: the sources and their poll state
-    /feed.atom             Atom: the newest items (same filters; promotional ones only with ?label=)
+    /feed.atom             Atom: the newest items (same filters; promotional ones only with ?label=); its self
+                           link is its own URL, query included, and its id comes from that URL
 
 Every item field is untrusted text: templates autoescape (Jinja2), the body is sanitized again (nh3)
 before it is marked safe, the Atom feed is built by lxml, and a strict Content-Security-Policy forbids
@@ -15,7 +16,7 @@ scripts on every page.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -133,7 +134,8 @@ class _Views:
         query, _page = self._query(request, exclude_labels=("promotional",))
         with self.sessions.begin() as s:
             items = queries.find_items(s, query)
-        return Response(atom_feed(items, self.config.feed, self.clock()), media_type=ATOM_TYPE)
+        info = replace(self.config.feed, self_url=_feed_url(self.config.feed.self_url, request))
+        return Response(atom_feed(items, info, self.clock()), media_type=ATOM_TYPE)
 
     def _copies(self, item: StoredItem) -> list[Copy]:
         """Every stored copy of the item's story (dedup cluster), canonical first."""
@@ -168,6 +170,15 @@ def copy_json(copy: Copy) -> dict:
 
 def source_json(source: StoredSource) -> dict:
     return {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in asdict(source).items()}
+
+
+def _feed_url(public_url: str, request: Request) -> str:
+    """The URL of this feed document, its query included: at the public URL ([web] base_url) when there is
+    one, else as requested."""
+    if not public_url:
+        return str(request.url)
+    query = request.url.query
+    return f"{public_url}?{query}" if query else public_url
 
 
 def _pages(total: int, limit: int) -> int:
