@@ -199,6 +199,16 @@ def test_pages_escape_item_text_and_send_a_strict_policy(site):
     assert "<script>alert(3)" not in reflected.text
 
 
+def test_a_method_not_allowed_says_which_are(site):
+    """A 405 keeps Starlette's Allow header (RFC 9110: required), from the JSON API and the pages alike."""
+    client, ids, _ = site
+    for path in ("/", f"/items/{ids[0]}", "/api/items", f"/api/items/{ids[0]}", "/feed.atom"):
+        response = client.post(path)
+        assert response.status_code == 405, path
+        assert sorted(response.headers.get("allow", "").split(", ")) == ["GET", "HEAD"], path
+    assert client.delete("/api/items").json() == {"error": "Method Not Allowed"}
+
+
 def test_a_syndicated_story_is_listed_once_and_its_page_shows_every_copy(db_url):
     engine, sessions = open_store(db_url)
     wire = add_source(sessions, "https://wire.example/feed", "Origin Wire")

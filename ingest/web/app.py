@@ -193,9 +193,9 @@ async def _bad_filter(request: Request, exc: FilterError) -> Response:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     return HTMLResponse(f"<!doctype html><title>{exc.status_code}</title><p>{_escape(str(exc.detail))}</p>",
-                        status_code=exc.status_code)
+                        status_code=exc.status_code, headers=exc.headers)  # a 405's Allow
 
 
 def _escape(text: str) -> str:
