@@ -8,10 +8,11 @@ import feedparser
 import pytest
 from lxml import etree
 import httpx
+from sqlalchemy import text
 
 from ingest.atom import ATOM_NS, FeedInfo, atom_feed
 from ingest.web import create_app
-from ingest.web.app import WebConfig
+from ingest.web.app import SECURITY_HEADERS, WebConfig
 from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, replace, save, set_columns
 from store import repository
 
@@ -207,6 +208,22 @@ def test_a_method_not_allowed_says_which_are(site):
         assert response.status_code == 405, path
         assert sorted(response.headers.get("allow", "").split(", ")) == ["GET", "HEAD"], path
     assert client.delete("/api/items").json() == {"error": "Method Not Allowed"}
+
+
+def test_an_internal_error_carries_the_security_headers_too(db_url):
+    """Starlette answers an unhandled exception from its outermost (error) middleware: that 500 carries the
+    security headers as every other response does."""
+    engine, sessions = open_store(db_url)
+    save(sessions, add_source(sessions), [make_item(1, "Story")])
+    with sessions.begin() as s:
+        s.execute(text("ALTER TABLE items RENAME TO items_gone"))  # every query of items now fails
+    app = create_app(sessions, WebConfig(page_size=10), clock=lambda: T0)
+    with LiveServer(app) as live:  # one connection per request: uvicorn closes one after an exception
+        responses = [httpx.get(f"{live.base}{path}", timeout=20) for path in ("/", "/api/items", "/feed.atom")]
+    engine.dispose()
+    for response in responses:
+        assert response.status_code == 500
+        assert {k: response.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
 
 
 def test_a_syndicated_story_is_listed_once_and_its_page_shows_every_copy(db_url):

@@ -73,9 +73,15 @@ def create_app(sessions: sessionmaker[Session], config: WebConfig,
         Route("/feed.atom", views.feed),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={FilterError: _bad_filter, HTTPException: _http_error})
-    app.add_middleware(SecurityHeaders)
-    return app
+    return _App(routes=routes, exception_handlers={FilterError: _bad_filter, HTTPException: _http_error})
+
+
+class _App(Starlette):
+    """Starlette with SecurityHeaders around its whole middleware stack: outside its error middleware too
+    (which user middleware sits inside), so an Internal Server Error carries the headers as well."""
+
+    def build_middleware_stack(self):
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 class _Views:
