@@ -200,6 +200,17 @@ def test_pages_escape_item_text_and_send_a_strict_policy(site):
     assert "<script>alert(3)" not in reflected.text
 
 
+def test_an_untitled_item_is_named_by_its_url_in_the_page_title_as_in_its_heading(db_url):
+    engine, sessions = open_store(db_url)
+    [untitled] = save(sessions, add_source(sessions), [make_item(1, "", slug="2025-05-15-untitled")])
+    app = create_app(sessions, WebConfig(page_size=10), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        page = client.get(f"/items/{untitled}").text
+    engine.dispose()
+    assert "<title>2025-05-15-untitled – presswire</title>" in page
+    assert '<h1 id="title">2025-05-15-untitled</h1>' in page
+
+
 def test_a_method_not_allowed_says_which_are(site):
     """A 405 keeps Starlette's Allow header (RFC 9110: required), from the JSON API and the pages alike."""
     client, ids, _ = site
