@@ -3,6 +3,8 @@ promotional flag, with what each step produced and why, so a user can debug a so
 
     inspections = inspect_target(ctx, "https://wire.example/story", limit=5)
     print(render(inspections[0]))       # or as_json(...) for one JSON line
+
+A feed with no entries is one EmptyFeed: there is nothing to extract, and it is not a page.
 """
 
 from __future__ import annotations
@@ -33,15 +35,27 @@ class Inspection:
     entry_title: str | None = None  # set when the target was a feed and this is one of its entries
 
 
+@dataclass(frozen=True)
+class EmptyFeed:
+    """A target that is a feed without entries."""
+    target: str
+    fetched: str
+    url: str
+    title: str  # the feed's
+
+
 def inspect_target(ctx: Context, target: str, *, page_url: str | None = None, rules: ExtractRules | None = None,
-                   limit: int = 5) -> list[Inspection]:
-    """One Inspection for a page; one per entry (up to `limit`) for a feed."""
+                   limit: int = 5) -> list[Inspection | EmptyFeed]:
+    """One Inspection for a page; one per entry (up to `limit`) for a feed; an EmptyFeed for a feed without
+    entries."""
     content, url, fetched = _load(ctx, target, page_url)
     try:
         feed = parse_feed(content, url)
     except FeedError:
         feed = None
-    if feed is not None and feed.entries:
+    if feed is not None and not feed.entries:
+        return [EmptyFeed(target, f"{fetched}; a feed with 0 entries", url, feed.title)]
+    if feed is not None:
         return [_inspect_entry(ctx, target, entry, f"{fetched}; feed entry {i + 1} of {len(feed.entries)}", rules)
                 for i, entry in enumerate(feed.entries[:limit])]
     entry = FeedEntry(guid=None, link=url, title="")
@@ -82,8 +96,12 @@ def _load(ctx: Context, target: str, page_url: str | None) -> tuple[bytes, str, 
 
 # --- output ---------------------------------------------------------------------------------------
 
-def as_json(insp: Inspection) -> str:
-    """One JSON line: what the item would be (title, text, body_html, method) and how it came to be."""
+def as_json(insp: Inspection | EmptyFeed) -> str:
+    """One JSON line: what the item would be (title, text, body_html, method) and how it came to be; for a
+    feed without entries, the feed (its title, 0 entries)."""
+    if isinstance(insp, EmptyFeed):
+        return json.dumps({"target": insp.target, "url": insp.url, "fetched": insp.fetched,
+                           "feed": {"title": insp.title, "entries": 0}}, ensure_ascii=False)
     page, item = insp.page, insp.item
     promo = item.promo
     return json.dumps({
@@ -99,8 +117,11 @@ def as_json(insp: Inspection) -> str:
     }, ensure_ascii=False)
 
 
-def render(insp: Inspection) -> str:
+def render(insp: Inspection | EmptyFeed) -> str:
     """The steps as a short human report."""
+    if isinstance(insp, EmptyFeed):
+        return "\n".join([f"== {insp.target}", _row("fetch", insp.fetched),
+                          _row("feed", f"title {insp.title!r}; no entries to inspect")])
     page, item = insp.page, insp.item
     lines = [f"== {insp.target}" + (f" :: {insp.entry_title}" if insp.entry_title else ""),
              _row("fetch", insp.fetched),

@@ -67,6 +67,21 @@ def test_feed_url_inspects_its_entries(pw, server):
     assert rows[0]["method"] == "container" and rows[0]["url"].startswith(server.url("/bdc/china-races-ahead"))
 
 
+def test_a_feed_without_entries_is_reported_as_a_feed(pw, tmp_path):
+    rss, atom = tmp_path / "empty.rss", tmp_path / "empty.atom"
+    rss.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>Quiet wire</title>'
+                   '<link>https://wire.example/</link></channel></rss>')
+    atom.write_text('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x</id>'
+                    '<title>Quiet atom</title><updated>2025-01-01T00:00:00Z</updated></feed>')
+    report = pw("inspect", str(rss), str(atom)).stdout
+    assert report.count("; a feed with 0 entries\n") == 2
+    assert "feed          title 'Quiet wire'; no entries to inspect" in report
+    assert "\nextract " not in report and "not an HTML page" not in report and "no article text" not in report
+    rows = [json.loads(line) for line in pw("inspect", "--json", str(rss), str(atom)).stdout.splitlines()]
+    assert [(r["url"], r["feed"]) for r in rows] == [(rss.as_uri(), {"title": "Quiet wire", "entries": 0}),
+                                                     (atom.as_uri(), {"title": "Quiet atom", "entries": 0})]
+
+
 def test_missing_file_is_a_clear_error(pw, tmp_path):
     result = pw("inspect", str(tmp_path / "nope.html"), ok=False)
     assert result.exit_code == 1 and "cannot read the file" in result.stderr
