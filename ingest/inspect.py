@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from ingest.errors import FeedError, PresswireError
 from ingest.extract import from_feed
@@ -77,21 +78,34 @@ def _normalize(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str |
 
 
 def _load(ctx: Context, target: str, page_url: str | None) -> tuple[bytes, str, str]:
-    """(content, the URL it lives at, what was done to get it)."""
-    if target.startswith(("http://", "https://")):
+    """(content, the URL it lives at, what was done to get it). A URL's scheme is any case (HTTP://...); a
+    file: URL is read as the file it names."""
+    scheme = target.partition(":")[0].lower()
+    if scheme in ("http", "https"):
         started = time.monotonic()
         response = ctx.fetcher.get(target, accept=FEED_OR_PAGE_ACCEPT)
         ms = int((time.monotonic() - started) * 1000)
         moved = f" -> {response.final_url}" if response.final_url != target else ""
         return response.content, response.final_url, \
             f"GET {target}{moved}: HTTP {response.status}, {len(response.content)} bytes, {ms} ms"
-    path = Path(target)
+    path = Path(_file_path(target) if scheme == "file" else target)
     try:
         content = path.read_bytes()
     except OSError as exc:
         raise PresswireError(f"inspect {target}: cannot read the file: {exc.strerror or exc}") from None
     url = page_url or path.resolve().as_uri()
     return content, url, f"file {target}: {len(content)} bytes, read as {url}"
+
+
+def _file_path(url: str) -> str:
+    """The path a file: URL names (file:///tmp/a%20b.html: /tmp/a b.html), on this machine only."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # file://[x/
+        raise PresswireError(f"inspect {url}: cannot read the file: {exc}") from None
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise PresswireError(f"inspect {url}: cannot read the file: it is on another host ({parts.netloc})")
+    return unquote(parts.path)
 
 
 # --- output ---------------------------------------------------------------------------------------

@@ -82,6 +82,20 @@ def test_a_feed_without_entries_is_reported_as_a_feed(pw, tmp_path):
                                                      (atom.as_uri(), {"title": "Quiet atom", "entries": 0})]
 
 
+def test_a_url_scheme_is_any_case_and_a_file_url_is_the_file_it_names(pw, server, tmp_path):
+    upper = server.url("/bdc/feed.xml").replace("http://", "HTTP://")
+    [row] = [json.loads(line) for line in pw("inspect", "--json", "--limit", "1", upper).stdout.splitlines()]
+    assert row["fetched"].startswith(f"GET {upper}") and "HTTP 200" in row["fetched"]
+    assert row["title"].startswith("China Emerges as Global Leader")
+    page = tmp_path / "saved page.html"
+    page.write_bytes((PAGES / "target_battery.html").read_bytes())
+    for url in (page.as_uri(), page.as_uri().replace("file://", "FILE://localhost")):
+        row = json.loads(pw("inspect", "--json", url).stdout)
+        assert row["url"] == page.as_uri() and row["title"] == "China pulls ahead in next-generation batteries"
+    remote = pw("inspect", "file://files.example/page.html", ok=False)
+    assert remote.exit_code == 1 and "cannot read the file: it is on another host (files.example)" in remote.stderr
+
+
 def test_missing_file_is_a_clear_error(pw, tmp_path):
     result = pw("inspect", str(tmp_path / "nope.html"), ok=False)
     assert result.exit_code == 1 and "cannot read the file" in result.stderr
