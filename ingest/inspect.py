@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ingest import decoding
 from ingest.errors import FeedError, PresswireError
 from ingest.extract import from_feed
 from ingest.frontmatter import rfc3339
@@ -49,9 +50,9 @@ def inspect_target(ctx: Context, target: str, *, page_url: str | None = None, ru
                    limit: int = 5) -> list[Inspection | EmptyFeed]:
     """One Inspection for a page; one per entry (up to `limit`) for a feed; an EmptyFeed for a feed without
     entries."""
-    content, url, fetched = _load(ctx, target, page_url)
+    content, url, fetched, headers = _load(ctx, target, page_url)
     try:
-        feed = parse_feed(content, url)
+        feed = parse_feed(content, url, headers)
     except FeedError:
         feed = None
     if feed is not None and not feed.entries:
@@ -60,7 +61,8 @@ def inspect_target(ctx: Context, target: str, *, page_url: str | None = None, ru
         return [_inspect_entry(ctx, target, entry, f"{fetched}; feed entry {i + 1} of {len(feed.entries)}", rules)
                 for i, entry in enumerate(feed.entries[:limit])]
     entry = FeedEntry(guid=None, link=url, title="")
-    page = extract_and_follow(ctx, entry, content, url, rules)
+    page = extract_and_follow(ctx, entry, decoding.page_content(content, headers.get("content-type", "")), url,
+                              rules)
     return [Inspection(target, fetched, url, page, _normalize(ctx, entry, page, url))]
 
 
@@ -77,9 +79,9 @@ def _normalize(ctx: Context, entry: FeedEntry, page: Extraction, page_url: str |
                      page_url=page_url, rules=ctx.promo_rules)
 
 
-def _load(ctx: Context, target: str, page_url: str | None) -> tuple[bytes, str, str]:
-    """(content, the URL it lives at, what was done to get it). A URL's scheme is any case (HTTP://...); a
-    file: URL is read as the file it names."""
+def _load(ctx: Context, target: str, page_url: str | None) -> tuple[bytes, str, str, dict[str, str]]:
+    """(content, the URL it lives at, what was done to get it, the response's headers: a charset, as polling
+    reads them). A URL's scheme is any case (HTTP://...); a file: URL is read as the file it names."""
     scheme = target.partition(":")[0].lower()
     if scheme in ("http", "https"):
         started = time.monotonic()
@@ -87,14 +89,15 @@ def _load(ctx: Context, target: str, page_url: str | None) -> tuple[bytes, str, 
         ms = int((time.monotonic() - started) * 1000)
         moved = f" -> {response.final_url}" if response.final_url != target else ""
         return response.content, response.final_url, \
-            f"GET {target}{moved}: HTTP {response.status}, {len(response.content)} bytes, {ms} ms"
+            f"GET {target}{moved}: HTTP {response.status}, {len(response.content)} bytes, {ms} ms", \
+            dict(response.headers)
     path = Path(_file_path(target) if scheme == "file" else target)
     try:
         content = path.read_bytes()
     except OSError as exc:
         raise PresswireError(f"inspect {target}: cannot read the file: {exc.strerror or exc}") from None
     url = page_url or path.resolve().as_uri()
-    return content, url, f"file {target}: {len(content)} bytes, read as {url}"
+    return content, url, f"file {target}: {len(content)} bytes, read as {url}", {}
 
 
 def _file_path(url: str) -> str:

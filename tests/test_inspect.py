@@ -96,6 +96,20 @@ def test_a_url_scheme_is_any_case_and_a_file_url_is_the_file_it_names(pw, server
     assert remote.exit_code == 1 and "cannot read the file: it is on another host (files.example)" in remote.stderr
 
 
+def test_a_page_and_a_feed_are_read_in_the_charset_their_http_header_gives(pw, empty_server):
+    text = "Café “Le Petit” opened today in Lyon; the crème brûlée is a must. "
+    filler = "Visitors are welcome every day of the week. " * 8  # few accents: a guess goes wrong
+    empty_server.route("/story", body=f"<html><body><p>{text}{filler}</p></body></html>".encode("cp1252"),
+                       headers={"Content-Type": "text/html; charset=windows-1252"})
+    row = json.loads(pw("inspect", "--json", empty_server.url("/story")).stdout)
+    assert row["text"].startswith(text.strip())
+    feed = (f"<rss version='2.0'><channel><title>Café</title><item><title>{text.strip()}</title>"
+            f"<link>{empty_server.url('/story')}</link></item></channel></rss>").encode("cp1252")
+    empty_server.route("/feed", body=feed, headers={"Content-Type": "application/rss+xml; charset=windows-1252"})
+    [row] = [json.loads(line) for line in pw("inspect", "--json", empty_server.url("/feed")).stdout.splitlines()]
+    assert row["title"] == text.strip() and row["text"].startswith(text.strip())
+
+
 def test_missing_file_is_a_clear_error(pw, tmp_path):
     result = pw("inspect", str(tmp_path / "nope.html"), ok=False)
     assert result.exit_code == 1 and "cannot read the file" in result.stderr
