@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
 from ingest.model import PromoResult, Reason, Span
+from ingest.sentences import continues_after
 
 __all__ = ["DEFAULT_RULES_PATH", "LABELS", "PromoResult", "Reason", "Rules", "RulesError", "Span",
            "classify", "clean_text", "load_rules"]
@@ -1177,6 +1178,9 @@ def _reasons(hits: list[_Hit]) -> Iterator[Reason]:
                      hit.start, hit.end, hit.field)
 
 
+# where a sentence may end (or the next one start): ., ! or ? (and closing quotes or brackets), then white
+# space and a capital, a quote or "("; not where sentences.continues_after says it goes on (initials,
+# abbreviations, "Solaris Grid Corp. (OTCQB: SLGD) is a client of ...")
 _SENTENCE_START = re.compile(r"[.!?][\"”’)\]]*\s+(?=[A-Z\"“(])")
 _SENTENCE_END = re.compile(r"[.!?][\"”’)\]]*(?=\s+[A-Z\"“(]|\s*$)", re.MULTILINE)
 
@@ -1202,6 +1206,9 @@ def _inline_span(text: str, hit: _Hit) -> Span:
     line_end = len(text) if line_end == -1 else line_end
     start = line_start
     for m in _SENTENCE_START.finditer(text, line_start, hit.start):
-        start = m.end()
-    m = _SENTENCE_END.search(text, hit.end, line_end)
-    return Span(start, m.end() if m else _rstrip_end(text, hit.end, line_end), hit.rule.name)
+        if not continues_after(text, m.start(), text[m.end()]):
+            start = m.end()
+    for m in _SENTENCE_END.finditer(text, hit.end, line_end):
+        if not continues_after(text, m.start(), text[m.end():line_end].lstrip()[:1]):
+            return Span(start, m.end(), hit.rule.name)
+    return Span(start, _rstrip_end(text, hit.end, line_end), hit.rule.name)

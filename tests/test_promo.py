@@ -304,6 +304,31 @@ def test_text_without_tail_has_tail_start_at_end(rules: Rules) -> None:
     assert clean_text(text, result) == text
 
 
+# A marked sentence runs through company forms before a parenthesis and through initials: neither its start
+# nor its end is at "Corp. (" or "F. Smith", so no fragment of it is left in the clean text.
+MARKED_SENTENCES = [
+    ("Shares rose on Monday. ", "Solaris Grid Corp. (OTCQB: SLGD) is a client of NetworkNewsWire, which publishes "
+     "this update.", " The plant opens in May."),
+    ("Shares rose on Monday. ", "Acme Wire has been compensated by Foo Lithium Corp. for the distribution of this "
+     "article by Bar Media Inc. (OTCQB: BARM) and its partners.", " The plant opens in May."),
+    ("Prices rose. ", "Analyst John F. Smith may hold shares of Foo Ltd. (OTCQB: FOOL) and may sell them.",
+     " The plant opens in May."),
+    # a company form before a capitalized word ends a sentence (seed 002's description)
+    ("China leads the race with QuantumScape Corp. ", "BillionDollarClub provides a platform for companies to reach "
+     "a wide audience of investors.", " The plant opens in May."),
+]
+
+
+@pytest.mark.parametrize(("before", "sentence", "after"), MARKED_SENTENCES, ids=[s[:30] for _, s, _ in MARKED_SENTENCES])
+def test_marked_sentence_is_whole_around_company_forms_and_initials(rules: Rules, before: str, sentence: str,
+                                                                    after: str) -> None:
+    text = LEAD + before + sentence + after
+    result = classify(text, rules=rules)
+    start = len(LEAD + before)
+    assert [(s.start, s.end) for s in result.boilerplate] == [(start, start + len(sentence))]
+    assert clean_text(text, result) == LEAD + before.strip() + after
+
+
 @pytest.mark.parametrize(("text", "tickers"), [
     ("Foo (NASDAQ: QS) rose.", ("NASDAQ:QS",)),
     ("Foo (Nasdaq:QS) rose.", ("NASDAQ:QS",)),
@@ -478,7 +503,7 @@ def test_without_boilerplate_follows_marks_on_ticker_and_section_rules(tmp_path:
     both = load_rules(tmp_path / "promo_rules.toml")
     text = "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada. It said so.\n\nAbout Foo\nFoo mines."
     assert without_boilerplate(text, load_rules()) == "Foo Corp. (OTCQB: FOOC) is advancing its project in Nevada. It said so."
-    assert without_boilerplate(text, marked) == "Foo Corp. It said so."  # the ticker's sentence (from "(") is a span
+    assert without_boilerplate(text, marked) == "It said so."  # the ticker's sentence is a span
     for rules in (marked, both):
         for t in _texts_and_pieces() + [text]:
             assert without_boilerplate(t, rules) == clean_text(t, classify(t, rules=rules)), t
