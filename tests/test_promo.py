@@ -329,6 +329,12 @@ def test_paid_content_near_misses(rules: Rules, sentence: str) -> None:
         assert "paid_content" not in fired(result) and result.label == "news"
 
 
+def test_a_news_paragraph_about_a_sponsored_bill_does_not_start_the_tail(rules: Rules) -> None:
+    text = LEAD + "This was sponsored by Sen. Jane Doe and passed the Senate 52-48.\n\nThe law takes effect in May."
+    result = classify(text, rules=rules)
+    assert result.tail_start == len(text) and clean_text(text, result) == text
+
+
 def test_releases_and_news_about_advertising_keep_their_label_and_summary(rules: Rules) -> None:
     from ingest.model import Extraction, FeedEntry
     from ingest.normalize import normalize
