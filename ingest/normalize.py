@@ -34,6 +34,7 @@ from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text, without_boilerplate
+from ingest.sentences import ABBREVIATION
 from ingest.urls import canonicalize, href_as_browsers_read, prefer_canonical
 
 SUMMARY_CHARS = 300
@@ -41,10 +42,6 @@ DESCRIPTION_CHARS = 160
 SLUG_CHARS = 120
 MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed's content, is not the article
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
-# a word whose "." ends no sentence: initials ("U.S.", "John F. Kennedy") and common abbreviations
-_ABBREVIATION = re.compile(r"[(\"“‘]*(?:(?:[A-Za-z]\.)+|(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Rev|Gen|Sen|Rep|Gov|Lt|Col|Capt"
-                           r"|Inc|Corp|Co|Ltd|Bros|Plc|No|vs|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
-                           r"|Mt|Ave|Blvd)\.)", re.IGNORECASE)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
 FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
@@ -190,7 +187,7 @@ def _sentences(text: str) -> Iterator[str]:
     start = 0
     for end in _SENTENCE_END.finditer(text):
         word = text[text.rfind(" ", 0, end.start()) + 1:end.start()]
-        if not _ABBREVIATION.fullmatch(word):
+        if not ABBREVIATION.fullmatch(word):
             yield text[start:end.start()]
             start = end.end()
     yield text[start:]

@@ -1,9 +1,9 @@
 """Where a "." ends no sentence: after initials and abbreviations ("John F. Kennedy", "the U.S. market",
 "Dr. Smith"), and after a company form when a parenthesis follows ("Acme Corp. (NASDAQ: ACME) announced").
 
-ingest.promo reads it to find the sentence around a marked hit (its boilerplate spans). The list is
-ingest.normalize's (normalize._ABBREVIATION, for summaries) plus "LLC"; it lives in a module of its own
-so that both can import it (ingest.promo cannot import ingest.normalize, which imports ingest.promo).
+ingest.promo reads it to find the sentence around a marked hit (its boilerplate spans), ingest.normalize
+to cut summaries at whole sentences; it is a module of its own so that both can import it (ingest.promo
+cannot import ingest.normalize, which imports ingest.promo).
 """
 
 from __future__ import annotations

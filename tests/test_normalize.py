@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from ingest.extract import extract_page, from_feed
 from ingest.model import EntryKeys, Extraction, FeedEntry
-from ingest.normalize import _ABBREVIATION, _sentences, entry_keys, first_sentences, normalize, slugify
+from ingest.normalize import _sentences, entry_keys, first_sentences, normalize, slugify
+from ingest.sentences import ABBREVIATION
 
 SEEN = datetime(2025, 5, 16, 8, 0, tzinfo=timezone.utc)
 
@@ -56,7 +57,7 @@ def test_a_description_does_not_stop_at_an_abbreviation():
     assert first_sentences(text, 160) == text[:159].rsplit(" ", 1)[0] + "…"  # not "Acme Corp."
 
 
-_ENDS_WITH_ABBREVIATION = re.compile(rf"(?:^| )(?:{_ABBREVIATION.pattern})$", re.IGNORECASE)
+_ENDS_WITH_ABBREVIATION = re.compile(rf"(?:^| )(?:{ABBREVIATION.pattern})$", re.IGNORECASE)
 
 
 def _first_sentences_of_all(text: str, limit: int) -> str:
