@@ -146,8 +146,8 @@ class PromoSettings:
         return ("promotional",) if self.policy == "exclude_from_exports" else ()
 
 
-WIRE_DOMAINS = ("prnewswire.com", "globenewswire.com", "businesswire.com", "accesswire.com", "newsfilecorp.com",
-                "newswire.ca", "einpresswire.com", "prweb.com", "investorbrandnetwork.com")
+WIRE_DOMAINS = ("prnewswire.com", "globenewswire.com", "businesswire.com", "accessnewswire.com", "accesswire.com",
+                "newsfilecorp.com", "newswire.ca", "einpresswire.com", "prweb.com", "investorbrandnetwork.com")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import column, event, func, insert, select, table, text, update
 
-from fixtures.dedup.make_pairs import load_releases, render_newsroom, render_partner, render_prn, BASE
+from conftest import ROOT
+from fixtures.dedup.make_pairs import (
+    BASE, Copy, load_releases, long_date, render_company, render_newsroom, render_partner, render_prn,
+)
 from ingest.dedup import Deduplicator
 from ingest.model import EntryKeys, FeedEntry, Item, ItemQuery
+from ingest.pipeline import deduplicator
+from ingest.settings import DedupSettings, load_settings
 from store import db, queries, repository
 from store import tables as t
 
@@ -100,6 +105,26 @@ def test_short_texts_are_matched_by_title_and_date(sessions):
     assert every[3].cluster_id == every[1].cluster_id and every[3].match.method == "title_date"
     assert every[2].cluster_id != every[1].cluster_id  # same day, other title
     assert every[4].cluster_id not in (every[1].cluster_id, every[2].cluster_id)  # same title, 3+ days after both
+
+
+def _stories(sessions) -> dict[int, list[str]]:
+    """cluster id -> the urls of its copies, canonical first"""
+    with sessions.begin() as s:
+        return {story.cluster_id: [c.source_link for c in repository.list_copies(s, story.cluster_id)]
+                for story in repository.list_items(s)}
+
+
+def test_a_copy_from_access_newswire_is_a_wire_copy(sessions):
+    rel = RELEASES["helixa-launch"]
+    judge = deduplicator(DedupSettings())  # the default [dedup] wire_domains
+    partner, wire = _source(sessions, "https://partner/feed"), _source(sessions, "https://access/feed")
+    company = render_company(rel, rel.paragraphs, 1)
+    _save(sessions, partner, _item(company, "c", NOW, judge), judge=judge)
+    body = f"AUSTIN, TX / ACCESS Newswire / {long_date(rel.date)} / " + "\n".join(rel.paragraphs)
+    access = Copy("https://www.accessnewswire.com/newsroom/en/computers/helixa-1001", rel.title, body, "ACCESS", "")
+    assert _save(sessions, wire, _item(access, "w", NOW + timedelta(hours=1), judge), judge=judge).copies == 1
+    assert list(_stories(sessions).values()) == [[access.url, company.url]]  # the wire's copy is canonical
+    assert load_settings(ROOT / "config" / "presswire.example.toml", environ={}).dedup == DedupSettings()
 
 
 def test_without_a_judge_every_item_is_its_own_story(sessions):
