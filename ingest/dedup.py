@@ -8,7 +8,8 @@ The way a text becomes keys, in order:
 2. ``normalize_text``: NFKC, casefold, punctuation to spaces, whitespace collapsed;
 3. ``content_hash``: BLAKE2b-128 of that text, for exact duplicates;
 4. ``shingles``: the set of hashed word k-grams (BLAKE2b-64 of the k words
-   joined by spaces);
+   joined by spaces); each Chinese or Japanese character is a word of its own
+   there (``shingle_words``: those scripts put no spaces between words);
 5. ``minhash.signature``: classic MinHash (``bands * rows`` hash functions) of the
    head, the first ``head_words`` words. Copies share their beginning while
    unstripped boilerplate sits at the end, so the heads of two copies stay
@@ -49,6 +50,11 @@ from ingest.model import Candidate, Fingerprint, Item, Match
 from ingest.urls import registrable_domain
 
 _WORD = re.compile(r"[^\W_]+")  # every str.split() separator is a [\W_] character
+# Chinese and Japanese characters (kana, ideographs, the iteration marks): scripts without spaces between words
+_CJK = ("\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0001aff0-\U0001b16f"
+        "\U00020000-\U000323af")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_SHINGLE_WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")  # a CJK character, or a run of other letters and digits
 _ASCII_WORD_BYTES = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))  # others: a space
 # the first clause of a line ends at its first "." or ":" before white space: _FIRST_CLAUSE_END is
 # re.split(r"(?<=[.:])\s+", line, maxsplit=1)[0] found ~5x faster (a lookbehind is tried at every position)
@@ -57,7 +63,7 @@ _UNITS = (("%", " percent "), ("&", " and "))
 _MAX_HEADING_WORDS = 10
 _MIN_WORDS_BEFORE_TAIL = 25
 _LEAD_MIN_WORDS = 8
-_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d", "\u2019", ")")
+_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d", "\u2019", ")", "\u3002", "\uff01", "\uff1f", "\u300d")  # 。！？」
 _LEAD_MAX_WORDS = 50
 
 # Lines that start a syndication tail. Heading-like markers must be short lines
@@ -153,6 +159,22 @@ def normalized_words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+def shingle_words(words: list[str]) -> list[str]:
+    """The words shingles are made of: ``words`` (normalized), with each Chinese or Japanese character
+    (kana, ideograph) a word of its own. Those scripts put no spaces between words: a clause would be
+    one "word", and a whole release too few shingles to get band keys."""
+    text = " ".join(words)
+    if text.isascii() or not _CJK_CHAR.search(text):
+        return words
+    return _SHINGLE_WORD.findall(text)
+
+
+def _release_words(core: str) -> tuple[list[str], list[str]]:
+    """The normalized words of the release text (its content hash) and its shingle words."""
+    words = normalized_words(core)
+    return words, words if core.isascii() else shingle_words(words)
+
+
 def strip_tail(text: str) -> str:
     """Cut the text at the first line that starts a syndication tail (About
     block, forward-looking statements, contacts, disclaimers, wire footers),
@@ -200,21 +222,33 @@ def content_hash(text: str) -> str:
 
 
 def shingles(text: str, size: int = 4) -> frozenset[int]:
-    """64-bit hashes of the word ``size``-grams of the normalized release text."""
-    return shingles_of(normalized_words(strip_wrapper(text)), size)
+    """64-bit hashes of the word ``size``-grams of the normalized release text (``shingle_words``)."""
+    return shingles_of(_release_words(strip_wrapper(text))[1], size)
 
 
 def lead_words(core: str) -> list[str]:
-    """Normalized words of the lead: the first line that reads like a sentence
-    (at least 8 words, ends with sentence punctuation), at most 50 words.
+    """Shingle words of the lead (``lead_line``; without one, of the text), at most 50."""
+    return _release_words(lead_line(core) or core)[1][:_LEAD_MAX_WORDS]
+
+
+def lead_line(core: str) -> str | None:
+    """The lead: the first line that reads like a sentence (at least 8 words, a
+    Chinese or Japanese character counting as one; ends with sentence punctuation).
     Header lines (bylines, dates, share bars, titles) are skipped; the lead
     never runs into the next paragraph, so a one-line body followed by
     boilerplate keeps a lead of its own."""
     for line in core.splitlines():
         stripped = line.strip()
-        if len(stripped.split()) >= _LEAD_MIN_WORDS and stripped.endswith(_SENTENCE_ENDS):
-            return normalized_words(stripped)[:_LEAD_MAX_WORDS]
-    return normalized_words(core)[:_LEAD_MAX_WORDS]
+        if stripped.endswith(_SENTENCE_ENDS) and _lead_word_count(stripped) >= _LEAD_MIN_WORDS:
+            return stripped
+    return None
+
+
+def _lead_word_count(line: str) -> int:
+    count = len(line.split())
+    if count < _LEAD_MIN_WORDS and _CJK_CHAR.search(line):
+        return len(_release_words(line)[1])
+    return count
 
 
 def _hash_words(words: list[str]) -> str:
@@ -275,9 +309,9 @@ def title_key(title: str) -> str:
 def fingerprint(title: str, text: str, params: DedupParams, *, wire: bool = False) -> Fingerprint:
     """What the store keeps of one item: equal to ``prepare(...).fingerprint``, but only
     the head's shingles are hashed (the others are only counted)."""
-    words = normalized_words(strip_wrapper(text))
-    count = shingle_count(words, params.shingle_size)
-    head = b"" if count < params.min_shingles else gram_digests(words[: params.head_words], params.shingle_size)
+    words, grams = _release_words(strip_wrapper(text))
+    count = shingle_count(grams, params.shingle_size)
+    head = b"" if count < params.min_shingles else gram_digests(grams[: params.head_words], params.shingle_size)
     return _fingerprint(title, words, count, head, params, wire)
 
 
@@ -294,11 +328,11 @@ def prepare(
     ``keys=False`` skips the MinHash (candidates read back from the store only
     need verifying). Each shingle is hashed once: the head's are the first of the text's."""
     core = strip_wrapper(text)
-    words = normalized_words(core)
-    digests = gram_digests(words, params.shingle_size)
+    words, grams = _release_words(core)
+    digests = gram_digests(grams, params.shingle_size)
     shingle_set = frozenset(_as_ints(digests))
     short = len(shingle_set) < params.min_shingles
-    head = b"" if short or not keys else _head_digests(words, digests, params)
+    head = b"" if short or not keys else _head_digests(grams, digests, params)
     fp = _fingerprint(title, words, len(shingle_set), head, params)
     lead = shingles_of(lead_words(core), params.shingle_size)
     return Doc(fp, shingle_set, lead, published, short)

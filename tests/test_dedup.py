@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from fixtures.dedup.hard_cases import JA, ZH, ZH_OTHER, ja_partner, zh_partner
 from ingest.dedup import (
     DedupParams,
     Match,
@@ -22,8 +23,10 @@ from ingest.dedup import (
     fingerprint,
     match,
     normalize_text,
+    normalized_words,
     prepare,
     shingle_count,
+    shingle_words,
     shingles,
     shingles_of,
     similarity,
@@ -312,20 +315,46 @@ def reference_signature(hashes: frozenset[int], num_perm: int, seed: int) -> tup
 
 
 def reference_fingerprint(title: str, text: str, params: DedupParams) -> tuple:
-    words = " ".join(re.sub(r"[\W_]+", " ", _fold(strip_wrapper(text))).split()).split()
+    words = _reference_words(strip_wrapper(text))
+    grams = _reference_shingle_words(words)
 
     def hashed(ws: list[str]) -> frozenset[int]:
         grams = [" ".join(ws[i : i + 4]) for i in range(len(ws) - 3)] if len(ws) >= 4 else [" ".join(ws)] * bool(ws)
         return frozenset(int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") for g in grams)
 
-    count = len(hashed(words))
+    count = len(hashed(grams))
     keys: tuple[int, ...] = ()
     if count >= params.min_shingles:
-        sig = reference_signature(hashed(words[: params.head_words]), params.num_perm, params.seed)
+        sig = reference_signature(hashed(grams[: params.head_words]), params.num_perm, params.seed)
         keys = tuple(int.from_bytes(hashlib.blake2b(struct.pack("<I4Q", band, *sig[band * 4 : band * 4 + 4]),
                                                     digest_size=8).digest(), "little", signed=True)
                      for band in range(params.bands))
     return hashlib.blake2b(" ".join(words).encode(), digest_size=16).hexdigest(), keys, title_key(title), count
+
+
+def _reference_words(text: str) -> list[str]:
+    return " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split()).split()
+
+
+_CJK_NAMES = ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA", "HENTAIGANA",
+              "IDEOGRAPHIC ITERATION MARK", "IDEOGRAPHIC CLOSING MARK", "IDEOGRAPHIC NUMBER ZERO")  # 々 〆 〇
+
+
+def _reference_shingle_words(words: list[str]) -> list[str]:
+    """Every Chinese or Japanese character (by its Unicode name) a word of its own."""
+    import unicodedata
+
+    out = []
+    for word in words:
+        run = ""
+        for char in word:
+            if unicodedata.name(char, "").startswith(_CJK_NAMES):
+                out += [run, char] if run else [char]
+                run = ""
+            else:
+                run += char
+        out += [run] if run else []
+    return out
 
 
 def _fold(text: str) -> str:
@@ -362,6 +391,18 @@ def test_normalized_words_of_ascii_text_equal_the_definition(text: str) -> None:
     assert normalize_text(text) == " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
 
 
+CJK_SAMPLES = "北京年月日人々〇〆はがカタナーｶﾀｶﾅ㈱豈𠀋𪚥𰀀ㇰ𛀂𛅤한국어 abcé1２,。、「」・\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+       | st.text(alphabet=st.sampled_from(CJK_SAMPLES), max_size=80))
+def test_shingle_words_make_each_chinese_or_japanese_character_a_word(text: str) -> None:
+    words = normalized_words(text)
+    assert shingle_words(words) == _reference_shingle_words(words)
+    assert "".join(shingle_words(words)) == "".join(words)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["a", "b", "c", "dé", "ﬁ", "x1"]), max_size=30))
 def test_shingle_count_counts_distinct_grams(words: list[str]) -> None:
@@ -376,6 +417,7 @@ def _fixture_texts() -> list[tuple[str, str]]:
 def test_fingerprint_equals_the_definition_and_prepare() -> None:
     rng = random.Random(3)
     vocab = sorted(set(" ".join(text for _, text in _fixture_texts()).split())) + ["Straße", "ＡＢＣ", "38%", "R&D"]
+    vocab += ["北京2025年", "日本語の", "カタカナ", "人々", "ｶﾀｶﾅ", "公司今天宣布，", "한국어"]  # Chinese, Japanese, Korean
     synthetic = [("T", "\n".join(" ".join(rng.choice(vocab) for _ in range(rng.randrange(1, 30)))
                                  for _ in range(rng.randrange(0, 12)))) for _ in range(150)]
     for title, text in _fixture_texts() + synthetic:
@@ -465,6 +507,19 @@ def test_verify_requires_the_lead_and_enough_overlap() -> None:
     assert verify(Similarity(0.9, 0.95, 0.9), 1, PARAMS) == Match("jaccard", 0.9, 1)
     assert verify(Similarity(0.4, 0.95, 0.9), 1, PARAMS) == Match("containment", 0.95, 1)
     assert verify(Similarity(0.4, 0.6, 1.0), 1, PARAMS) is None
+
+
+@pytest.mark.parametrize(("text", "partner"), [(ZH, zh_partner), (JA, ja_partner)])
+def test_chinese_and_japanese_releases_get_band_keys_and_their_copies_match(text: str, partner) -> None:
+    wire = prepare("北风机器人与海港物流签署协议", text, DAY, PARAMS)
+    assert not wire.short and len(wire.fingerprint.band_keys) == PARAMS.bands
+    assert wire.fingerprint.shingle_count > 200  # about one a character
+    copy = prepare("北风机器人签署大单", partner(text), DAY + dt.timedelta(days=1), PARAMS)  # another title
+    found = match(copy, wire, 1, PARAMS)
+    assert found is not None and found.method == "jaccard" and found.similarity > 0.85
+    other = prepare("北风机器人与海港物流签署协议", ZH_OTHER, DAY, PARAMS)  # the same title, another release
+    assert not set(other.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
+    assert match(other, wire, 1, PARAMS) is None
 
 
 # --- fixtures -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import column, event, func, insert, select, table, text, update
 
 from conftest import ROOT
+from fixtures.dedup.hard_cases import JA, ZH, ZH_OTHER, ja_partner, zh_partner
 from fixtures.dedup.make_pairs import (
     BASE, Copy, load_releases, long_date, render_company, render_newsroom, render_partner, render_prn,
 )
@@ -112,6 +113,19 @@ def _stories(sessions) -> dict[int, list[str]]:
     with sessions.begin() as s:
         return {story.cluster_id: [c.source_link for c in repository.list_copies(s, story.cluster_id)]
                 for story in repository.list_items(s)}
+
+
+def test_chinese_and_japanese_copies_are_one_story_each(sessions):
+    wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
+    for n, body in enumerate([ZH, JA, ZH_OTHER]):
+        _save(sessions, wire, _item(Copy(f"https://www.prnasia.com/{n}", "北风机器人签署协议", body, "PRN Asia", ""), f"w{n}"))
+    for n, body in enumerate([zh_partner(ZH), ja_partner(JA)]):  # other titles
+        copy = Copy(f"https://finance.example.cn/{n}", f"北风机器人大单 {n}", body, "Portal", "")
+        assert _save(sessions, partner, _item(copy, f"p{n}", NOW + timedelta(hours=3))).copies == 1
+    stories = _stories(sessions)
+    assert sorted(stories.values()) == [["https://www.prnasia.com/0", "https://finance.example.cn/0"],
+                                        ["https://www.prnasia.com/1", "https://finance.example.cn/1"],
+                                        ["https://www.prnasia.com/2"]]
 
 
 def test_a_copy_from_access_newswire_is_a_wire_copy(sessions):
