@@ -310,7 +310,7 @@ def _band_candidates(db: Session | Connection | _Cursor, keys: Sequence[int], li
     return sorted(set(found), reverse=True)[:limit]
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)  # 20 keys, or up to 40 with a second head (ingest.dedup.release_start)
 def _band_query(n_keys: int) -> CompoundSelect:
     """`n_keys` newest-first scans of item_bands, bound as :k0.. and :limit (built once per key count)."""
     scans = [select(t.ItemBand.item_id).where(t.ItemBand.band_key == bindparam(f"k{i}", type_=t.ItemBand.band_key.type))

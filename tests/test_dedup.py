@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fixtures.dedup.hard_cases import JA, ZH, ZH_OTHER, ja_partner, zh_partner
+from fixtures.dedup.hard_cases import CAPTION, HIGHLIGHTS, INTRO, JA, ZH, ZH_OTHER, ja_partner, zh_partner
 from ingest.dedup import (
     DedupParams,
     Match,
@@ -25,6 +25,7 @@ from ingest.dedup import (
     normalize_text,
     normalized_words,
     prepare,
+    release_start,
     shingle_count,
     shingle_words,
     shingles,
@@ -295,13 +296,17 @@ def test_band_keys_and_signature_are_stable_across_versions() -> None:
 
 def test_fixture_fingerprints_are_stable_across_versions() -> None:
     rows = [json.loads(line) for line in (ROOT / "fixtures" / "dedup" / "pairs.jsonl").read_text().splitlines()]
-    out = []
+    first, every = [], []
     for row in rows:
         for side in ("a", "b"):
             fp = prepare(row[side]["title"], row[side]["text"], None, PARAMS).fingerprint
-            out.append([fp.content_hash, fp.title_key, fp.shingle_count, list(fp.band_keys)])
-    digest = hashlib.blake2b(json.dumps(out).encode(), digest_size=16).hexdigest()
-    assert digest == "b7af45d3946c9eb9f2e7f129e9477b92"
+            first.append([fp.content_hash, fp.title_key, fp.shingle_count, list(fp.band_keys[: PARAMS.bands])])
+            every.append(list(fp.band_keys))
+    # the keys of the fixed geometry, as every stored item has them: unchanged since they were first stored
+    assert hashlib.blake2b(json.dumps(first).encode(), digest_size=16).hexdigest() == "b7af45d3946c9eb9f2e7f129e9477b92"
+    # with the keys of the second head (from a wire dateline after 15 words or more), stored since
+    assert hashlib.blake2b(json.dumps(every).encode(), digest_size=16).hexdigest() == "4acbd37d0b197025866c6191acf7946b"
+    assert sum(len(keys) > PARAMS.bands for keys in every) > 10
 
 
 # The definitions, in plain Python integers: what the stored keys were first computed with.
@@ -315,21 +320,30 @@ def reference_signature(hashes: frozenset[int], num_perm: int, seed: int) -> tup
 
 
 def reference_fingerprint(title: str, text: str, params: DedupParams) -> tuple:
-    words = _reference_words(strip_wrapper(text))
+    core = strip_wrapper(text)
+    words = _reference_words(core)
     grams = _reference_shingle_words(words)
 
     def hashed(ws: list[str]) -> frozenset[int]:
         grams = [" ".join(ws[i : i + 4]) for i in range(len(ws) - 3)] if len(ws) >= 4 else [" ".join(ws)] * bool(ws)
         return frozenset(int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") for g in grams)
 
+    def band_keys(ws: list[str]) -> tuple[int, ...]:
+        sig = reference_signature(hashed(ws[: params.head_words]), params.num_perm, params.seed)
+        return tuple(int.from_bytes(hashlib.blake2b(struct.pack("<I4Q", band, *sig[band * 4 : band * 4 + 4]),
+                                                    digest_size=8).digest(), "little", signed=True)
+                     for band in range(params.bands))
+
     count = len(hashed(grams))
     keys: tuple[int, ...] = ()
     if count >= params.min_shingles:
-        sig = reference_signature(hashed(grams[: params.head_words]), params.num_perm, params.seed)
-        keys = tuple(int.from_bytes(hashlib.blake2b(struct.pack("<I4Q", band, *sig[band * 4 : band * 4 + 4]),
-                                                    digest_size=8).digest(), "little", signed=True)
-                     for band in range(params.bands))
+        keys = band_keys(grams)
+        start = release_start(core, params.head_words)
+        if start is not None and len(core[:start].split()) >= 15:  # the second head, from the release's dateline
+            keys += tuple(key for key in band_keys(_reference_shingle_words(_reference_words(core[start:])))
+                          if key not in keys)
     return hashlib.blake2b(" ".join(words).encode(), digest_size=16).hexdigest(), keys, title_key(title), count
+
 
 
 def _reference_words(text: str) -> list[str]:
@@ -507,6 +521,50 @@ def test_verify_requires_the_lead_and_enough_overlap() -> None:
     assert verify(Similarity(0.9, 0.95, 0.9), 1, PARAMS) == Match("jaccard", 0.9, 1)
     assert verify(Similarity(0.4, 0.95, 0.9), 1, PARAMS) == Match("containment", 0.95, 1)
     assert verify(Similarity(0.4, 0.6, 1.0), 1, PARAMS) is None
+
+
+@pytest.mark.parametrize("prefix", [INTRO, HIGHLIGHTS, CAPTION, HIGHLIGHTS + CAPTION])
+def test_copies_with_words_before_the_wire_dateline_are_found_and_verified(prefix: str) -> None:
+    assert len(prefix.split()) >= 20
+    wire = prepare("Voltaris breaks ground", wire_copy(BODY), DAY, PARAMS)
+    partner = prepare("Voltaris breaks ground", prefix + wire_copy(BODY), DAY + dt.timedelta(days=1), PARAMS)
+    other = prepare("Voltaris breaks ground", "Posted by Newsdesk\n" + INTRO + partner_copy(BODY), DAY, PARAMS)
+    for a, b in ((partner, wire), (wire, partner), (partner, other)):
+        assert set(a.fingerprint.band_keys) & set(b.fingerprint.band_keys)
+        found = match(a, b, 1, PARAMS)
+        assert found is not None and found.method in ("jaccard", "containment")
+    assert len(wire.fingerprint.band_keys) == PARAMS.bands  # no second head for the wire's copy
+    head = normalized_words(strip_wrapper(prefix + wire_copy(BODY)))[: PARAMS.head_words]  # the first head's keys,
+    sig = signature(shingles_of(head, PARAMS.shingle_size), PARAMS.num_perm, PARAMS.seed)  # as stored before
+    assert partner.fingerprint.band_keys[: PARAMS.bands] == band_keys(sig, PARAMS.bands, PARAMS.rows)
+
+
+@pytest.mark.parametrize(
+    "dateline",
+    [
+        "RENO, Nev., March 4, 2025 /PRNewswire/ -- ",
+        "Reno, NV, March 4, 2025 (GLOBE NEWSWIRE) -- ",
+        "RENO, Nev.--(BUSINESS WIRE)--",
+        "RENO, NV / ACCESS Newswire / March 4, 2025 / ",
+        "TORONTO, March 4, 2025 /CNW/ - ",
+        "Vancouver, British Columbia--(Newsfile Corp. - March 4, 2025) - ",
+        "Reno, NV (PRWEB) March 4, 2025 -- ",
+    ],
+)
+def test_the_release_starts_after_a_wire_dateline_in_the_head(dateline: str) -> None:
+    release = "Voltaris Energy Inc. (NASDAQ: VLTX) broke ground - at last - on its plant.\nMore."
+    lookalikes = (
+        "Voltaris Energy Inc. (NASDAQ: VLTX) - the battery maker - broke ground.",
+        "The planned plant at night (Photo: Business Wire)",
+        "Sales in 2024-2025 rose - again - by a third.",
+        "LONDON, March 4, 2025 -- Voltaris broke ground.",  # a dateline, but no wire's
+    )
+    for before in ("", "A caption (Image: Voltaris)\n", "Highlights\n" + "a plant, " * 40 + "\nJobs\n",
+                   *(f"An intro.\n{line}\n" for line in lookalikes)):
+        core = before + dateline + release
+        assert core[release_start(core, 100):] == release
+    late = "word " * 100 + "\n" + dateline + release
+    assert release_start(late, 100) is None and release_start(late, 101) is not None
 
 
 @pytest.mark.parametrize(("text", "partner"), [(ZH, zh_partner), (JA, ja_partner)])

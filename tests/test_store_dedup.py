@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import column, event, func, insert, select, table, text, update
 
 from conftest import ROOT
-from fixtures.dedup.hard_cases import JA, ZH, ZH_OTHER, ja_partner, zh_partner
+from fixtures.dedup.hard_cases import CAPTION, HIGHLIGHTS, INTRO, JA, ZH, ZH_OTHER, ja_partner, zh_partner
 from fixtures.dedup.make_pairs import (
     BASE, Copy, load_releases, long_date, render_company, render_newsroom, render_partner, render_prn,
 )
@@ -113,6 +113,19 @@ def _stories(sessions) -> dict[int, list[str]]:
     with sessions.begin() as s:
         return {story.cluster_id: [c.source_link for c in repository.list_copies(s, story.cluster_id)]
                 for story in repository.list_items(s)}
+
+
+def test_a_copy_with_words_before_the_wire_dateline_joins_the_wire_copys_story(sessions):
+    wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
+    for n, (rid, prefix) in enumerate([("vltx-utility-deal", INTRO), ("helixa-launch", HIGHLIGHTS + CAPTION)]):
+        rel = RELEASES[rid]
+        wire_copy = render_prn(rel, rel.paragraphs, 1)
+        prefixed = replace(wire_copy, url=f"https://partner.example/{rid}", text=prefix + wire_copy.text)
+        first, second = (wire_copy, prefixed) if n else (prefixed, wire_copy)  # either one stored first
+        _save(sessions, partner if first is prefixed else wire, _item(first, f"{rid}-1", NOW + timedelta(hours=2)))
+        assert _save(sessions, wire if first is prefixed else partner, _item(second, f"{rid}-2")).copies == 1
+    stories = _stories(sessions)
+    assert len(stories) == 2 and all(len(urls) == 2 and "prnewswire.com" in urls[0] for urls in stories.values())
 
 
 def test_chinese_and_japanese_copies_are_one_story_each(sessions):
