@@ -24,15 +24,17 @@ The way a text becomes keys, in order:
    (twice that for an item with a second head);
 7. candidates found by band keys are verified exactly with ``similarity``
    (Jaccard and containment over the shingle sets, and lead containment: the
-   first substantial paragraph of one found in the other) by ``verify``.
+   first substantial paragraph of one found in the other) by ``verify``; the
+   numbers and names of the leads must agree (``facts_disagree``), and the
+   publication dates be at most ``near_window_days`` apart.
 
 Texts with fewer than ``min_shingles`` shingles get no band keys; they fall
 back to ``title_key`` (hash of the normalized title) plus publication dates no
 more than ``title_window_days`` apart (syndication partners often publish the
-next calendar day).
+next calendar day), leads agreeing as above.
 
 ``match`` applies the whole decision to one candidate: content hash, then the
-title fallback when either text is short, then band overlap + exact overlap.
+title fallback when either text is short, then dates, band overlap + exact overlap.
 
 ``fingerprint`` computes only what the store keeps (content hash, title key,
 band keys, shingle count) for every new item: it hashes the head's shingles
@@ -72,6 +74,9 @@ _LEAD_MAX_WORDS = 50
 # Fewer words before the release's dateline leave the heads of the copies with and without them similar enough
 # for LSH (97 - 15 of 97 + 15 shingles: a Jaccard of 0.73, a candidate with probability 0.999): no second head.
 _MIN_PREFIX_WORDS = 15
+_LEAD_COPY_SHARE = 0.5  # a line holding this share of another item's lead shingles is its copy: the facts must agree
+# the facts of a lead: numbers (separators kept: 1,150,000 and 0.42 are one each) and capitalised words
+_FACT = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 
 # Lines that start a syndication tail. Heading-like markers must be short lines
 # (<= _MAX_HEADING_WORDS words); "line start" markers cut at any length.
@@ -134,6 +139,7 @@ class DedupParams:
     jaccard_threshold: float = 0.5
     containment_threshold: float = 0.7
     title_window_days: int = 2
+    near_window_days: int = 3
     seed: int = 20250515
 
     @property
@@ -159,6 +165,8 @@ class Doc:
     lead: frozenset[int]
     published: dt.date | None
     short: bool  # fewer than min_shingles shingles: compared by title + date only
+    core: str = ""  # the release text (strip_wrapper), whose lines are searched for another item's lead
+    lead_facts: frozenset[str] | None = None  # lead_facts of the lead line; None without one
 
 
 def normalize_text(text: str) -> str:
@@ -265,9 +273,9 @@ def shingles(text: str, size: int = 4) -> frozenset[int]:
     return shingles_of(_release_words(strip_wrapper(text))[1], size)
 
 
-def lead_words(core: str) -> list[str]:
-    """Shingle words of the lead (``lead_line``; without one, of the text), at most 50."""
-    return _release_words(lead_line(core) or core)[1][:_LEAD_MAX_WORDS]
+def lead_words(core: str, line: str | None = None) -> list[str]:
+    """Shingle words of the lead (``line``, by default ``lead_line(core)``; without one, of the text), at most 50."""
+    return _release_words(line or lead_line(core) or core)[1][:_LEAD_MAX_WORDS]
 
 
 def lead_line(core: str) -> str | None:
@@ -394,8 +402,9 @@ def prepare(
     start = release_start(core, params.head_words)
     fp = _fingerprint(title, core, words, len(shingle_set), head, start, params)
     release = core if start is None else core[start:]  # the lead is the release's, not that of an intro before it
-    lead = shingles_of(lead_words(release), params.shingle_size)
-    return Doc(fp, shingle_set, lead, published, short)
+    line = lead_line(release)
+    lead = shingles_of(lead_words(release, line), params.shingle_size)
+    return Doc(fp, shingle_set, lead, published, short, core, None if line is None else lead_facts(line))
 
 
 def _head_digests(words: list[str], digests: bytes, params: DedupParams) -> bytes:
@@ -437,6 +446,60 @@ def verify(sim: Similarity, matched_id: int, params: DedupParams) -> Match | Non
     return None
 
 
+def lead_facts(line: str) -> frozenset[str]:
+    """The facts of a lead line, casefolded: its numbers and capitalised words (names, tickers,
+    months). Copies keep them; releases of one template differ there (company, date, amount)."""
+    return frozenset(token.casefold() for token in _FACT.findall(unicodedata.normalize("NFKC", line))
+                     if token[0].isdigit() or token[0].isupper())
+
+
+def facts_disagree(a: Doc, b: Doc, params: DedupParams) -> bool:
+    """Does the lead of either item state other facts than its copy in the other? Its copy: the other's
+    lead if it holds at least half of the lead's shingles, else the other's line holding most of them
+    (the first holding ``lead_threshold``), if at least half (else the lead is not in the other: nothing
+    to compare). They agree when one's facts contain the other's (one may be longer: a dateline kept, a
+    truncated paragraph), misspelt words aside (``facts_agree``)."""
+    return _disagree(a, b, params) or _disagree(b, a, params)
+
+
+def _disagree(x: Doc, y: Doc, params: DedupParams) -> bool:
+    if x.lead_facts is None or not x.lead:
+        return False
+    if y.lead_facts is not None and _share(x.lead, y.lead) >= _LEAD_COPY_SHARE:  # the usual place: y's own lead
+        return not facts_agree(x.lead_facts, y.lead_facts)
+    found, copy = 0, ""
+    for line in y.core.splitlines():
+        common = len(x.lead & shingles_of(_release_words(line)[1], params.shingle_size))
+        if common > found:
+            found, copy = common, line
+            if common >= params.lead_threshold * len(x.lead):  # the lead's copy: the lines after it need no look
+                break
+    if found < _LEAD_COPY_SHARE * len(x.lead):
+        return False
+    return not facts_agree(x.lead_facts, lead_facts(copy))
+
+
+def facts_agree(a: frozenset[str], b: frozenset[str]) -> bool:
+    """One set of facts contains the other, but for misspelt words (a misspelling: one letter dropped,
+    added, changed, or two swapped, in a word of 5 letters or more): a template's releases differ in
+    names, tickers or numbers."""
+    only_a, only_b = a - b, b - a
+    return all(any(_misspelt(f, g) for g in only_b) for f in only_a) or \
+        all(any(_misspelt(f, g) for g in only_a) for f in only_b)
+
+
+def _misspelt(a: str, b: str) -> bool:
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1 or not (a.isalpha() and b.isalpha()):
+        return False
+    i = 0  # the first difference
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) != len(b):
+        shorter, longer = sorted((a, b), key=len)
+        return longer[i + 1:] == shorter[i:]
+    return a[i + 1:] == b[i + 1:] or (a[i + 2:] == b[i + 2:] and a[i] == b[i + 1] and a[i + 1] == b[i])
+
+
 def within_days(a: dt.date | None, b: dt.date | None, days: int) -> bool:
     return a is not None and b is not None and abs((a - b).days) <= days
 
@@ -444,19 +507,26 @@ def within_days(a: dt.date | None, b: dt.date | None, days: int) -> bool:
 def match(new: Doc, old: Doc, old_id: int, params: DedupParams) -> Match | None:
     """Is ``new`` a copy of ``old``? When either text is short: the title + date
     fallback only (a short generic text such as "Read the full release" proves
-    nothing). Otherwise the content hash, then (when both carry band keys) LSH
-    band overlap, then exact verification."""
+    nothing). Otherwise the content hash, then (dated at most ``near_window_days``
+    apart, and when both carry band keys) LSH band overlap, then exact verification.
+    Matches other than by content hash also need the facts of the leads to agree
+    (``facts_disagree``): templated releases (a dividend each quarter, share buybacks
+    each day, one announcement by many companies) differ in little else."""
     a, b = new.fingerprint, old.fingerprint
     if new.short or old.short:
         same_title = a.title_key == b.title_key
-        if same_title and within_days(new.published, old.published, params.title_window_days):
+        if same_title and within_days(new.published, old.published, params.title_window_days) \
+                and not facts_disagree(new, old, params):
             return Match("title_date", 1.0, old_id)
         return None
     if a.content_hash == b.content_hash:
         return Match("content_hash", 1.0, old_id)
+    if not within_days(new.published, old.published, params.near_window_days):
+        return None
     if a.band_keys and b.band_keys and not set(a.band_keys) & set(b.band_keys):
         return None
-    return verify(similarity(new, old), old_id, params)
+    found = verify(similarity(new, old), old_id, params)
+    return None if found is None or facts_disagree(new, old, params) else found
 
 
 _METHOD_RANK = {"content_hash": 0, "jaccard": 1, "containment": 1, "title_date": 2}
@@ -481,6 +551,10 @@ class Deduplicator:
     @property
     def title_window(self) -> dt.timedelta:
         return dt.timedelta(days=self.params.title_window_days)
+
+    @property
+    def near_window(self) -> dt.timedelta:
+        return dt.timedelta(days=self.params.near_window_days)
 
     @property
     def min_shingles(self) -> int:

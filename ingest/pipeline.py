@@ -81,7 +81,7 @@ def deduplicator(settings: DedupSettings) -> Deduplicator | None:
         return None
     params = DedupParams(lead_threshold=settings.lead_threshold, jaccard_threshold=settings.jaccard_threshold,
                          containment_threshold=settings.containment_threshold, min_shingles=settings.min_shingles,
-                         title_window_days=settings.title_window_days)
+                         title_window_days=settings.title_window_days, near_window_days=settings.near_window_days)
     return Deduplicator(params=params, wire_domains=frozenset(d.lower() for d in settings.wire_domains),
                         max_candidates=settings.max_candidates)
 

@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import random
 import re
 import struct
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fixtures.dedup.hard_cases import CAPTION, HIGHLIGHTS, INTRO, JA, ZH, ZH_OTHER, ja_partner, zh_partner
+from fixtures.dedup.hard_cases import (
+    CAPTION,
+    HIGHLIGHTS,
+    INTRO,
+    JA,
+    OWN_SHARES,
+    RUSSELL_COMPANIES,
+    ZH,
+    ZH_OTHER,
+    ja_partner,
+    nav_note,
+    own_shares,
+    russell,
+    zh_partner,
+)
 from ingest.dedup import (
     DedupParams,
     Match,
     content_hash,
+    facts_agree,
     fingerprint,
+    lead_facts,
     match,
     normalize_text,
     normalized_words,
@@ -345,7 +363,6 @@ def reference_fingerprint(title: str, text: str, params: DedupParams) -> tuple:
     return hashlib.blake2b(" ".join(words).encode(), digest_size=16).hexdigest(), keys, title_key(title), count
 
 
-
 def _reference_words(text: str) -> list[str]:
     return " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split()).split()
 
@@ -521,6 +538,74 @@ def test_verify_requires_the_lead_and_enough_overlap() -> None:
     assert verify(Similarity(0.9, 0.95, 0.9), 1, PARAMS) == Match("jaccard", 0.9, 1)
     assert verify(Similarity(0.4, 0.95, 0.9), 1, PARAMS) == Match("containment", 0.95, 1)
     assert verify(Similarity(0.4, 0.6, 1.0), 1, PARAMS) is None
+
+
+def test_near_copies_are_dated_at_most_near_window_days_apart() -> None:
+    wire = prepare("Voltaris breaks ground", wire_copy(BODY), DAY, PARAMS)
+    for days, found in ((-3, True), (3, True), (4, False), (-90, False)):
+        partner = prepare("Voltaris breaks ground", partner_copy(BODY), DAY + dt.timedelta(days=days), PARAMS)
+        assert (match(partner, wire, 1, PARAMS) is not None) is found, days
+    late = prepare("Voltaris breaks ground", partner_copy(BODY), DAY + dt.timedelta(days=10), PARAMS)
+    assert match(late, wire, 1, replace(PARAMS, near_window_days=10)) is not None
+    undated = prepare("Voltaris breaks ground", partner_copy(BODY), None, PARAMS)
+    assert match(undated, wire, 1, PARAMS) is None
+    exact = prepare("Voltaris breaks ground", BODY, DAY + dt.timedelta(days=400), PARAMS)
+    assert match(exact, wire, 1, PARAMS) == Match("content_hash", 1.0, 1)  # the same words: at any distance
+
+
+def test_one_announcement_by_several_companies_is_one_story_each() -> None:
+    day = dt.date(2025, 6, 24)
+    docs = [prepare(*russell(*company), day, PARAMS) for company in RUSSELL_COMPANIES]
+    for a, b in itertools.combinations(docs, 2):
+        assert verify(similarity(a, b), 1, PARAMS) is not None  # the trap: only name, ticker and CEO differ
+        assert match(a, b, 1, PARAMS) is None and match(b, a, 1, PARAMS) is None
+    for company, doc in zip(RUSSELL_COMPANIES, docs):  # while each company's partner copies still match
+        title, text = russell(*company)
+        partner = prepare(title, partner_copy(text), day + dt.timedelta(days=1), PARAMS)
+        assert [match(partner, other, n, PARAMS) is not None for n, other in enumerate(docs)] == \
+            [other is doc for other in docs]
+
+
+def test_a_companys_notices_of_consecutive_days_are_one_story_each() -> None:
+    notices = [prepare("Transaction in Own Shares", own_shares(*args), DAY + dt.timedelta(days=n), PARAMS)
+               for n, args in enumerate(OWN_SHARES)]
+    assert verify(similarity(notices[0], notices[1]), 1, PARAMS) is not None  # the trap
+    for a, b in itertools.combinations(notices, 2):
+        assert match(b, a, 1, PARAMS) is None
+    newsroom = prepare("Transaction in Own Shares", "Regulatory news\n" + own_shares(*OWN_SHARES[1]), DAY, PARAMS)
+    assert match(newsroom, notices[1], 1, PARAMS) is not None  # the same day's notice elsewhere is its copy
+
+
+def test_short_notes_of_consecutive_days_are_one_story_each() -> None:
+    notes = [prepare("Net Asset Value(s)", nav_note(12 + n, nav), DAY + dt.timedelta(days=n), PARAMS)
+             for n, nav in enumerate(["312.45", "309.80", "315.02"])]
+    assert all(note.short for note in notes)
+    for a, b in itertools.combinations(notes, 2):
+        assert match(b, a, 1, PARAMS) is None
+    copy = prepare("NET ASSET VALUE(S)", "Greyfriars Income Trust plc\n" + nav_note(13, "309.80"), DAY, PARAMS)
+    assert match(copy, notes[1], 1, PARAMS) == Match("title_date", 1.0, 1)
+
+
+LEAD_FACTS = "Northgate Bancorp, Inc. (NYSE: NGB) declared a dividend of $0.31 per share, payable May 20, 2025."
+
+
+@pytest.mark.parametrize(
+    ("other", "agree"),
+    [
+        (LEAD_FACTS, True),
+        ("COLUMBUS, Ohio, April 22, 2025 /PRNewswire/ -- " + LEAD_FACTS, True),  # a dateline kept: more facts
+        ("Northgate Bancorp, Inc. (NYSE: NGB) declared a dividend of $0.31 per share.", True),  # cut short
+        (LEAD_FACTS.replace("Northgate", "Nrothgate"), True),  # misspelt
+        (LEAD_FACTS.replace("$0.31", "$0.32"), False),
+        (LEAD_FACTS.replace("May 20", "August 19"), False),
+        (LEAD_FACTS.replace("Northgate Bancorp, Inc. (NYSE: NGB)", "Eastgate Financial Corp. (NYSE: EGF)"), False),
+        (LEAD_FACTS.replace("NGB", "NGC"), False),  # tickers are too short to be misspelt
+    ],
+)
+def test_facts_of_two_leads_agree_when_one_contains_the_other(other: str, agree: bool) -> None:
+    a, b = lead_facts(LEAD_FACTS), lead_facts(other)
+    assert "0.31" in a and "ngb" in a and "20" in a and "per" not in a
+    assert facts_agree(a, b) is agree and facts_agree(b, a) is agree
 
 
 @pytest.mark.parametrize("prefix", [INTRO, HIGHLIGHTS, CAPTION, HIGHLIGHTS + CAPTION])

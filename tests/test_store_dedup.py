@@ -11,7 +11,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import column, event, func, insert, select, table, text, update
 
 from conftest import ROOT
-from fixtures.dedup.hard_cases import CAPTION, HIGHLIGHTS, INTRO, JA, ZH, ZH_OTHER, ja_partner, zh_partner
+from fixtures.dedup.hard_cases import (
+    CAPTION, HIGHLIGHTS, INTRO, JA, OWN_SHARES, RUSSELL_COMPANIES, ZH, ZH_OTHER, ja_partner, nav_note, own_shares,
+    russell, zh_partner,
+)
 from fixtures.dedup.make_pairs import (
     BASE, Copy, load_releases, long_date, render_company, render_newsroom, render_partner, render_prn,
 )
@@ -115,6 +118,31 @@ def _stories(sessions) -> dict[int, list[str]]:
                 for story in repository.list_items(s)}
 
 
+def test_one_announcement_by_several_companies_is_one_story_each(sessions):
+    wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
+    for n, company in enumerate(RUSSELL_COMPANIES):
+        title, body = russell(*company)
+        _save(sessions, wire, _item(Copy(f"https://www.globenewswire.com/{n}", title, body, "GNW", ""), f"w{n}"))
+    title, body = russell(*RUSSELL_COMPANIES[2])
+    copy = Copy("https://partner.example/russell", title, "By Staff\n" + body, "Partner", "")
+    assert _save(sessions, partner, _item(copy, "p", NOW + timedelta(days=1))).copies == 1
+    stories = _stories(sessions)
+    assert len(stories) == len(RUSSELL_COMPANIES)
+    assert ["https://www.globenewswire.com/2", "https://partner.example/russell"] in stories.values()
+
+
+def test_a_companys_notices_of_consecutive_days_are_one_story_each(sessions):
+    sid = _source(sessions, "https://wire/feed")
+    for n, args in enumerate(OWN_SHARES):
+        notice = Copy(f"https://www.globenewswire.com/own/{n}", "Transaction in Own Shares", own_shares(*args),
+                      "GNW", "")
+        _save(sessions, sid, _item(notice, f"own{n}", NOW + timedelta(days=n)))
+    for n, nav in enumerate(["312.45", "309.80", "315.02"]):  # short texts: title and date
+        note = Copy(f"https://www.globenewswire.com/nav/{n}", "Net Asset Value(s)", nav_note(12 + n, nav), "GNW", "")
+        _save(sessions, sid, _item(note, f"nav{n}", NOW + timedelta(days=n)))
+    assert sorted(map(len, _stories(sessions).values())) == [1] * 6
+
+
 def test_a_copy_with_words_before_the_wire_dateline_joins_the_wire_copys_story(sessions):
     wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
     for n, (rid, prefix) in enumerate([("vltx-utility-deal", INTRO), ("helixa-launch", HIGHLIGHTS + CAPTION)]):
@@ -139,6 +167,42 @@ def test_chinese_and_japanese_copies_are_one_story_each(sessions):
     assert sorted(stories.values()) == [["https://www.prnasia.com/0", "https://finance.example.cn/0"],
                                         ["https://www.prnasia.com/1", "https://finance.example.cn/1"],
                                         ["https://www.prnasia.com/2"]]
+
+
+class RecordingJudge:
+    """The real judge, recording the candidates it is given."""
+
+    def __init__(self, judge: Deduplicator):
+        self.judge, self.seen = judge, []
+        self.title_window, self.near_window = judge.title_window, judge.near_window
+        self.min_shingles, self.max_candidates = judge.min_shingles, judge.max_candidates
+
+    def decide(self, item, candidates):
+        self.seen.append(sorted(c.id for c in candidates))
+        return self.judge.decide(item, candidates)
+
+
+def test_candidates_dated_outside_the_windows_are_not_read(sessions):
+    # a template's releases of other months share band keys: their texts are not even read
+    rel = RELEASES["ngb-dividend-q1"]
+    sid, judge = _source(sessions, "https://wire/feed"), RecordingJudge(JUDGE)
+    copy = render_prn(rel, rel.paragraphs, 1)
+    _save(sessions, sid, _item(copy, "a", NOW - timedelta(days=90)), judge=judge)
+    _save(sessions, sid, _item(render_partner(rel, rel.paragraphs, 2, render_prn), "b", NOW), judge=judge)
+    _save(sessions, sid, _item(render_partner(rel, rel.paragraphs, 3, render_prn), "c", NOW + timedelta(days=3)),
+          judge=judge)
+    assert judge.seen == [[], [2]]  # the first save looks nothing up: no stored item shares a key
+    assert sorted(map(len, _stories(sessions).values())) == [1, 2]
+
+
+def test_how_far_apart_near_copies_may_be_dated_is_a_setting(sessions):
+    rel = RELEASES["lumen-sc-plant"]
+    sid = _source(sessions, "https://a/feed")
+    wire, partner = render_prn(rel, rel.paragraphs, 1), render_partner(rel, rel.paragraphs, 2, render_prn)
+    for n, judge in enumerate([deduplicator(DedupSettings()), deduplicator(DedupSettings(near_window_days=10))]):
+        _save(sessions, sid, _item(replace(wire, url=f"{wire.url}?n={n}"), f"w{n}", NOW, judge), judge=judge)
+        later = _item(replace(partner, url=f"{partner.url}?n={n}"), f"p{n}", NOW + timedelta(days=6), judge)
+        assert _save(sessions, sid, later, judge=judge).copies == n  # 6 days: too far by default, not with 10
 
 
 def test_a_copy_from_access_newswire_is_a_wire_copy(sessions):
@@ -211,7 +275,8 @@ class SlowJudge:
 
     def __init__(self, judge: Deduplicator, delay: float):
         self.judge, self.delay = judge, delay
-        self.title_window, self.min_shingles = judge.title_window, judge.min_shingles
+        self.title_window, self.near_window = judge.title_window, judge.near_window
+        self.min_shingles = judge.min_shingles
         self.max_candidates = judge.max_candidates
 
     def decide(self, item, candidates):
