@@ -248,19 +248,20 @@ def release_start(core: str, max_words: int) -> int | None:
     dateline (a partner's intro, highlight bullets, a photo caption; or an ACCESS Newswire dateline, which
     strip_dateline keeps): the end of a dateline naming a wire that opens a line starting within the first
     ``max_words`` words; None without one."""
-    start = words = 0
-    while words < max_words:
-        end = core.find("\n", start)
-        line = core[start:] if end < 0 else core[start:end]
-        if "/" in line or "(" in line:  # every wire dateline has one: most lines skip the regex
-            found = _WIRE_DATELINE.match(line)
-            if found and _WIRE_NAME.search(found.group(0)):
-                return start + found.end()
-        if end < 0:
+    position = 0
+    while True:  # only the lines with a "/" or "(" (every wire dateline has one) are tried: most texts have none
+        found = [at for at in (core.find("/", position), core.find("(", position)) if at >= 0]
+        if not found:
             return None
-        words += len(line.split())
-        start = end + 1
-    return None
+        start = core.rfind("\n", 0, min(found)) + 1
+        if len(core[:start].split()) >= max_words:
+            return None
+        dateline = _WIRE_DATELINE.match(core, start)
+        if dateline and "\n" not in dateline.group(0).strip() and _WIRE_NAME.search(dateline.group(0)):
+            return dateline.end()
+        position = core.find("\n", min(found)) + 1
+        if position == 0:
+            return None
 
 
 def content_hash(text: str) -> str:
