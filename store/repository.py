@@ -281,8 +281,8 @@ def _find_copy(db: Session | Connection | _Cursor, item: Item, judge: DuplicateJ
     The content-hash probe runs only when some stored item shares a band key: an exact copy has the same
     words, hence the same band keys (fixed geometry, see ingest.dedup), so a new story (no shared key,
     the common case) is spared a probe that cannot succeed. A short text is matched by title + date only.
-    Candidates dated outside the judge's windows are not read (a template's releases of other days and
-    months share band keys; the judge would turn them down)."""
+    Candidates dated outside the judge's windows are not read (a template's releases of other weeks and
+    months share band keys; the judge would turn them down). The judge counts calendar days: a day more here."""
     db = _Cursor.of(db)
     fp = item.fingerprint
     band_ids = _band_candidates(db, fp.band_keys, judge.max_candidates) if fp.band_keys else []
@@ -293,7 +293,7 @@ def _find_copy(db: Session | Connection | _Cursor, item: Item, judge: DuplicateJ
     ids = list(dict.fromkeys(band_ids + _title_candidates(db, item, fp, judge)))
     if not ids:
         return None
-    window = max(judge.title_window, judge.near_window)
+    window = max(judge.title_window, judge.near_window) + timedelta(days=1)
     dated = t.Item.date.between(item.date - window, item.date + window)
     rows = db.conn.execute(select(t.Item.id, t.Item.cluster_id, t.Item.title, t.Item.body_text, t.Item.date,
                                   t.Item.content_hash, t.Item.shingle_count).where(t.Item.id.in_(ids), dated)).all()

@@ -195,6 +195,14 @@ def test_candidates_dated_outside_the_windows_are_not_read(sessions):
     assert sorted(map(len, _stories(sessions).values())) == [1, 2]
 
 
+def test_the_windows_count_calendar_days_in_the_store_as_in_the_judge(sessions):
+    rel = RELEASES["aurelis-phase2"]
+    sid = _source(sessions, "https://a/feed")
+    _save(sessions, sid, _item(render_prn(rel, rel.paragraphs, 1), "w", NOW))  # 16:00
+    later = NOW.replace(hour=23) + timedelta(days=3)  # 3 calendar days, 3 days and 7 hours
+    assert _save(sessions, sid, _item(render_partner(rel, rel.paragraphs, 2, render_prn), "p", later)).copies == 1
+
+
 def test_how_far_apart_near_copies_may_be_dated_is_a_setting(sessions):
     rel = RELEASES["lumen-sc-plant"]
     sid = _source(sessions, "https://a/feed")
