@@ -315,10 +315,10 @@ def _may_say_read_more(text: str) -> bool:
 def _lead_before(anchor: etree._Element) -> str:
     """The text before the anchor in the nearest enclosing block that has a lead's worth of it, with the
     read-more words themselves cut off."""
-    for level, container in enumerate(anchor.iterancestors()):
-        if level > 3 or container.tag in ("body", "html"):
+    for level, block in enumerate(anchor.iterancestors()):
+        if level > 3 or block.tag in ("body", "html"):
             break
-        text = _norm(_text_before(container, anchor))
+        text = _norm(_text_before(block, anchor))
         if len(text) >= LEAD_CHARS[0]:
             return READ_MORE.split(text)[0].rstrip(" >»:-–—|") if READ_MORE.search(text[-40:]) else text
     return ""
