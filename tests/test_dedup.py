@@ -24,12 +24,15 @@ from fixtures.dedup.hard_cases import (
     JA,
     OWN_SHARES,
     RUSSELL_COMPANIES,
+    TH,
+    TH_OTHER,
     ZH,
     ZH_OTHER,
     ja_partner,
     nav_note,
     own_shares,
     russell,
+    th_partner,
     zh_partner,
 )
 from ingest.dedup import (
@@ -661,6 +664,20 @@ def test_chinese_and_japanese_releases_get_band_keys_and_their_copies_match(text
     found = match(copy, wire, 1, PARAMS)
     assert found is not None and found.method == "jaccard" and found.similarity > 0.85
     other = prepare("北风机器人与海港物流签署协议", ZH_OTHER, DAY, PARAMS)  # the same title, another release
+    assert not set(other.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
+    assert match(other, wire, 1, PARAMS) is None
+
+
+def test_thai_releases_get_band_keys_and_their_copies_match() -> None:
+    """Thai has no spaces between words either; its marks split the text into syllable-sized words,
+    enough shingles for band keys without shingling it by character."""
+    wire = prepare("นอร์ทวินด์ลงนามข้อตกลง", TH, DAY, PARAMS)
+    assert not wire.short and len(wire.fingerprint.band_keys) == PARAMS.bands
+    assert wire.fingerprint.shingle_count > 150
+    copy = prepare("นอร์ทวินด์คว้าสัญญาใหญ่", th_partner(TH), DAY + dt.timedelta(days=1), PARAMS)
+    found = match(copy, wire, 1, PARAMS)
+    assert found is not None and found.method == "jaccard" and found.similarity > 0.85
+    other = prepare("นอร์ทวินด์ลงนามข้อตกลง", TH_OTHER, DAY, PARAMS)  # the same title, another release
     assert not set(other.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
     assert match(other, wire, 1, PARAMS) is None
 
