@@ -70,6 +70,17 @@ _SEPARATING = _BLOCK_TAGS | {"lb", "br", "head", "quote", "list", "item", "table
                              "dl", "dt", "dd", "td", "th", "hr", "figure", "figcaption"}
 
 # trafilatura's option sets, by name: templates, copied for each page (never changed in place)
+# An ad slot's marker, a block of its own between paragraphs: "Advertisement", "- ADVERTISEMENT -", "Skip
+# Advertisement", "Story continues below advertisement", "Advertisement - scroll to continue". Left in the
+# body it reads as the item's own paid label (promo rule paid_content) and turns a news story promotional.
+AD_SLOT = re.compile(
+    r"[\W_]*(?:(?:skip\s+)?advertisements?|advertising|ads?|sponsored|"
+    r"(?:(?:the\s+)?(?:story|article|content|text)\s+continues|continue\s+reading)\s+(?:below|after)"
+    r"(?:\s+(?:this\s+|the\s+)?(?:advertisement|ad))?)"
+    r"(?:[\W_]+scroll\s+(?:down\s+)?to\s+continue(?:\s+(?:reading|with\s+content))?)?[\W_]*",
+    re.IGNORECASE)
+AD_SLOT_AFTER = 150  # characters of body before a marker that make it a slot; nearer the top, it may label the item
+
 _OPTIONS = {"fast": dict(fast=True, precision=True), "fallback": dict(fast=False),
             "selected": dict(fast=True, recall=True)}
 
@@ -131,7 +142,7 @@ def _generic(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: i
     trail = ""
     root = _content_root(tree)
     if root is not None:
-        blocks = container.blocks(root, url, skip_heading=meta.title)
+        blocks = without_ad_slots(container.blocks(root, url, skip_heading=meta.title))
         text = "\n\n".join(t for _, t, _ in blocks)
         where = f"<{root.tag}" + (f' class="{root.get("class")}"' if root.get("class") else "") + ">"
         if len(text) >= min_chars:
@@ -206,8 +217,23 @@ def _trafilatura_body(tree: lxml.html.HtmlElement, url: str, kind: str, title: s
         return "", ""
     if doc is None or doc.body is None:
         return "", ""
-    blocks = list(_blocks(doc.body, url, skip_heading=title))
+    blocks = without_ad_slots(list(_blocks(doc.body, url, skip_heading=title)))
     return "\n\n".join(t for _, t, _ in blocks), clean_html("".join(h for _, _, h in blocks))
+
+
+def without_ad_slots(blocks: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The (tag, text, html) blocks without the markers of ad slots (AD_SLOT) that sit between paragraphs:
+    after AD_SLOT_AFTER characters of body, and before its last block. At the top or the bottom, such a
+    line may be the item's own label ("ADVERTISEMENT" over a paid piece): it stays for ingest.promo."""
+    kept: list[tuple[str, str, str]] = []
+    chars = 0
+    for i, block in enumerate(blocks):
+        text = block[1]
+        if (len(text) > 60 or chars < AD_SLOT_AFTER or i == len(blocks) - 1
+                or block[0] not in ("p", "h2", "h3", "h4") or not AD_SLOT.fullmatch(text)):
+            kept.append(block)
+        chars += len(text)
+    return kept
 
 
 @cache

@@ -64,6 +64,52 @@ def test_paragraphs_spread_over_containers_go_to_trafilatura_whole():
     assert got.trail == f"fast: {len(got.text)} chars" and got.method == "fast"
 
 
+NEWS = ["Regulators on Tuesday approved the merger of two regional banks, ending a review that lasted eleven months.",
+        "The combined bank will have about 240 branches and $48 billion in deposits, according to the filings.",
+        "Consumer advocates had argued that the deal would reduce competition in rural counties of three states.",
+        "The banks agreed to sell 14 branches to a smaller competitor as a condition of the approval, it said.",
+        "Shares of both banks rose in after-hours trading, and analysts said the deal could close this quarter."]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["container", "trafilatura"])
+@pytest.mark.parametrize("slot", ["<p>Advertisement</p>", "<div>- ADVERTISEMENT -</div>",
+                                  "<p>Story continues below advertisement</p>", "<h4>Sponsored</h4>"])
+def test_ad_slot_markers_between_paragraphs_leave_the_body_and_do_not_make_it_promotional(slot, split):
+    """An ad slot's marker between paragraphs is not the story's own paid label: without this, promo's
+    paid_content rule found "Advertisement" on a line of its own and labelled the news story promotional."""
+    from ingest.promo import load_rules
+    paragraphs_html = [f"<p>{p}</p>" + (slot if i in (1, 3) else "") for i, p in enumerate(NEWS)]
+    if split:  # no element holds most of the text: trafilatura's fast mode reads the page
+        body = "".join(f"<div class='part{i}'>{p}</div>" for i, p in enumerate(paragraphs_html))
+    else:
+        body = "<article>" + "".join(paragraphs_html) + "</article>"
+    page = f"<html><head><title>Regulators approve merger</title></head><body><main>{body}</main></body></html>"
+    url = "http://127.0.0.1/news/merger"
+    got = extract_page(page.encode(), url)
+    assert got.method == ("fast" if split else "container")
+    assert paragraphs(got.text) == NEWS and "dvertis" not in got.body_html
+    entry = FeedEntry(guid=None, link=url, title="Regulators approve merger")
+    item = normalize(entry, got, source_name="s", seen_at=datetime.now(timezone.utc), feed_body=from_feed(entry),
+                     page_url=url, rules=load_rules(None))
+    assert item.promo.label == "news"
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_an_advertisement_label_over_or_under_the_piece_stays_and_is_decisive(where):
+    from ingest.promo import load_rules
+    label = "<p>ADVERTISEMENT</p>"
+    body = "".join(f"<p>{p}</p>" for p in NEWS)
+    body = label + body if where == "first" else body + label
+    page = f"<html><head><title>Merger</title></head><body><article>{body}</article></body></html>"
+    url = "http://127.0.0.1/news/merger"
+    got = extract_page(page.encode(), url)
+    assert "ADVERTISEMENT" in paragraphs(got.text)
+    entry = FeedEntry(guid=None, link=url, title="Merger")
+    item = normalize(entry, got, source_name="s", seen_at=datetime.now(timezone.utc), feed_body=from_feed(entry),
+                     page_url=url, rules=load_rules(None))
+    assert item.promo.label == "promotional" and item.promo.reasons[0].rule == "paid_content"
+
+
 def test_trafilatura_bodies_keep_inline_markup_inside_words_and_space_at_breaks_and_blocks():
     filler = "<p>" + "Analysts said the quarter was strong and margins improved across every region. " * 2 + "</p>"
     lead = ("<p>Demand for <a href='/x'>lithium</a>-ion cells grew.<br>Shares closed higher on the news in New York "
