@@ -239,11 +239,20 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The config file's tables. TOML is UTF-8: tomllib decodes the bytes itself and lets a
+    UnicodeDecodeError through (a file saved as Latin-1), so that is reported here, with its line."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:  # no permission, a path through a file, a directory
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not valid TOML: line {line} is not UTF-8 text "
+                          f"(byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,22 @@ def test_misspelt_environment_key_is_an_error():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_a_config_file_that_is_not_utf8_or_cannot_be_read_is_a_config_error(tmp_path):
+    """tomllib lets a UnicodeDecodeError through, and opening can fail for other reasons than absence:
+    both were tracebacks (exit 1)."""
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'[[sources]]\nurl = "https://a.example/feed"\nname = "Caf\xe9"\n')
+    with pytest.raises(ConfigError, match=re.escape(f"{latin1}: not valid TOML: line 3 is not UTF-8 text (byte 0xe9)")):
+        load_settings(latin1, environ={})
+    through_a_file = latin1 / "presswire.toml"
+    with pytest.raises(ConfigError, match=re.escape(f"{through_a_file}: cannot read the config file: Not a directory")):
+        load_settings(through_a_file, environ={})
+    from click.testing import CliRunner
+    from ingest.cli import cli
+    result = CliRunner().invoke(cli, ["--config", str(latin1), "sources", "list"])
+    assert result.exit_code == 2 and result.stderr.startswith(f"presswire: error: {latin1}: not valid TOML")
 
 
 def test_cli_reports_config_error_with_exit_code_2(tmp_path):
