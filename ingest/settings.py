@@ -33,10 +33,22 @@ class DatabaseSettings:
     url: str = "sqlite:///var/presswire.db"  # SQLAlchemy URL; the SQLite file's folder is created
 
 
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # logging's names, and uvicorn's (`serve`)
+
+
 @dataclass(frozen=True)
 class LogSettings:
     format: str = "auto"  # auto (JSON unless stderr is a terminal), json, console
     level: str = "info"
+
+    def __post_init__(self) -> None:
+        """Checked here: any other format was read as "console", any other level as "info", and
+        `serve` passes the level to uvicorn, which stops with a KeyError on one it does not know ("warn")."""
+        if self.format not in LOG_FORMATS:
+            raise ValueError(f"format: expected one of {', '.join(LOG_FORMATS)}, got {self.format!r}")
+        if self.level.lower() not in LOG_LEVELS:
+            raise ValueError(f"level: expected one of {', '.join(LOG_LEVELS)}, got {self.level!r}")
 
 
 @dataclass(frozen=True)

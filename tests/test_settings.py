@@ -75,6 +75,9 @@ def test_wrong_config_names_file_key_and_expected_type(tmp_path, text, message):
     ("[service]\nmetrics_port = 70000\n", r"\[service\] metrics_port: expected a port from 0 to 65535, or -1"),
     ("[service]\nmetrics_port = -2\n", r"\[service\] metrics_port: expected a port"),
     ("[web]\nport = 65536\n", r"\[web\] port: expected a port from 0 to 65535, got 65536"),
+    # read as "console" / "info" before; `serve` handed the level to uvicorn, which stopped with a KeyError
+    ('[log]\nformat = "jsonl"\n', r"\[log\] format: expected one of auto, json, console, got 'jsonl'"),
+    ('[log]\nlevel = "warn"\n', r"\[log\] level: expected one of debug, info, warning, error, critical, got 'warn'"),
 ])
 def test_values_no_poll_or_server_can_use_are_refused(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -87,10 +90,16 @@ def test_values_no_poll_or_server_can_use_are_refused(tmp_path, text, message):
     ("PRESSWIRE_DEDUP_JACCARD_THRESHOLD", "nan", "expected a finite number"),
     ("PRESSWIRE_SERVICE_METRICS_PORT", "70000", "expected a port"),
     ("PRESSWIRE_WEB_PORT", "-1", "expected a port"),
+    ("PRESSWIRE_LOG_FORMAT", "text", "format: expected one of auto, json, console"),
+    ("PRESSWIRE_LOG_LEVEL", "verbose", "level: expected one of debug, info"),
 ])
 def test_environment_values_no_poll_or_server_can_use_are_refused(var, value, message):
     with pytest.raises(ConfigError, match=f"environment {var}: .*{message}"):
         load_settings(None, environ={var: value})
+
+
+def test_log_levels_are_read_in_any_case():
+    assert load_settings(None, environ={"PRESSWIRE_LOG_LEVEL": "WARNING"}).log.level == "WARNING"
 
 
 def test_the_edges_of_the_ranges_are_allowed_and_past_them_refused(tmp_path):
