@@ -56,6 +56,13 @@ def test_config_path_from_environment(tmp_path):
     ("[poll]\nfetch_articles = 1\n", r"fetch_articles: expected a boolean"),
     ("sources = 3\n", r"'sources' must be an array of tables"),
     ("[[sources]]\nname = \"x\"\n", r"sources\[0\] has no 'url'"),
+    # a source that is no feed URL was stored and failed every poll; a second table of one URL replaced the
+    # first's name and interval without a word
+    ('[[sources]]\nurl = "feeds/wire.xml"\n', r"sources\[0\] url: expected an http\(s\) URL, got 'feeds/wire.xml'"),
+    ('[[sources]]\nurl = "https://[::1/feed"\n', r"sources\[0\] url: expected an http\(s\) URL"),
+    ('[[sources]]\nurl = "https://a.example/feed"\ninterval = "5m"\n[[sources]]\nurl = "https://b.example/feed"\n'
+     '[[sources]]\nurl = "https://a.example/feed"\nname = "A"\n',
+     r"sources\[2\] url: 'https://a.example/feed' is already sources\[0\]"),
     ("[http\n", r"not valid TOML"),
 ])
 def test_wrong_config_names_file_key_and_expected_type(tmp_path, text, message):
