@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.errors import ConfigError, StoreError
@@ -52,6 +52,10 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     try:
         return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                              pool_recycle=1800, connect_args=_pg_connect_args(parsed.query))
+    except NoSuchModuleError as exc:  # a name SQLAlchemy has no dialect for: "postgres://" (Heroku's spelling)
+        raise ConfigError(f"database url {parsed.render_as_string()}: no database dialect "
+                          f"'{parsed.drivername}'; expected sqlite:///PATH or "
+                          "postgresql+psycopg://USER:PASSWORD@HOST/DB") from exc
     except ImportError as exc:
         raise ConfigError(f"database url {parsed.render_as_string()}: driver not installed ({exc}); "
                           "for PostgreSQL install presswire[postgres]") from exc

@@ -161,3 +161,14 @@ def test_cli_reports_config_error_with_exit_code_2(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(path), "sources", "list"])
     assert result.exit_code == 2
     assert f"presswire: error: {path}: [http] retries: expected an integer" in result.stderr
+
+
+def test_a_database_url_of_no_known_dialect_is_a_config_error():
+    """"postgres://" (Heroku's spelling) has no SQLAlchemy dialect: it was a NoSuchModuleError traceback."""
+    from click.testing import CliRunner
+    from ingest.cli import cli
+    env = {"PRESSWIRE_CONFIG": None, "PRESSWIRE_DATABASE_URL": "postgres://u:secret@127.0.0.1:1/p"}
+    result = CliRunner().invoke(cli, ["db", "current"], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("presswire: error: database url postgres://u:***@127.0.0.1:1/p: no database dialect "
+                             "'postgres'; expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB\n")
