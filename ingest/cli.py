@@ -670,7 +670,17 @@ def _worker_id() -> str:
 
 
 def main() -> None:
+    _utf8_stdout()
     cli(prog_name="presswire")
+
+
+def _utf8_stdout() -> None:
+    """stdout is UTF-8 whatever the locale, as are the files `export` writes: documents, JSON lines and
+    `export --out -` are data, and in a Latin-1 locale (or with PYTHONIOENCODING=latin-1) the first title with
+    a curly quote ended `items list` in a UnicodeEncodeError traceback. (click does the same for ASCII only.)"""
+    import codecs
+    if codecs.lookup(sys.stdout.encoding).name != "utf-8":
+        sys.stdout.reconfigure(encoding="utf-8")
 
 
 if __name__ == "__main__":

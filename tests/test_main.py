@@ -11,9 +11,9 @@ import sys
 from conftest import ROOT
 
 
-def _presswire(*args: str) -> subprocess.CompletedProcess:
+def _presswire(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run with stdout block-buffered, as it is by default (these machines set PYTHONUNBUFFERED)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"PYTHONPATH": str(ROOT)} | env
     return subprocess.run([sys.executable, "-m", "ingest", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=env)
 
@@ -50,3 +50,20 @@ def test_version_and_help_exit_zero():
     assert _presswire("--version").stdout.startswith("presswire, version")
     shown = _presswire("--help")
     assert shown.returncode == 0 and "backfill" in shown.stdout
+
+
+def test_stdout_is_utf8_in_a_locale_that_is_not(tmp_path):
+    """A title with curly quotes, CJK and an emoji, in a Latin-1 locale: documents and JSON lines are UTF-8
+    (as the files `export` writes), not a UnicodeEncodeError traceback."""
+    config = tmp_path / "presswire.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "p.db"}"\n[extract]\nprocesses = 0\n')
+    (tmp_path / "docs").mkdir()
+    title = "Café “Zürich” 中文 release 🚀"
+    (tmp_path / "docs" / "a.txt").write_text(f"{title}\nThe café in Zürich announced “something” today, in a "
+                                             "paragraph long enough to be one.\n", encoding="utf-8")
+    assert _presswire("--config", str(config), "backfill", "--dir", str(tmp_path / "docs")).returncode == 0
+    listed = _presswire("--config", str(config), "items", "list", "--json", PYTHONIOENCODING="latin-1")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["title"] == title
+    shown = _presswire("--config", str(config), "items", "show", "1", PYTHONIOENCODING="latin-1")
+    assert shown.returncode == 0 and f'title = "{title}"' in shown.stdout, shown.stderr
