@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,7 @@ def write_if_changed(path: Path, content: bytes) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".presswire-", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
         os.replace(tmp, path)
@@ -161,6 +163,18 @@ def write_if_changed(path: Path, content: bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain write would leave `path` with: the replaced file's own, else 0666 less the umask.
+    mkstemp makes its file 0600, and every exported file (documents, QR codes, feed.atom) was readable by
+    its owner alone: a web server or a Hugo build running as another user could not read them."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0o077)  # the only way to read it: set it (to the strictest, for this instant) and back
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _root(out: Path) -> Path:

@@ -165,6 +165,25 @@ def test_export_is_idempotent_and_incremental(store, cli, tmp_path):
     assert [json.loads(line)["title"] for line in since.stdout.splitlines()] == ["Item number 3"]
 
 
+def test_exported_files_get_the_umask_mode_of_any_new_file_or_keep_their_own(store, cli, tmp_path):
+    """mkstemp's 0600 was every exported file's mode: a web server of another user could not read them."""
+    [item_id] = save(store, add_source(store), [make_item(1, "Item number 1")])
+    out = tmp_path / "site"
+    old = os.umask(0o022)
+    try:
+        cli("export", "--out", str(out / "content"))
+        cli("export", "--format", "atom", "--out", str(out / "feed.atom"))
+    finally:
+        os.umask(old)
+    assert {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file()} \
+        == {"content/2025-05-15-item-1.html": "0o644", "content/qrcodes/2025-05-15-item-1.png": "0o644",
+            "feed.atom": "0o644"}
+    (out / "feed.atom").chmod(0o640)
+    set_columns(store, item_id, title="Item number 1, corrected")
+    assert "(written)" in cli("export", "--format", "atom", "--out", str(out / "feed.atom")).stderr
+    assert (out / "feed.atom").stat().st_mode & 0o777 == 0o640
+
+
 def test_an_item_stored_with_a_link_too_long_for_a_qr_code_exports_without_one(store, cli, tmp_path):
     source = add_source(store)
     [long_id, _] = save(store, source, [make_item(n, f"Item number {n}") for n in (1, 2)])
