@@ -640,12 +640,16 @@ def db_current(app: App) -> None:
 # --- helpers --------------------------------------------------------------------------------------
 
 def _table(headers: list[str], rows: list[list]) -> None:
+    """The cells are Text, not strings: rich reads a string as markup, and titles, source names and errors
+    come from feeds. "[b]x[/b]" lost its brackets, ":smile:" became an emoji, and a "[/]" stopped the
+    command with a MarkupError traceback."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*headers, box=None, pad_edge=False)
     for row in rows:
-        table.add_row(*(str(c) for c in row))
+        table.add_row(*(Text(str(c)) for c in row))
     Console(width=None if sys.stdout.isatty() else 1000).print(table)  # piped: whole rows, never wrapped
 
 

@@ -112,3 +112,16 @@ def test_a_table_on_a_terminal_and_json_lines_when_piped(cli):
     assert "{" not in shown
     piped = cli("items", "list").stdout  # CliRunner's stdout is not a terminal: JSON lines without --json
     assert [json.loads(line)["title"] for line in piped.splitlines()][0] == "Zinc report"
+
+
+def test_tables_show_feed_text_as_it_is_never_as_rich_markup(tmp_path, db_url):
+    """Titles, source names and errors come from feeds: rich read "[b]...[/b]" and ":smile:" as markup
+    (dropped, an emoji), and a "[/]" stopped `items list` and `sources list` with a MarkupError traceback."""
+    engine, sessions = open_store(db_url)
+    name, title = "[red]Evil[/red] :smile: Wire", "Q1 [/] results [b]up[/b]"
+    save(sessions, add_source(sessions, "https://a.example/feed", name), [make_item(1, title)])
+    engine.dispose()
+    cli = Presswire(write_config(tmp_path / "presswire.toml", db_url))
+    assert f"{name}  https://a.example/feed" in cli("sources", "list").stdout  # piped: a table too
+    shown = _run_on_a_terminal(cli.config, "items", "list")
+    assert re.search(rf"{re.escape(name)} +- +{re.escape(title)} ", shown), shown
