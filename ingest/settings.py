@@ -408,7 +408,11 @@ def _tname(value: Any) -> str:
 
 
 def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """PRESSWIRE_<SECTION>_<KEY> overrides [section] key; a misspelt key of a known section is an error."""
+    """PRESSWIRE_<SECTION>_<KEY> overrides [section] key; a misspelt key of a known section is an error.
+    A section's variables are applied together, as the keys of a file's table are: one at a time, lowering
+    both PRESSWIRE_POLL_MIN_INTERVAL and _MAX_INTERVAL was refused half-way (min above the new max)."""
+    overrides: dict[str, dict[str, Any]] = {}  # section -> {key: value}
+    variables: dict[str, list[str]] = {}  # section -> the variables that set it, for its error
     for var, raw in sorted(environ.items()):
         if not var.startswith("PRESSWIRE_") or var == "PRESSWIRE_CONFIG":
             continue
@@ -420,11 +424,14 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settin
         if key not in hints:
             raise ConfigError(f"environment {var}: [{section}] has no key '{key}' "
                               f"(known: {', '.join(f.name for f in fields(cls))})")
-        value = _coerce(_parse_env(raw, hints[key]), hints[key], f"environment {var}")
+        overrides.setdefault(section, {})[key] = _coerce(_parse_env(raw, hints[key]), hints[key],
+                                                         f"environment {var}")
+        variables.setdefault(section, []).append(var)
+    for section, values in overrides.items():
         try:
-            settings = replace(settings, **{section: replace(getattr(settings, section), **{key: value})})
+            settings = replace(settings, **{section: replace(getattr(settings, section), **values)})
         except ValueError as exc:
-            raise ConfigError(f"environment {var}: {exc}") from None
+            raise ConfigError(f"environment {', '.join(variables[section])}: {exc}") from None
     return settings
 
 

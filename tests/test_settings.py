@@ -128,6 +128,16 @@ def test_run_with_a_metrics_port_past_65535_is_a_config_error(tmp_path):
     assert f"presswire: error: {path}: [service] metrics_port: expected a port" in result.stderr
 
 
+def test_environment_variables_of_one_section_are_checked_together():
+    """Applied one at a time, lowering both intervals was refused half-way: max 2m against the default min 5m."""
+    both = {"PRESSWIRE_POLL_MIN_INTERVAL": "1m", "PRESSWIRE_POLL_MAX_INTERVAL": "2m"}
+    s = load_settings(None, environ=both)
+    assert (s.poll.min_interval, s.poll.max_interval) == (60, 120)
+    with pytest.raises(ConfigError, match=r"environment PRESSWIRE_POLL_MAX_INTERVAL, PRESSWIRE_POLL_MIN_INTERVAL: "
+                                          r"min_interval \(180s\) is longer than max_interval \(120s\)"):
+        load_settings(None, environ={**both, "PRESSWIRE_POLL_MIN_INTERVAL": "3m"})
+
+
 def test_misspelt_environment_key_is_an_error():
     with pytest.raises(ConfigError, match="PRESSWIRE_HTTP_MAXBYTES: \\[http\\] has no key 'maxbytes'"):
         load_settings(None, environ={"PRESSWIRE_HTTP_MAXBYTES": "1"})
