@@ -261,7 +261,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:  # no permission, a path through a file, a directory
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark first (Windows editors) is no TOML error
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{path}: not valid TOML: line {line} is not UTF-8 text "

@@ -164,6 +164,13 @@ def test_a_config_file_that_is_not_utf8_or_cannot_be_read_is_a_config_error(tmp_
     assert result.exit_code == 2 and result.stderr.startswith(f"presswire: error: {latin1}: not valid TOML")
 
 
+
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows editors save UTF-8 with a byte-order mark; tomllib read it as "Invalid statement (line 1)"."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes('\ufeff[[sources]]\nurl = "https://a.example/feed"\nname = "Café"\n'.encode())
+    assert [s.name for s in load_settings(path, environ={}).sources] == ["Café"]
+
 def test_cli_reports_config_error_with_exit_code_2(tmp_path):
     from click.testing import CliRunner
     from ingest.cli import cli
