@@ -4,11 +4,12 @@ Two formats, told apart by the first line:
 
   front matter (seed 002)  `+++`, TOML, `+++`, HTML body. Imported field by field: title, date, draft,
                            summary, description, source_link, enclosure, url, qrcode, source and the body
-                           are kept exactly; article_id / feed_item_id are another system's ids, kept as
-                           provenance (presswire gives the item its own ids). With promo rules it is
-                           classified like a polled item (its fields stay as written). Its identity is its
-                           source_link; without one, its article_id (else feed_item_id, else a hash of
-                           title, date, url and body) is its guid.
+                           are kept exactly (the body through nh3, as every stored body: our tags stay as
+                           written, scripts and event handlers go); article_id / feed_item_id are another
+                           system's ids, kept as provenance (presswire gives the item its own ids). With
+                           promo rules it is classified like a polled item (its fields stay as written). Its
+                           identity is its source_link; without one, its article_id (else feed_item_id, else
+                           a hash of title, date, url and body) is its guid.
   plain text (seed 000)    first line the title, then one block per line (blank lines are only spacing);
                            a short line without final punctuation is a heading (<h2>), the rest paragraphs.
                            It goes through normalize() like a polled entry whose page gave this text. The
@@ -99,7 +100,9 @@ def _front_matter(path: Path, text: str, rules: Rules | None) -> Imported:
         doc = parse(text, str(path))
     except FrontMatterError as exc:
         return Imported(path, problem=f"import {exc}")
-    front, body = doc.front, clean_text(doc.body)
+    # the body through nh3 like every stored body (README "Active HTML"): a document's <script>, event
+    # handlers or javascript: links would otherwise reach `items show`; a body of our tags stays as written
+    front, body = doc.front, clean_html(clean_text(doc.body))
     try:
         title = _string(front, "title", required=True)
         when = _datetime(front.get("date"))

@@ -404,6 +404,24 @@ def test_a_document_with_nul_characters_is_stored_clean(tmp_path, db_url):
     assert "raw" in stored["body_html"] and "\x00" not in stored["body_html"]
 
 
+def test_a_document_body_is_sanitized_when_stored_as_every_body_is(tmp_path, sqlite_url):
+    """A document's file is read as carefully as a page: its script, style, event handlers and javascript: links
+    never reach the store, so `items show` (which prints the stored body) is as safe as an export."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    seed = (SEEDS / "002_af0badd8b5f78533.txt").read_text()
+    hostile = seed.replace("<p>", '<p onclick="steal()"><script>alert(1)</script><a href="javascript:alert(2)">'
+                                  'click</a><style>p{}</style><img src=x onerror="alert(3)">', 1)
+    (docs / "hostile.md").write_text(hostile)
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--dir", str(docs))["stored"] == 1
+    stored = items(pw)[0]
+    body = parse(pw("items", "show", str(stored["article_id"])).stdout).body
+    assert not re.search(r"<\s*(script|style|img)|\son[a-z]+\s*=|javascript:", body + stored["body_html"], re.I)
+    assert body.startswith("<p><a>click</a>China has solidified its position")
+    assert body.endswith(parse(seed).body.split("<p>", 2)[2] + "\n")  # the rest exactly as written
+
+
 def test_documents_with_fields_the_store_cannot_take_are_errors_and_the_others_are_stored(tmp_path, sqlite_url):
     """A `url` that is a path (it names the QR code file), an id beyond 64 bits, a link that is not a URL, a date
     that leaves the calendar in UTC: each an error naming its file and field, never a crash of the batch."""
