@@ -50,6 +50,7 @@ MAX_FILE_BYTES = 10_000_000
 SLUG = re.compile(r"[^\s/\\.\x00-\x1f\x7f][^\s/\\\x00-\x1f\x7f]*")
 MAX_SLUG_CHARS = 200  # with the store's "-N" suffix and ".png.tmp", still a file name (255 bytes)
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers in the store
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".svg", ".ico"}
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,14 @@ class Imported:
 
 
 def document_files(directory: Path) -> Iterator[Path]:
-    """Regular, non-hidden files under `directory`, depth first, in name order."""
+    """Regular, non-hidden files under `directory`, depth first, in name order; not images: an export's
+    directory holds its QR code PNGs (a Hugo page bundle its pictures), which are no documents, not errors."""
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
         if path.name.startswith("."):
             continue
         if path.is_dir():
             yield from document_files(path)
-        elif path.is_file():
+        elif path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
             yield path
 
 
