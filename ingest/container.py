@@ -175,12 +175,16 @@ def _add(content: list, base_url: str, blocks: bool, texts: list, marks: list, i
         if not isinstance(tag, str) or tag in SKIPPED or _is_chrome(part):
             continue
         href = absolute_http(part.get("href"), base_url) if tag == "a" and not in_link else None
+        apart = blocks and tag in BLOCK_TAGS  # from the text before it too: "Two<ul><li>Nested" is two words
+        if apart:
+            texts.append(" ")
+            marks.append(" ")
         if href:
             marks.append(f'<a href="{html.escape(href)}">')
         linked += _add(_content(part), base_url, blocks, texts, marks, in_link or tag == "a")
         if href:
             marks.append("</a>")
-        if tag == "br" or (blocks and tag in BLOCK_TAGS):
+        if apart or tag == "br":
             texts.append(" ")
             marks.append(" ")
     return linked

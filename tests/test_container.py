@@ -81,6 +81,19 @@ def test_block_kinds_and_their_markup():
     assert got[2][2] == "<ul><li>One bold</li><li>Two</li></ul>"
 
 
+def test_text_before_a_block_inside_a_list_item_or_cell_stays_a_word_of_its_own():
+    """Minified pages put a nested list or a paragraph right after an item's or a cell's text; trafilatura's
+    path reads "Two Nested a", so must the container's (not "TwoNested a")."""
+    body = ("<ol><li>Two<ul><li>Nested a</li><li>Nested <a href='/b'>b</a></li></ul>after</li></ol>"
+            "<table><tr><td>Cell<p>para</p></td><td>x</td></tr></table>")
+    got = blocks(f"<p>{LONG}</p>{body}")
+    assert [(tag, text) for tag, text, _ in got[1:]] == [("ol", "- Two Nested a Nested b after"),
+                                                       ("p", "Cell para | x")]
+    assert got[1][2] == '<ol><li>Two Nested a Nested <a href="https://news.example/b">b</a> after</li></ol>'
+    page = f"<html><body><article><p>{LONG}</p>{body}<p>{LONG}</p></article></body></html>"
+    assert _words(extract_page(page, URL).text) == _words(f"{LONG} Two Nested a Nested b after Cell para x {LONG}")
+
+
 def test_links_are_absolute_and_other_schemes_are_text():
     [(_, text, markup)] = blocks('<p>See <a href="/report.pdf">the report</a>, <a href="javascript:void(0)">this</a>'
                                  ' and <a href="mailto:ir@x.example">us</a> &amp; more.</p>')
