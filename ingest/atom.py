@@ -11,6 +11,7 @@ next. A feed with no known URL (an export without [web] base_url) has no self li
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ingest.model import StoredItem
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 LABEL_SCHEME = "urn:presswire:label"  # <category> of an entry: its promotional-content label
+_TYPES = mimetypes.MimeTypes()
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -62,8 +64,8 @@ def _entry(item: StoredItem, info: FeedInfo) -> etree._Element:
     _text(entry, "published", rfc3339(item.date))
     _text(entry, "updated", rfc3339(_updated(item)))
     _text(etree.SubElement(entry, _q("author")), "name", item.source or "presswire")
-    _link(entry, item.source_link if item.source_link.startswith(("http://", "https://")) else "", "alternate",
-          "text/html")
+    _link(entry, _web(item.source_link), "alternate", "text/html")
+    _link(entry, _web(item.enclosure), "enclosure", _media_type(item.enclosure))  # the document's image
     if info.site_url:
         _link(entry, f"{info.site_url.rstrip('/')}/items/{item.article_id}", "related", "text/html")
     if item.promo is not None:
@@ -91,8 +93,20 @@ def _text(parent: etree._Element, name: str, value: str) -> etree._Element:
 
 
 def _link(parent: etree._Element, href: str, rel: str, mime: str) -> None:
+    """A link, when there is an href; its type when known."""
     if href:
-        etree.SubElement(parent, _q("link"), rel=rel, type=mime, href=xml_safe(href))
+        attributes = {"rel": rel, "type": mime, "href": xml_safe(href)}
+        etree.SubElement(parent, _q("link"), {k: v for k, v in attributes.items() if v})
+
+
+def _web(url: str) -> str:
+    return url if url.startswith(("http://", "https://")) else ""
+
+
+def _media_type(url: str) -> str:
+    """The enclosure's type by its file name's extension, from Python's own table (not the machine's
+    mime.types, so every machine writes the same feed); "" when unknown: the type attribute is optional."""
+    return _TYPES.guess_type(url.partition("#")[0].partition("?")[0], strict=False)[0] or ""
 
 
 def _urn(name: str) -> str:

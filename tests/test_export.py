@@ -21,7 +21,7 @@ from ingest.model import StoredItem
 from ingest.qr import qr_png
 from ingest.web import create_app
 from ingest.web.app import WebConfig
-from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, save, set_columns
+from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, replace, save, set_columns
 
 SEED = next(SEEDS.glob("002_*.txt"))
 UNSAFE = re.compile(r"<\s*(script|style)|\son[a-z]+\s*=|javascript:", re.I)
@@ -226,6 +226,31 @@ def test_atom_export_is_a_valid_feed_of_the_latest_items(store, cli, tmp_path):
         assert entry.id.startswith("urn:uuid:") and entry.updated and entry.published
         assert entry.link.startswith("https://wire.example/news/") and entry.author == "Example Wire"
     assert len({e.id for e in parsed.entries}) == 4
+
+
+def test_atom_entries_agree_with_the_documents_enclosure_included(store, cli, tmp_path):
+    """Title, dates, link, summary and the enclosure (a document's image: <link rel="enclosure">) of each Atom
+    entry are those of the item's Hugo document and JSON line."""
+    source = add_source(store)
+    with_image = replace(make_item(1, 'Rates & "quotes" \\ 😀 שלום', summary="Summary <b> & more"),
+                         enclosure="https://cdn.example/banners/rates.JPG?w=600&h=300")
+    save(store, source, [with_image, make_item(2, "No image"), replace(make_item(3, "Unknown type"),
+                                                                       enclosure="https://cdn.example/img/42")])
+    cli("export", "--out", str(tmp_path / "site"))
+    lines = {x["url"]: x for x in map(json.loads, cli("export", "--format", "jsonl", "--out", "-").stdout.splitlines())}
+    atom = cli("export", "--format", "atom", "--out", "-").stdout
+    entries = feedparser.parse(atom).entries
+    assert len(entries) == len(lines) == 3
+    for entry, path in zip(entries, sorted((tmp_path / "site").glob("*.html"), reverse=True)):
+        front = frontmatter.parse(path.read_text()).front
+        assert lines[front["url"]] | {"presswire": None, "body_html": None} == \
+            front | {"presswire": None, "body_html": None}
+        assert (entry.title, entry.published, entry.link, entry.summary) == \
+            (front["title"], front["date"], front["source_link"], front["summary"])
+        assert [e.href for e in entry.enclosures] == ([front["enclosure"]] if front["enclosure"] else [])
+    enclosures = re.findall(r'<link rel="enclosure"[^>]*>', atom)  # a type when the extension tells it
+    assert enclosures == ['<link rel="enclosure" href="https://cdn.example/img/42"/>', '<link rel="enclosure" '
+                          'type="image/jpeg" href="https://cdn.example/banners/rates.JPG?w=600&amp;h=300"/>']
 
 
 def test_an_atom_export_is_the_served_feed_of_its_filters(store, tmp_path, db_url):
