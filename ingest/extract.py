@@ -68,6 +68,9 @@ _HEADINGS = {"h1": "h2", "h2": "h2", "h3": "h3", "h4": "h4", "h5": "h4", "h6": "
 # goes where they are; every other element (hi, ref, b, a, span, ...) is inline and joins its text as it is.
 _SEPARATING = _BLOCK_TAGS | {"lb", "br", "head", "quote", "list", "item", "table", "row", "cell", "ul", "ol",
                              "dl", "dt", "dd", "td", "th", "hr", "figure", "figcaption"}
+# the HTML ones of them that clean_html drops (keeping their text): a space goes before each, or nh3 would glue
+# the words they separated ("line<br>break", "<td>a</td><td>b</td>")
+_SPACED = re.compile(r"<(?=/?(?:%s)\b)" % "|".join(sorted(_SEPARATING - ALLOWED_TAGS)), re.IGNORECASE)
 
 # trafilatura's option sets, by name: templates, copied for each page (never changed in place)
 # An ad slot's marker, a block of its own between paragraphs: "Advertisement", "- ADVERTISEMENT -", "Skip
@@ -384,8 +387,10 @@ def from_feed(entry: FeedEntry, base_url: str | None = None) -> Extraction:
 
 
 def clean_html(fragment: str) -> str:
-    """Sanitize with nh3: only our block tags and absolute http(s) links survive."""
-    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes=_URL_SCHEMES,
+    """Sanitize with nh3: only our block tags and absolute http(s) links survive; the text of the tags it drops
+    stays, apart from its neighbours where they were blocks or line breaks (_SPACED). Our own bodies hold none:
+    they are unchanged."""
+    return nh3.clean(_SPACED.sub(" <", fragment), tags=ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes=_URL_SCHEMES,
                      link_rel=None, strip_comments=True)
 
 

@@ -465,6 +465,28 @@ def test_a_document_body_is_sanitized_when_stored_as_every_body_is(tmp_path, sql
     assert body.endswith(parse(seed).body.split("<p>", 2)[2] + "\n")  # the rest exactly as written
 
 
+def test_the_words_of_tags_the_sanitizer_drops_stay_apart(tmp_path, sqlite_url):
+    """Another system's body with line breaks, divisions and a table: their tags go (they are not ours), their
+    words stay words, in the stored body and its text, `items show` and the export."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    seed = (SEEDS / "002_af0badd8b5f78533.txt").read_text()
+    body = ("<p>First line<br>Second line<BR/>third</p><div>Block one</div><div>Block two</div>"
+            "<table><tr><th>Year</th><th>MW</th></tr><tr><td>2025</td><td>40</td></tr></table><h5>Contact</h5>")
+    (docs / "other.md").write_text(seed[:seed.index("<p>")] + body)
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--dir", str(docs))["stored"] == 1
+    pw("export", "--out", str(tmp_path / "out"))
+    [exported] = (tmp_path / "out").glob("*.html")
+    stored = items(pw)[0]
+    words = "First line Second line third Block one Block two Year MW 2025 40 Contact".split()
+    for html in (stored["body_html"], parse(pw("items", "show", "1").stdout).body, parse(exported.read_text()).body):
+        assert re.sub(r"<[^>]*>", " ", html).split() == words
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        [(text,)] = db.execute("SELECT body_text FROM items")
+    assert text.split() == words
+
+
 def test_documents_with_fields_the_store_cannot_take_are_errors_and_the_others_are_stored(tmp_path, sqlite_url):
     """A `url` that is a path (it names the QR code file), an id beyond 64 bits, a link that is not a URL, a date
     that leaves the calendar in UTC: each an error naming its file and field, never a crash of the batch."""
