@@ -108,10 +108,12 @@ def prefer_canonical(link: str, page_canonical: str | None) -> str:
 
 def absolute_http(href: str | None, base: str) -> str | None:
     """A link's href made absolute against the page's URL, when that is an http(s) URL; None otherwise
-    (empty, javascript:, mailto:, data:)."""
+    (empty, javascript:, mailto:, data:). Tabs and line breaks inside are dropped, as browsers drop them: a long
+    URL wrapped in the markup is one URL, never one with a space where the line broke (the body's markup has
+    its white space collapsed)."""
     if not href:
         return None
-    href = href.strip()
+    href = href.strip().translate(_TABS_AND_BREAKS)
     if href.startswith(("https://", "http://")) and " " not in href:  # the common case, without urljoin
         return href
     absolute = urljoin(base, href)

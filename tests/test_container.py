@@ -101,6 +101,21 @@ def test_links_are_absolute_and_other_schemes_are_text():
     assert markup == '<p>See <a href="https://news.example/report.pdf">the report</a>, this and us &amp; more.</p>'
 
 
+def test_a_link_wrapped_in_the_markup_is_the_url_browsers_read_on_both_paths():
+    """An href broken over lines is one URL to a browser (tabs and line breaks dropped). The body's link must be
+    that URL, not one with a space where the line broke (a broken link), on the container's path and on
+    trafilatura's."""
+    links = ('See <a href="https://ir.example/reports/2025/\nq3-results.pdf">the report</a> and '
+             '<a href=" /files/2025/\r\n\tq3-deck.pdf ">the deck</a>.')
+    hrefs = ['https://ir.example/reports/2025/q3-results.pdf', 'https://news.example/files/2025/q3-deck.pdf']
+    article = f"<html><body><article><p>{LONG} {links}</p><p>{LONG}</p></article></body></html>"
+    spread = f"<html><body><div><p>{LONG} {links}</p></div>" + f"<div><p>{LONG}</p></div>" * 2 + "</body></html>"
+    for page, method in ((article, "container"), (spread, "fast")):
+        got = extract_page(page, URL)
+        assert got.method == method
+        assert re.findall(r'href="([^"]*)"', got.body_html) == hrefs
+
+
 def test_loose_text_and_inline_elements_between_blocks_are_paragraphs():
     assert texts(f"Dateline text <b>bold</b> here.<p>{LONG}</p>A tail <i>line</i>.<br>After the break.") == [
         "Dateline text bold here.", LONG.strip(), "A tail line. After the break."]
