@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import (CompoundSelect, Select, and_, bindparam, case, delete, func, literal, null, or_, select, text,
-                        union_all, update)
+from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -149,14 +149,13 @@ def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: date
     """Record a finished poll and release `owner`'s lease; an error counts up, a success resets the count.
 
     Only the lease `owner` holds is released: a worker whose lease ran out during a long poll (and whose
-    source another worker then claimed) records its poll and leaves the other worker's lease alone.
-    `keep_validators` keeps the stored ETag / Last-Modified (a failed poll learned nothing new); `full_fetch`
-    records that the feed was read whole now; `redirect` is the permanent redirect seen on consecutive
-    polls so far (its target and how many polls in a row)."""
-    own = t.Source.lease_owner == owner
+    source another worker then claimed) records its poll and leaves the other worker's lease alone. A poll
+    that started before the one recorded last (`now` earlier than last_polled_at: that other worker's poll
+    finished first) records nothing: its commit comes late, and its validators, error count and next
+    poll time are older than those stored. `keep_validators` keeps the stored ETag / Last-Modified (a
+    failed poll learned nothing new); `full_fetch` records that the feed was read whole now; `redirect` is
+    the permanent redirect seen on consecutive polls so far (its target and how many polls in a row)."""
     values: dict = {"last_polled_at": now, "next_poll_at": next_poll_at,
-                    "lease_owner": case((own, null()), else_=t.Source.lease_owner),
-                    "lease_until": case((own, null()), else_=t.Source.lease_until),
                     "last_status": status or ("error" if error else "ok"), "redirect_url": redirect[0],
                     "redirect_count": redirect[1]}
     if interval is not None:
@@ -169,7 +168,9 @@ def record_poll(s: Session, source_id: int, *, now: datetime, next_poll_at: date
         values.update(etag=etag, last_modified=last_modified)
     if full_fetch:
         values["last_full_fetch_at"] = now
-    s.execute(update(t.Source).where(t.Source.id == source_id).values(**values))
+    not_newer = or_(t.Source.last_polled_at.is_(None), t.Source.last_polled_at <= now)
+    s.execute(update(t.Source).where(t.Source.id == source_id, not_newer).values(**values))
+    release_leases(s, owner, [source_id])
 
 
 def retire_source(s: Session, source_id: int, reason: str, now: datetime) -> None:

@@ -150,6 +150,36 @@ def test_a_worker_records_its_poll_and_renews_and_releases_only_its_own_lease(se
         assert (row.lease_owner, row.lease_until) == (None, None)
 
 
+def test_a_slow_workers_late_commit_does_not_overwrite_the_newer_poll_of_another(sessions):
+    """Regression: "slow" claimed the source, stalled past its lease, and "fast" claimed, polled and recorded
+    it. "slow"'s poll then timed out and committed last: its older record (an error, no ETag, its own next
+    poll time, last_polled_at going back in time) replaced the newer one, and the source went into backoff."""
+    sid = _source(sessions)
+    with sessions.begin() as s:
+        repository.claim_due_sources(s, NOW, "slow", NOW + timedelta(minutes=10), 1)
+    with sessions.begin() as s:
+        repository.claim_due_sources(s, NOW + timedelta(minutes=11), "fast", NOW + timedelta(minutes=21), 1)
+        repository.record_poll(s, sid, owner="fast", now=NOW + timedelta(minutes=11),
+                               next_poll_at=NOW + timedelta(minutes=26), etag='"v2"', full_fetch=True)
+    with sessions.begin() as s:  # "fast" claims it again meanwhile: the late commit must leave its lease alone
+        repository.claim_due_sources(s, NOW + timedelta(minutes=27), "fast", NOW + timedelta(minutes=37), 1)
+    with sessions.begin() as s:
+        repository.record_poll(s, sid, owner="slow", now=NOW, next_poll_at=NOW + timedelta(minutes=30),
+                               error="timed out", keep_validators=True)
+    with sessions.begin() as s:
+        row = s.get(t.Source, sid)
+        assert (row.last_polled_at, row.next_poll_at, row.etag) == \
+            (NOW + timedelta(minutes=11), NOW + timedelta(minutes=26), '"v2"')
+        assert (row.error_count, row.last_error, row.last_status) == (0, None, "ok")
+        assert (row.lease_owner, row.lease_until) == ("fast", NOW + timedelta(minutes=37))
+    with sessions.begin() as s:  # and a poll that started later than the stored one is recorded as ever
+        repository.record_poll(s, sid, owner="fast", now=NOW + timedelta(minutes=27),
+                               next_poll_at=NOW + timedelta(minutes=42), error="HTTP 500", keep_validators=True)
+        row = s.get(t.Source, sid)
+        assert (row.last_polled_at, row.error_count, row.etag, row.lease_owner) == \
+            (NOW + timedelta(minutes=27), 1, '"v2"', None)
+
+
 def test_claims_take_never_polled_sources_first_then_the_most_overdue(sessions):
     ids = [_source(sessions, f"https://s{n}/feed") for n in range(6)]
     due_at = {ids[0]: NOW - timedelta(minutes=5), ids[1]: NOW - timedelta(hours=2), ids[2]: NOW + timedelta(hours=1),
