@@ -113,7 +113,8 @@ def downgrade(engine: Engine, revision: str) -> None:
 @contextmanager
 def migration_lock(engine: Engine) -> Iterator[None]:
     """On PostgreSQL, one process at a time creates or migrates the schema (the lock is held on a
-    connection of its own; the migration runs on another). Nothing to do on SQLite: one writer."""
+    connection of its own; the migration runs on another). Nothing to do on SQLite: the migration's
+    transaction takes the write lock before it reads anything (BEGIN IMMEDIATE, store/migrations/env.py)."""
     if engine.dialect.name != "postgresql":
         yield
         return

@@ -8,7 +8,11 @@ which describe the head schema) and filling each NOT NULL column with a value of
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -16,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, Integer, MetaData, String, Table, Text, func,
                         insert, inspect, select, text)
 
-from conftest import Presswire, write_config
+from conftest import ROOT, Presswire, write_config
 from ingest.errors import StoreError
 from ingest.model import EntryKeys, FeedEntry, Item
 from store import db, repository
@@ -157,6 +161,33 @@ def test_workers_starting_together_on_an_empty_database_create_the_schema_once(p
         thread.join(60)
     assert errors == [] and db.current_revision(engines[0]) == HEAD
     for engine in engines:
+        engine.dispose()
+
+
+START_TOGETHER = """
+import sys, time
+from store import db
+engine = db.make_engine(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+db.ensure_schema(engine)
+"""
+
+
+def test_processes_starting_together_on_a_new_sqlite_file_create_the_schema_once(tmp_path):
+    """Regression: the migration's deferred BEGIN read the (missing) revision first, and SQLite does not wait
+    (busy_timeout) to turn a read into a write once another connection has written: of `presswire run` and
+    `serve` started together on a new file, all but one exited with "database is locked"."""
+    url = f"sqlite:///{tmp_path / 'presswire.db'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _round in range(2):
+        (tmp_path / "presswire.db").unlink(missing_ok=True)
+        at = time.time() + 1.5  # after every interpreter has started and imported the store
+        procs = [subprocess.Popen([sys.executable, "-c", START_TOGETHER, url, str(at)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=120)[1][-500:] for p in procs]
+        assert [p.returncode for p in procs] == [0] * len(procs), errors
+        engine = db.make_engine(url)
+        assert db.current_revision(engine) == HEAD
         engine.dispose()
 
 

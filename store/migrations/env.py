@@ -45,8 +45,11 @@ with engine.connect() as connection:
                 # Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so CREATE TABLE and the
                 # batch table rebuilds would each commit on their own: a kill -9 mid-upgrade left tables without
                 # a revision, which neither `poll` nor `db upgrade` could use. One explicit transaction makes the
-                # upgrade atomic.
-                connection.exec_driver_sql("BEGIN")
+                # upgrade atomic. IMMEDIATE: it takes the write lock first, waiting out another process that is
+                # creating or migrating the schema (busy_timeout), then reads the revision that one left. A
+                # deferred BEGIN read first, and SQLite does not wait to turn a read into a write: the second of
+                # two processes started together on a new file (`run` and `serve`) failed "database is locked".
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             context.configure(connection=connection, target_metadata=Base.metadata, render_item=render_item,
                               include_name=include_name,
                               render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
