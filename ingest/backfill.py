@@ -212,7 +212,6 @@ class _Run:
     def __init__(self, ctx: Context, request: Request, options: Options, reporter: Reporter,
                  offload: Offload | None):
         self.ctx, self.request, self.options, self.reporter, self.offload = ctx, request, options, reporter, offload
-        self.qr_jobs: deque[Future] = deque()
         self.now = ctx.clock()
         self.tally = Tally()
         self.run_id: int | None = None
@@ -234,7 +233,6 @@ class _Run:
                     self._process(unit, pool)
                 while self.in_flight:
                     self._collect()
-                self._wait_qrcodes(0)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self.reporter.close(self.tally)
@@ -467,7 +465,7 @@ class _Run:
             self._save()
 
     def _save(self) -> None:
-        """One transaction for the pending items (grouped by source), then their QR codes."""
+        """One transaction for the pending items (grouped by source) and their QR codes."""
         batch, self.pending = self.pending, []
         if not batch:
             return
@@ -483,27 +481,22 @@ class _Run:
                     self.tally.stored += result.new
                     self.tally.duplicates += result.duplicate
                     saved += result.saved
-            self._qrcodes(saved)
+                self._qrcodes(saved)
         self.tally.seen += len(batch)
         self.tally.failed += sum(1 for _, item in batch if item.failure)
         self.tally.promotional += sum(1 for _, item in batch if item.promo and item.promo.label == "promotional")
         self.reporter.update(self.tally)
 
     def _qrcodes(self, saved: list[tuple[int, str, str]]) -> None:
-        """The batch's QR codes, drawn in one job in the extraction pool when there is one."""
+        """The batch's QR codes, drawn in one job in the extraction pool when there is one, and written before
+        the batch's commit (see pipeline.write_qrcodes); failures are logged."""
         directory = self.ctx.settings.output.qrcode_dir
         if self.offload is None or not directory or not saved:
             write_qrcodes(self.ctx, saved)
             return
-        self.qr_jobs.append(self.offload.submit(write_qrcode_batch, Path(directory), [(u, l) for _, u, l in saved]))
-        self._wait_qrcodes(4)
-
-    def _wait_qrcodes(self, keep: int) -> None:
-        """Wait for QR code jobs (a batch each) until at most `keep` are pending; failures are logged."""
-        while self.qr_jobs and (len(self.qr_jobs) > keep or self.qr_jobs[0].done()):
-            job = self.qr_jobs.popleft()
-            for error in [str(job.exception())] if job.exception() is not None else job.result():
-                self.ctx.log.warning("backfill qrcode", error=error)
+        job = self.offload.submit(write_qrcode_batch, Path(directory), [(u, l) for _, u, l in saved])
+        for error in [str(job.exception())] if job.exception() is not None else job.result():
+            self.ctx.log.warning("backfill qrcode", error=error)
 
     def _mark_done(self, unit: Unit) -> None:
         self.tally.units += 1

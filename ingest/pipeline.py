@@ -148,7 +148,7 @@ def new_entries(ctx: Context, source_id: int, entries: list[FeedEntry]) -> list[
 def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], now: datetime
                ) -> repository.SaveResult:
     """Save items in the caller's transaction; a stored entry is a duplicate, a copy of a stored story joins
-    its cluster. Then call write_qrcodes."""
+    its cluster. Then call write_qrcodes, before the commit."""
     dedup = ctx.dedup
     if dedup is not None:  # items built elsewhere (imported documents) are fingerprinted here
         items = [i if i.fingerprint is not None else replace(i, fingerprint=dedup.fingerprint(i)) for i in items]
@@ -259,7 +259,8 @@ def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
 def _finish(ctx: Context, source: SourceState, started: float, now: datetime, result: PollResult, *,
             items: list[Item] = (), response: Response | None = None, feed: ParsedFeed | None = None,
             failure: FetchError | None = None) -> PollResult:
-    """One short transaction: save the items, record the poll and plan the next one. Then the poll's log line."""
+    """One short transaction: save the items (and write their QR codes), record the poll and plan the next one.
+    Then the poll's log line."""
     plan = _plan(ctx, source, now, result, response, feed, failure)
     redirect, move = _redirect(ctx, source, response)
     with ctx.sessions.begin() as s:
@@ -272,7 +273,7 @@ def _finish(ctx: Context, source: SourceState, started: float, now: datetime, re
                                    full_fetch=feed is not None, redirect=redirect,
                                    keep_validators=response is None, **_validators(source, response))
         refused = repository.move_source(s, source.id, move) if move else None
-    write_qrcodes(ctx, saved.saved)
+        write_qrcodes(ctx, saved.saved)
     result = replace(result, new=saved.new, duplicate=result.duplicate + saved.duplicate, copies=saved.copies,
                      promotional=saved.promotional, elapsed_ms=int((time.monotonic() - started) * 1000),
                      next_poll_at=None if result.status == "gone" else plan.next_poll_at, interval=plan.interval,
@@ -324,7 +325,11 @@ def _abandon(ctx: Context, source: SourceState, started: float) -> PollResult:
 
 def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
     """Write the saved items' QR codes to [output] qrcode_dir; one that cannot be written (a full disk, a
-    link too long for a QR code) is logged and the others are written: the items are saved already."""
+    link too long for a QR code) is logged and the others are written: the items are stored without it.
+
+    Called in the transaction that saves the items, before its commit: after it, a kill in between left items
+    without their images for good (the next run finds them stored, a duplicate, and draws nothing). A kill
+    before the commit leaves images of items not stored yet, which the next run stores and draws again."""
     directory = ctx.settings.output.qrcode_dir
     if not directory:
         return

@@ -35,13 +35,13 @@ def _text(rng: random.Random, sentences: int) -> str:
     return " ".join(" ".join(rng.choice(WORDS) for _ in range(14)).capitalize() + "." for _ in range(sentences))
 
 
-def _make_site(root: Path) -> None:
-    """FEEDS feeds of PER_FEED entries, each linking to a small page of its own (distinct text, so every
+def _make_site(root: Path, feeds: int = FEEDS, per_feed: int = PER_FEED) -> None:
+    """`feeds` feeds of `per_feed` entries, each linking to a small page of its own (distinct text, so every
     item is a story of its own)."""
     rng = random.Random(1000)
-    for f in range(FEEDS):
+    for f in range(feeds):
         entries = []
-        for n in range(PER_FEED):
+        for n in range(per_feed):
             page = root / f"f{f}" / f"{n}" / "index.html"
             page.parent.mkdir(parents=True)
             body = "".join(f"<p>{_text(rng, 3)}</p>" for _ in range(4))
@@ -146,3 +146,39 @@ def test_a_kill_during_the_first_schema_creation_leaves_a_usable_database(tmp_pa
         after = pw("sources", "list", ok=False)
         assert after.exit_code == 0, f"killed at statement {at} of {total}: {after.stderr[-500:]}"
         _check_store(tmp_path / "presswire.db").close()
+
+
+KILL_AT_QRCODES = """
+import os, signal, sys
+import ingest.backfill, ingest.pipeline
+def killed(*_args):
+    os.kill(os.getpid(), signal.SIGKILL)
+ingest.pipeline.write_qrcode_batch = ingest.backfill.write_qrcode_batch = killed
+sys.argv = ["presswire", *sys.argv[1:]]
+from ingest.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["poll", "backfill"])
+def test_a_kill_as_qr_codes_are_written_leaves_no_item_without_its_qr_code(tmp_path, command):
+    """Regression: the QR code images were written after the items' commit, so a kill in between left items
+    that never got theirs: the next run finds them stored (a duplicate) and writes nothing for them. They are
+    written before the commit now: a kill there stores nothing, and the next run stores the items and their
+    images."""
+    _make_site(tmp_path / "site", feeds=1, per_feed=5)
+    with FixtureServer(tmp_path / "site") as site:
+        db = tmp_path / "presswire.db"
+        feed = site.url("/f0/feed.xml")
+        config = write_config(tmp_path / "presswire.toml", f"sqlite:///{db}", [(feed, "Feed 0")] * (command == "poll"))
+        args = ["--config", str(config), command, *(["--feed", feed] if command == "backfill" else [])]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        killed = subprocess.run([sys.executable, "-c", KILL_AT_QRCODES, *args], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        again = subprocess.run([sys.executable, "-m", "ingest", *args], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert again.returncode == 0, again.stderr[-2000:]
+    stored = {url for (url,) in _check_store(db).execute("SELECT url FROM items")}
+    assert len(stored) == 5
+    assert {png.stem for png in (tmp_path / "qrcodes").glob("*.png")} == stored
