@@ -355,7 +355,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after", "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "¹" (byte 0xB9 read as Latin-1): a digit that float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

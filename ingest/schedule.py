@@ -105,8 +105,9 @@ def cache_max_age(headers: Mapping[str, str]) -> float:
         return 0.0
     for directive in directives:
         name, _, value = directive.partition("=")
-        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
-            return float(value.strip().strip('"'))
+        seconds = value.strip().strip('"')
+        if name.strip() == "max-age" and seconds.isascii() and seconds.isdigit():  # not "³": float() refuses it
+            return float(seconds)
     return 0.0
 
 

@@ -16,6 +16,7 @@ import zlib
 
 import pytest
 
+from conftest import Presswire, log_events, write_config
 from hostile import HTML_TYPE, RSS_TYPE, item, items, poll_event, presswire_for, rss, source_state
 from ingest.errors import PermanentFetchError
 from ingest.fetch import Fetcher
@@ -170,3 +171,18 @@ def test_threads_sharing_a_fetcher_each_retry_their_own_request(empty_server):
     assert got[1:] == [path.encode() for path in paths]
     assert "HTTP 503" in got[0] and len(empty_server.hits_for("/down")) == 3
     assert all(len(empty_server.hits_for(path)) == 3 for path in paths)
+
+
+def test_numbers_in_headers_that_only_look_like_digits_are_ignored_and_the_poll_goes_on(tmp_path, sqlite_url,
+                                                                                       empty_server):
+    """Header bytes are read as Latin-1, where 0xB9 and 0xB3 are "¹" and "³": str.isdigit() says yes, float()
+    says no. A Retry-After or a max-age of them is no number, not a crash of the whole poll."""
+    empty_server.route("/busy.xml", status=503, body=b"busy", headers={"Retry-After": "\u00b9"})
+    empty_server.route("/cached.xml", body=rss(item("c1", "Cached", "", "The summary.")),
+                       headers={**RSS_TYPE, "Cache-Control": "max-age=\u00b3"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(empty_server.url("/busy.xml"), "Busy"),
+                                                                   (empty_server.url("/cached.xml"), "Cached")]))
+    events = {e["url"]: e for e in log_events(pw("poll")) if e["event"] == "poll"}
+    assert events[empty_server.url("/busy.xml")]["error"].endswith("busy.xml: HTTP 503")
+    assert events[empty_server.url("/cached.xml")]["status"] == "ok"
+    assert [i["title"] for i in items(pw)] == ["Cached"]
