@@ -167,8 +167,10 @@ class Fetcher:
 
         The raw bytes are decoded here (ingest.decoding), so that one compressed network chunk is inflated
         in bounded steps and a compression bomb is cut as soon as it passes the limit."""
-        declared = headers.get("content-length")
-        if declared and declared.isdigit() and "content-encoding" not in headers and int(declared) > limit:
+        declared = resp.length  # Content-Length as http.client read it: None when chunked, absent or no number
+        if declared is None and not resp.chunked and "content-length" in headers:  # no framing (RFC 9112 6.3)
+            raise PermanentFetchError(url, f"invalid Content-Length {headers['content-length'][:40]!r}")
+        if declared is not None and "content-encoding" not in headers and declared > limit:
             raise PermanentFetchError(url, f"response too large: Content-Length {declared} > max_bytes {limit}")
         chunks: list[bytes] = []
         size = 0
@@ -259,9 +261,17 @@ class _Pool:
 
 
 def _raw_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
-    """The body as it arrives (still content-encoded; chunked transfer coding undone by http.client)."""
+    """The body as it arrives (still content-encoded; chunked transfer coding undone by http.client).
+
+    A connection closed before the Content-Length is in ends http.client's read1 quietly, as if the body
+    were whole: that is a ConnectionError here (a cut chunked body is http.client's own IncompleteRead)."""
+    received = 0
     while chunk := resp.read1(_READ_SIZE):
+        received += len(chunk)
         yield chunk
+    if resp.length:
+        raise ConnectionError(f"connection closed after {received} of the {received + resp.length} bytes "
+                              "of its Content-Length")
 
 
 def _headers(resp: http.client.HTTPResponse) -> dict[str, str]:

@@ -186,3 +186,47 @@ def test_numbers_in_headers_that_only_look_like_digits_are_ignored_and_the_poll_
     assert events[empty_server.url("/busy.xml")]["error"].endswith("busy.xml: HTTP 503")
     assert events[empty_server.url("/cached.xml")]["status"] == "ok"
     assert [i["title"] for i in items(pw)] == ["Cached"]
+
+
+def _cut_short(body: bytes, headers: dict[str, str]) -> dict:
+    """A route that promises `body` (its Content-Length) and closes the connection halfway through it."""
+    return dict(body=lambda _h: iter([body[:len(body) // 2]]), headers={**headers, "Content-Length": str(len(body))})
+
+
+def test_a_page_cut_short_by_the_server_is_no_article_and_is_tried_again(tmp_path, sqlite_url, empty_server):
+    sentences = " ".join(f"Sentence {n} tells the whole story of the storage contract in detail." for n in range(40))
+    page = f"<html><body><article><h1>Story</h1><p>{sentences}</p><p>The last paragraph.</p></article></body></html>"
+    empty_server.route("/story/", **_cut_short(page.encode(), HTML_TYPE))
+    empty_server.route("/feed.xml", body=rss(item("s1", "Story", empty_server.url("/story/"), "The feed's summary.")),
+                       headers=RSS_TYPE)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    [stored] = items(pw)
+    assert f"connection closed after {len(page) // 2} of the {len(page)} bytes of its Content-Length" \
+        in stored["failure"] and empty_server.url("/story/") in stored["failure"]
+    assert stored["method"] == "feed"  # not the half page, as if it were the article
+    empty_server.route("/story/", body=page, headers=HTML_TYPE)
+    assert poll_event(pw)["retried"] == 1
+    [stored] = items(pw)
+    assert stored["failure"] is None and "The last paragraph." in stored["body_html"]
+
+
+def test_a_feed_cut_short_is_an_error_and_its_validators_are_not_kept(tmp_path, sqlite_url, empty_server):
+    feed = rss("".join(item(f"g{n}", f"Story {n}", "", "A summary.") for n in range(20))).encode()
+    empty_server.route("/feed.xml", **_cut_short(feed, {**RSS_TYPE, "ETag": '"v1"'}))
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert "connection closed after" in poll_event(pw)["error"]
+    assert items(pw) == []
+    empty_server.route("/feed.xml", body=feed, headers={**RSS_TYPE, "ETag": '"v1"'})
+    assert poll_event(pw)["new"] == 20  # asked unconditionally: no 304 for the entries the cut feed lacked
+    assert "if-none-match" not in empty_server.hits_for("/feed.xml")[-1]
+
+
+@pytest.mark.parametrize("length", ["-1", "\u00b2"])
+def test_a_content_length_that_is_no_number_is_a_clear_error_not_a_wait(tmp_path, sqlite_url, empty_server, length):
+    empty_server.route("/feed.xml", body=rss(item("g", "Story", "", "A summary.")),
+                       headers={**RSS_TYPE, "Content-Length": length})  # kept alive: nothing ends the body
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"), http="read_timeout = 5\n")
+    started = time.monotonic()
+    assert f"invalid Content-Length {length!r}" in poll_event(pw)["error"]
+    assert time.monotonic() - started < 4
