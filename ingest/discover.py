@@ -93,10 +93,16 @@ def wordpress_page(feed_url: str, n: int) -> str:
 
 
 def wordpress_page_number(url: str) -> int:
+    """The `paged` number of a feed page's URL, 1 without one. The URL may come from a feed's rel="next", so
+    only up to 9 ASCII digits count: "²" (isdigit(), but int() refuses it) or 5,000 digits (over int()'s limit)
+    is no page number."""
     for k, v in parse_qsl(urlsplit(url).query):
-        if k == "paged" and v.isdigit():
+        if k == "paged" and _PAGE_NUMBER.fullmatch(v):
             return int(v)
     return 1
+
+
+_PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 # --- sitemaps -------------------------------------------------------------------------------------

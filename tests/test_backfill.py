@@ -136,6 +136,21 @@ def test_wordpress_feed_pages_with_paged_until_404(tmp_path, sqlite_url, empty_s
     assert run_json(limited, "--feed", srv.url("/wp/feed/"), "--max-pages", "2")["stored"] == 4
 
 
+@pytest.mark.parametrize("paged", ["%C2%B2", "9" * 5000], ids=["superscript", "5000-digits"])
+def test_a_next_page_whose_paged_is_no_number_is_an_error_of_its_own(tmp_path, sqlite_url, empty_server, paged):
+    """A feed's rel="next" is the site's to write: "?paged=²" or 5,000 digits, answered 404, is that page's
+    error (int() refuses both), and what was read is stored."""
+    srv = empty_server
+    serve_articles(srv, [1, 2])
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1], older=[("next", f"/feed.xml?paged={paged}")]))
+    srv.route(f"/feed.xml?paged={paged}", status=404, body="Not Found")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--feed", srv.url("/feed.xml"), "--json")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["errors"]) == (2, 1)
+    assert any("HTTP 404" in json.dumps(e) and f"paged={paged[:20]}" in json.dumps(e) for e in log_events(result))
+
+
 def test_a_site_that_ignores_paged_is_not_fetched_twice(tmp_path, sqlite_url, empty_server):
     """--wordpress always on a site that answers every ?paged=N with its first page: the repeat page ends the
     paging, and its articles are not fetched again (the first page's were still in flight)."""
