@@ -73,7 +73,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         link=_link(feed.get("link"), url),
         entries=_identified([_entry(e, url) for e in parsed.entries]),
         problem=problem,
-        ttl_minutes=_int(feed.get("ttl")),
+        ttl_minutes=_ttl_minutes(feed.get("ttl")),
         older_pages=_older_pages(feed, url),
         generator=_line(feed.get("generator")),
     )
@@ -264,11 +264,16 @@ def _line(value: Any) -> str:
     return " ".join(_text(value).split())
 
 
-def _int(value: Any) -> int | None:
+def _ttl_minutes(value: Any) -> int | None:
+    """RSS <ttl>: minutes, None when it is no number; at most a year (the schedule caps every floor at
+    [poll] max_backoff anyway), so that a 400-digit TTL does not overflow the float of seconds made of it."""
     try:
-        return int(str(value).strip())
+        return min(int(str(value).strip()), _YEAR_MINUTES)
     except (TypeError, ValueError):
         return None
+
+
+_YEAR_MINUTES = 366 * 24 * 60
 
 
 def _describe(exc: Any) -> str:

@@ -57,6 +57,16 @@ def test_a_believable_date_is_kept(tmp_path, sqlite_url, empty_server):
     assert items(pw)[0]["date"] == "2025-05-15T15:55:19Z"
 
 
+@pytest.mark.parametrize("ttl", ["9" * 400, "-60", "\u00b3", "1e9"],
+                         ids=["400-digits", "negative", "superscript", "exponent"])
+def test_a_ttl_of_any_size_or_no_number_stores_the_items_and_plans_a_poll(tmp_path, sqlite_url, empty_server, ttl):
+    """A 400-digit <ttl> is an int no float holds: the poll's planning overflowed and nothing was saved."""
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, rss(f"<ttl>{ttl}</ttl>" + item("t1", "Timed")), NO_PAGES)
+    assert event["status"] == "ok" and [i["title"] for i in items(pw)] == ["Timed"]
+    next_poll = datetime.fromisoformat(event["next_poll"])
+    assert timedelta(minutes=10) < next_poll - datetime.now(timezone.utc) <= timedelta(weeks=1)  # max_backoff at most
+
+
 def test_entries_repeated_within_one_feed_store_one_item(tmp_path, sqlite_url, empty_server):
     """Same GUID and same canonical link is a repeat; a key shared by entries whose other keys differ is not
     theirs (see the next tests), so those are three entries."""
