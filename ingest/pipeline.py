@@ -327,9 +327,10 @@ def write_qrcodes(ctx: Context, saved: Iterable[tuple[int, str, str]]) -> None:
     """Write the saved items' QR codes to [output] qrcode_dir; one that cannot be written (a full disk, a
     link too long for a QR code) is logged and the others are written: the items are stored without it.
 
-    Called in the transaction that saves the items, before its commit: after it, a kill in between left items
-    without their images for good (the next run finds them stored, a duplicate, and draws nothing). A kill
-    before the commit leaves images of items not stored yet, which the next run stores and draws again."""
+    A poll calls it in the transaction that saves the items, before its commit: after it, a kill in between
+    left items without their images for good (the next poll finds them stored, a duplicate, and draws nothing).
+    A kill before the commit leaves images of items not stored yet, which the next poll stores and draws again.
+    (A backfill draws them after each batch's commit, and its next run draws what a kill left undrawn.)"""
     directory = ctx.settings.output.qrcode_dir
     if not directory:
         return

@@ -14,7 +14,7 @@ import operator
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
                         update)
@@ -635,6 +635,22 @@ def start_backfill_run(s: Session, key: str, arguments: str, now: datetime) -> t
     s.add(row)
     s.flush()
     return row.id, False
+
+
+def interrupted_backfill(s: Session, key: str) -> datetime | None:
+    """When the last run of this request started, if it did not finish (killed, interrupted, crashed)."""
+    row = s.execute(select(t.BackfillRun.updated_at, t.BackfillRun.finished_at)
+                    .where(t.BackfillRun.key == key)).first()
+    return row.updated_at if row is not None and row.finished_at is None else None
+
+
+def qrcode_links_since(s: Session, since: datetime) -> Iterator[tuple[str, str]]:
+    """(url slug, source_link) of the items stored at or after `since` that have a QR code, streamed."""
+    rows = s.execute(select(t.Item.url, t.Item.source_link)
+                     .where(t.Item.created_at >= since, t.Item.qrcode != "")
+                     .execution_options(yield_per=1000))
+    for url, link in rows:
+        yield url, link
 
 
 def forget_backfill_run(s: Session, key: str) -> None:

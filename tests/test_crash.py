@@ -163,9 +163,9 @@ main()
 @pytest.mark.parametrize("command", ["poll", "backfill"])
 def test_a_kill_as_qr_codes_are_written_leaves_no_item_without_its_qr_code(tmp_path, command):
     """Regression: the QR code images were written after the items' commit, so a kill in between left items
-    that never got theirs: the next run finds them stored (a duplicate) and writes nothing for them. They are
-    written before the commit now: a kill there stores nothing, and the next run stores the items and their
-    images."""
+    that never got theirs: the next run finds them stored (a duplicate) and writes nothing for them. A poll
+    writes them before its commit now (a kill there stores nothing); a backfill still draws them after each
+    batch's commit, and its next run first draws those of the items stored since the killed run started."""
     _make_site(tmp_path / "site", feeds=1, per_feed=5)
     with FixtureServer(tmp_path / "site") as site:
         db = tmp_path / "presswire.db"
