@@ -377,9 +377,16 @@ def inspect_command(app: App, targets: tuple[str, ...], as_json: bool, page_url:
         raise SourceError(f"inspect --source {source_url}: not a source of the config file")
     ctx = app.inspect_context()
     rules = app.settings.rules_for(source_url) if source_url else None
+    failed: list[PresswireError] = []  # a target that cannot be read does not keep the others from being inspected
     for target in targets:
-        for inspection in inspect_target(ctx, target, page_url=page_url, rules=rules, limit=limit):
-            click.echo(inspection_json(inspection) if as_json else render(inspection) + "\n")
+        try:
+            for inspection in inspect_target(ctx, target, page_url=page_url, rules=rules, limit=limit):
+                click.echo(inspection_json(inspection) if as_json else render(inspection) + "\n")
+        except PresswireError as exc:
+            click.echo(f"presswire: error: {exc}", err=True)
+            failed.append(exc)
+    if failed:
+        sys.exit(max(exc.exit_code for exc in failed))
 
 
 # --- items ----------------------------------------------------------------------------------------

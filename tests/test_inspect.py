@@ -115,6 +115,16 @@ def test_missing_file_is_a_clear_error(pw, tmp_path):
     assert result.exit_code == 1 and "cannot read the file" in result.stderr
 
 
+def test_a_target_that_cannot_be_read_does_not_stop_the_others(pw, tmp_path):
+    """Each target is inspected; the ones that could not be read are errors on stderr, and the exit code is
+    theirs. (The first error ended the command, and the targets after it were never looked at.)"""
+    missing = tmp_path / "nope.html"
+    result = pw("inspect", "--json", str(missing), str(PAGES / "target_battery.html"), ok=False)
+    assert result.exit_code == 1 and "presswire: error: " in result.stderr and "cannot read the file" in result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["title"] for r in rows] == ["China pulls ahead in next-generation batteries"]
+
+
 def test_unknown_source_for_rules_is_an_error(pw):
     result = pw("inspect", "--source", "https://nowhere.example/feed", str(PAGES / "target_ai.html"), ok=False)
     assert result.exit_code == 3 and "not a source of the config file" in result.stderr
