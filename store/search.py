@@ -94,7 +94,8 @@ def matching(dialect: str, user_text: str, item_id: ColumnElement) -> tuple[Sele
         return sub, sub.c.rank
     if not _TOKEN.search(user_text):
         return None
-    tsquery = func.plainto_tsquery(literal_column(f"'{TS_CONFIG}'"), user_text)
+    # PostgreSQL text cannot hold NUL at all (psycopg refuses the parameter): it is a separator like any other
+    tsquery = func.plainto_tsquery(literal_column(f"'{TS_CONFIG}'"), user_text.replace("\x00", " "))
     vector = literal_column(f"items.{TS_COLUMN}")
     sub = (select(item_id.label("id"), (-func.ts_rank(vector, tsquery)).label("rank"))
            .where(vector.op("@@")(tsquery)).subquery("hits"))

@@ -56,6 +56,7 @@ def test_search_terms_are_all_required_and_hostile_syntax_is_plain_text(store):
     for operators in ['solar"', "(solar", "-solar", "solar*", "SOLAR^"]:
         assert _titles(store, search=operators) == ["Solar farm opens"], operators  # just the word
     assert _titles(store, search="+++") == []
+    assert _titles(store, search="solar\x00lithium") == ["Solar farm opens"]  # a NUL separates words too
 
 
 def test_search_follows_inserts_updates_and_deletes(store):
