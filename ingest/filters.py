@@ -46,7 +46,8 @@ def parse_when(text: str, now: datetime, name: str = "time") -> datetime:
 def item_query(now: datetime, *, source_id: int | None = None, since: str | None = None,
                until: str | None = None, search: str | None = None, changed_since: str | None = None,
                label: str | None = None, exclude_labels: tuple[str, ...] = (), ticker: str | None = None,
-               all_copies: bool = False, limit: int | None = 50, offset: int = 0) -> ItemQuery:
+               all_copies: bool = False, limit: int | None = 50, offset: int = 0,
+               max_id: int | None = None) -> ItemQuery:
     """An ItemQuery from the readers' string values (None or "" = no filter)."""
     def when(value: str | None, name: str) -> datetime | None:
         return parse_when(value, now, name) if value else None
@@ -54,7 +55,7 @@ def item_query(now: datetime, *, source_id: int | None = None, since: str | None
     return ItemQuery(source_id=source_id, since=when(since, "since"), until=when(until, "until"),
                      search=search or "", changed_since=when(changed_since, "changed-since"),
                      label=_label(label), exclude_labels=exclude_labels, ticker=_ticker(ticker),
-                     all_copies=all_copies, limit=limit, offset=offset)
+                     all_copies=all_copies, limit=limit, offset=offset, max_id=max_id)
 
 
 def _label(value: str | None) -> str | None:
@@ -73,15 +74,17 @@ def _ticker(value: str | None) -> str | None:
 def query_from_params(params: Mapping[str, str], now: datetime, *, page_size: int, max_page_size: int = 200,
                       exclude_labels: tuple[str, ...] = ()) -> tuple[ItemQuery, int]:
     """(the query, the page number) from URL parameters: source, since, until, q, label, ticker, copies
-    ("all": every copy of a story), limit, page. `exclude_labels` applies only when no label is asked for."""
+    ("all": every copy of a story), limit, page, max_id (items stored up to that article id: the links to a
+    walk's other pages carry it). `exclude_labels` applies only when no label is asked for."""
     limit = _int_param(params, "limit", page_size, 1, max_page_size)
     page = _int_param(params, "page", 1, 1, 1_000_000)
     source = params.get("source") or None
     source_id = _int_param(params, "source", 0, 1, 2**31 - 1) if source else None  # PostgreSQL's INTEGER
+    max_id = _int_param(params, "max_id", 0, 1, 2**31 - 1) if params.get("max_id") else None
     query = item_query(now, source_id=source_id, since=params.get("since"), until=params.get("until"),
                        search=params.get("q"), label=params.get("label"), ticker=params.get("ticker"),
                        exclude_labels=() if params.get("label") else exclude_labels,
-                       all_copies=_copies_param(params), limit=limit, offset=(page - 1) * limit)
+                       all_copies=_copies_param(params), limit=limit, offset=(page - 1) * limit, max_id=max_id)
     return query, page
 
 

@@ -342,3 +342,4 @@ class ItemQuery:
     all_copies: bool = False  # every stored copy; else one row per story (its canonical copy), unless source_id
     limit: int | None = 50  # None: all
     offset: int = 0
+    max_id: int | None = None  # only items stored up to this article id: a paginated walk's snapshot

@@ -3,6 +3,7 @@
     items_select(dialect, query)  the statement: filters, full-text match, order, page
     find_items(s, query)          run it: StoredItem values
     count_items(s, query)         how many items match (pagination)
+    last_item_id(s)               the newest stored item's id (a paginated walk's ItemQuery.max_id)
 
 New filters (dedup clusters, ...) are one more `where` in `_filtered`.
 """
@@ -38,6 +39,10 @@ def count_items(s: Session, q: ItemQuery) -> int:
     return s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
+def last_item_id(s: Session) -> int | None:
+    return s.scalar(select(func.max(t.Item.id)))
+
+
 def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
     stmt = (select(t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)
             .join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, t.Cluster.id == t.Item.cluster_id))
@@ -48,6 +53,7 @@ def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
         (q.since is not None, lambda: t.Item.date >= q.since),
         (q.until is not None, lambda: t.Item.date < q.until),
         (q.changed_since is not None, lambda: t.Item.updated_at >= q.changed_since),
+        (q.max_id is not None, lambda: t.Item.id <= q.max_id),
         (q.label is not None, lambda: t.Item.promo_label == q.label),
         (bool(q.exclude_labels), lambda: or_(t.Item.promo_label.is_(None),
                                               t.Item.promo_label.not_in(list(q.exclude_labels)))),

@@ -53,10 +53,41 @@ def test_api_filters_and_pagination(site):
     assert [i["title"] for i in window["items"]] == ["Alpha story 3", "Alpha story 2"]
     searched = client.get("/api/items", params={"q": "lithium", "limit": 2}).json()
     assert searched["total"] == 5 and len(searched["items"]) == 2
-    assert searched["next"] == "/api/items?q=lithium&limit=2&page=2"
+    assert searched["next"] == f"/api/items?q=lithium&limit=2&max_id={max(ids)}&page=2"
     assert [i["title"] for i in client.get("/api/items?label=promotional").json()["items"]] == [EVIL]
     assert [i["title"] for i in client.get("/api/items?ticker=cu").json()["items"]] == ["Beta copper story"]
     assert client.get("/api/items?label=spam").status_code == 400
+
+
+def test_a_walk_through_the_pages_neither_repeats_nor_skips_items_stored_meanwhile(db_url):
+    """`presswire run` stores items while a reader pages: one newer than all (which pushed every page's
+    last item onto the next page, shown twice) and one dated between the pages (which pushed one past the
+    end of the page being read, never shown). A walk reads the items stored when it began."""
+    engine, sessions = open_store(db_url)
+    source = add_source(sessions)
+    ids = save(sessions, source, [make_item(n, f"Story {n}") for n in range(1, 8)])
+    app = create_app(sessions, WebConfig(page_size=3), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        first, html = client.get("/api/items").json(), client.get("/").text
+        late = save(sessions, source, [make_item(20, "Newest story"),
+                                       make_item(21, "Older story", date=T0 + timedelta(minutes=150))])
+        seen, url = [i["article_id"] for i in first["items"]], first["next"]
+        while url:
+            page = client.get(url).json()
+            assert page["total"] == len(ids)
+            seen += [i["article_id"] for i in page["items"]]
+            url = page["next"]
+        older = html.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+        second = client.get(older).text
+        fresh = [i["article_id"] for i in client.get("/api/items?limit=100").json()["items"]]
+        bad = client.get("/api/items?max_id=x")
+    engine.dispose()
+    assert seen == ids[::-1]
+    assert f"max_id={max(ids)}" in older
+    assert [f'href="/items/{i}"' in second for i in ids[::-1]] == [False] * 3 + [True] * 3 + [False]
+    assert not any(f'href="/items/{i}"' in second for i in late)
+    assert set(late) <= set(fresh)  # a new walk has them
+    assert bad.status_code == 400 and "max_id 'x'" in bad.json()["error"]
 
 
 def test_api_item_sources_and_errors(site):

@@ -93,19 +93,25 @@ class _Views:
         return query_from_params(request.query_params, self.clock(), page_size=self.config.page_size,
                                  exclude_labels=exclude_labels)
 
-    def _page(self, query: ItemQuery) -> tuple[list[StoredItem], int]:
+    def _page(self, query: ItemQuery) -> tuple[list[StoredItem], int, ItemQuery]:
+        """The page's items, the total, and the query with its max_id: a walk's first page is of the items
+        stored until then, and the links to its other pages carry that id, so items stored meanwhile (newest
+        first, or dated in between) shift no page: none is shown twice or skipped."""
         with self.sessions.begin() as s:
-            return queries.find_items(s, query), queries.count_items(s, query)
+            if query.max_id is None:
+                query = replace(query, max_id=queries.last_item_id(s))
+            return queries.find_items(s, query), queries.count_items(s, query), query
 
     def index(self, request: Request) -> Response:
         query, page = self._query(request)
-        items, total = self._page(query)
+        items, total, query = self._page(query)
         with self.sessions.begin() as s:
             sources = repository.list_sources(s)
         params = {k: v for k, v in request.query_params.items() if v and k != "page"}
+        walk = _walk_params(params, query)
         return self.templates.TemplateResponse(request, "index.html", {
             "items": items, "total": total, "page": page, "sources": sources, "params": params,
-            "pages": _pages(total, query.limit or 1), "link": lambda p: "/?" + urlencode({**params, "page": p}),
+            "pages": _pages(total, query.limit or 1), "link": lambda p: "/?" + urlencode({**walk, "page": p}),
             "labels": LABELS,
         })
 
@@ -117,8 +123,8 @@ class _Views:
 
     def api_items(self, request: Request) -> Response:
         query, page = self._query(request)
-        items, total = self._page(query)
-        params = {k: v for k, v in request.query_params.items() if k != "page"}
+        items, total, query = self._page(query)
+        params = _walk_params({k: v for k, v in request.query_params.items() if k != "page"}, query)
         more = query.offset + len(items) < total
         return JSONResponse({
             "items": [item_json(i) for i in items], "page": page, "limit": query.limit, "total": total,
@@ -185,6 +191,11 @@ def _feed_url(public_url: str, request: Request) -> str:
         return str(request.url)
     query = request.url.query
     return f"{public_url}?{query}" if query else public_url
+
+
+def _walk_params(params: dict[str, str], query: ItemQuery) -> dict[str, str]:
+    """The parameters of a page's links to its neighbours: its own, and the max_id its walk started at."""
+    return {**params, "max_id": str(query.max_id)} if query.max_id is not None else params
 
 
 def _pages(total: int, limit: int) -> int:
