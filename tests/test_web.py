@@ -266,6 +266,7 @@ def test_an_internal_error_carries_the_security_headers_too(db_url):
     for response in responses:
         assert response.status_code == 500
         assert {k: response.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+    assert responses[1].json() == {"error": "Internal Server Error"}  # the API's errors are JSON, all of them
 
 
 def test_a_syndicated_story_is_listed_once_and_its_page_shows_every_copy(db_url):

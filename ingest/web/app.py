@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -73,7 +73,8 @@ def create_app(sessions: sessionmaker[Session], config: WebConfig,
         Route("/feed.atom", views.feed),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return _App(routes=routes, exception_handlers={FilterError: _bad_filter, HTTPException: _http_error})
+    return _App(routes=routes, exception_handlers={FilterError: _bad_filter, HTTPException: _http_error,
+                                                   Exception: _server_error})
 
 
 class _App(Starlette):
@@ -213,6 +214,14 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     return HTMLResponse(f"<!doctype html><title>{exc.status_code}</title><p>{_escape(str(exc.detail))}</p>",
                         status_code=exc.status_code, headers=exc.headers)  # a 405's Allow
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error (the database unreachable, ...): the API answers JSON, as for every other error
+    (Starlette's own answer is text). Starlette still raises the exception afterwards, so it is logged."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "Internal Server Error"}, status_code=500)
+    return PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def _escape(text: str) -> str:
