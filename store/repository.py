@@ -326,9 +326,11 @@ def _band_query(n_keys: int) -> CompoundSelect:
 
 def _title_candidates(db: _Cursor, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
     """Items with the same title within the date window when either side is a short text (newest first,
-    at most judge.max_candidates)."""
-    params = {"title_key": fp.title_key, "earliest": item.date - judge.title_window,
-              "latest": item.date + judge.title_window, "min_shingles": judge.min_shingles,
+    at most judge.max_candidates). The judge counts calendar days (00:30 and 23:30 two days later are two
+    days apart): a day more here, as in _find_copy."""
+    window = judge.title_window + timedelta(days=1)
+    params = {"title_key": fp.title_key, "earliest": item.date - window,
+              "latest": item.date + window, "min_shingles": judge.min_shingles,
               "limit": judge.max_candidates}
     return db.scalars(_title_query(short=fp.is_short), params)
 

@@ -203,6 +203,21 @@ def test_the_windows_count_calendar_days_in_the_store_as_in_the_judge(sessions):
     assert _save(sessions, sid, _item(render_partner(rel, rel.paragraphs, 2, render_prn), "p", later)).copies == 1
 
 
+def test_the_title_window_counts_calendar_days_in_the_store_as_in_the_judge(sessions):
+    # short texts: 00:30 and 23:30 two days later are 2 calendar days apart (title_window_days), 71 hours
+    rel = RELEASES["crm-short-grant"]
+    a, b = _source(sessions, "https://a/feed"), _source(sessions, "https://b/feed")
+    short = replace(render_newsroom(rel, rel.paragraphs, 1), text=rel.paragraphs[0])
+    early = NOW.replace(hour=0, minute=30)
+    _save(sessions, a, _item(short, "a1", early))
+    partner = replace(short, url="https://partner.example/x", text="Posted by staff.\n" + short.text)
+    too_late = replace(partner, url="https://partner.example/y")  # 3 calendar days, 72 hours and a minute
+    assert _save(sessions, b, _item(too_late, "b1", early + timedelta(days=3, minutes=1))).copies == 0
+    assert _save(sessions, b, _item(partner, "b2", early + timedelta(days=2, hours=23))).copies == 1
+    with sessions.begin() as s:
+        assert repository.get_item(s, 3).match.matched_id == 1  # a1 (b1, a day from it, is found either way)
+
+
 def test_how_far_apart_near_copies_may_be_dated_is_a_setting(sessions):
     rel = RELEASES["lumen-sc-plant"]
     sid = _source(sessions, "https://a/feed")
