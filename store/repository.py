@@ -617,11 +617,14 @@ def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> No
 
 
 def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:
+    """The new text's keys, and whether the copy is a wire's: an item first stored without any text (no
+    fingerprint) was stored as no wire's copy, and a partner's copy dated earlier would then take its place
+    as the canonical copy."""
     row = s.get(t.Item, article_id)
     if row is None or row.band_count > 0:
         return
     row.content_hash, row.title_key, row.shingle_count = fp.content_hash, fp.title_key, fp.shingle_count
-    row.band_count = len(fp.band_keys)
+    row.band_count, row.wire = len(fp.band_keys), fp.wire
     _insert_bands(_Cursor(s.connection()), article_id, fp)
 
 

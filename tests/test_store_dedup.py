@@ -91,6 +91,20 @@ def test_releases_sharing_only_the_about_block_stay_apart(sessions):
     assert len(stories) == 3 and all(i.copies == 1 and i.match is None for i in stories)
 
 
+def test_a_wire_copy_first_stored_without_text_stays_canonical_once_its_page_is_fetched(sessions):
+    # a title-only feed entry whose page failed has no text (no fingerprint); the retry gives it its keys
+    rel = RELEASES["vltx-nevada-plant"]
+    wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
+    page = _item(render_prn(rel, rel.paragraphs, 1), "w1")
+    no_text = replace(page, body_text="", fingerprint=None, failure="HTTP 503", retryable=True)
+    article_id = _save(sessions, wire, no_text).saved[0][0]
+    with sessions.begin() as s:
+        repository.update_page(s, article_id, page, now=NOW + timedelta(hours=1))
+    earlier = _item(render_partner(rel, rel.paragraphs, 2, render_prn), "p1", NOW - timedelta(hours=2))
+    assert _save(sessions, partner, earlier).copies == 1
+    assert list(_stories(sessions).values()) == [[page.source_link, earlier.source_link]]
+
+
 def test_short_texts_are_matched_by_title_and_date(sessions):
     rel = RELEASES["crm-short-grant"]
     a, b = _source(sessions, "https://a/feed"), _source(sessions, "https://b/feed")
