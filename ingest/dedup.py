@@ -480,6 +480,17 @@ def _disagree(x: Doc, y: Doc, params: DedupParams) -> bool:
     return not facts_agree(x.lead_facts, lead_facts(copy))
 
 
+def _other_short_leads(a: Doc, b: Doc) -> bool:
+    """Are these two short texts under one title two releases: their leads are not each other's copies (neither
+    holds half of the other's lead shingles) and state other facts? Two companies' "Quarterly Report" of one
+    day. ``facts_disagree`` compares a lead with its copy in the other text only, and here there is none."""
+    if not (a.short and b.short) or a.lead_facts is None or b.lead_facts is None:
+        return False
+    if max(_share(a.lead, b.shingles), _share(b.lead, a.shingles)) >= _LEAD_COPY_SHARE:
+        return False
+    return not facts_agree(a.lead_facts, b.lead_facts)
+
+
 def facts_agree(a: frozenset[str], b: frozenset[str]) -> bool:
     """One set of facts contains the other, but for misspelt words (a misspelling: one letter dropped,
     added, changed, or two swapped, in a word of 5 letters or more): a template's releases differ in
@@ -517,7 +528,7 @@ def match(new: Doc, old: Doc, old_id: int, params: DedupParams) -> Match | None:
     if new.short or old.short:
         same_title = a.title_key == b.title_key
         if same_title and within_days(new.published, old.published, params.title_window_days) \
-                and not facts_disagree(new, old, params):
+                and not facts_disagree(new, old, params) and not _other_short_leads(new, old):
             return Match("title_date", 1.0, old_id)
         return None
     if a.content_hash == b.content_hash:

@@ -534,6 +534,18 @@ def test_short_text_falls_back_to_title_and_date() -> None:
     assert match(undated, a, 5, PARAMS) is None
 
 
+def test_short_texts_of_two_releases_under_one_generic_title_stay_apart() -> None:
+    acme = "Acme Corp. has published its quarterly report for the first quarter of 2025 on its website."
+    globex = "Globex Inc. reported revenue of $12 million and a net loss of $3 million for the quarter ended March 31."
+    a, b = (prepare("Quarterly Report", text, DAY, PARAMS) for text in (acme, globex))
+    assert a.short and b.short
+    assert match(b, a, 1, PARAMS) is None and match(a, b, 1, PARAMS) is None  # neither lead is in the other
+    copy = prepare("QUARTERLY REPORT", "Posted by staff.\n" + acme + " Read more.", DAY, PARAMS)
+    assert match(copy, a, 1, PARAMS) == Match("title_date", 1.0, 1)
+    teaser = prepare("Quarterly Report", "Read the full report.", DAY, PARAMS)  # no lead: the title decides
+    assert match(teaser, a, 1, PARAMS) == Match("title_date", 1.0, 1)
+
+
 def test_verify_requires_the_lead_and_enough_overlap() -> None:
     from ingest.dedup import Similarity
 

@@ -132,6 +132,17 @@ def _stories(sessions) -> dict[int, list[str]]:
                 for story in repository.list_items(s)}
 
 
+def test_two_companies_short_texts_under_one_generic_title_are_two_stories(sessions):
+    a, b = _source(sessions, "https://acme/feed"), _source(sessions, "https://globex/feed")
+    acme = Copy("https://acme.example/q1", "Quarterly Report",
+                "Acme Corp. has published its quarterly report for the first quarter of 2025 on its website.", "", "")
+    globex = Copy("https://globex.example/q1", "Quarterly Report", "Globex Inc. reported revenue of $12 million and "
+                  "a net loss of $3 million for the quarter ended March 31.", "", "")
+    _save(sessions, a, _item(acme, "a1"))
+    assert _save(sessions, b, _item(globex, "g1", NOW + timedelta(hours=1))).copies == 0
+    assert sorted(_stories(sessions).values()) == [[acme.url], [globex.url]]
+
+
 def test_one_announcement_by_several_companies_is_one_story_each(sessions):
     wire, partner = _source(sessions, "https://wire/feed"), _source(sessions, "https://partner/feed")
     for n, company in enumerate(RUSSELL_COMPANIES):
