@@ -78,7 +78,7 @@ class Fetcher:
         if retrying is None:
             backoff = self.http.retry_backoff
             retrying = self._local.retrying = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(self.http.retries + 1),
+                stop=tenacity.stop_any(tenacity.stop_after_attempt(self.http.retries + 1), _retry_after_too_long),
                 wait=_wait_retry_after(tenacity.wait_exponential(multiplier=backoff, max=60)
                                        + tenacity.wait_random(0, backoff)),
                 retry=tenacity.retry_if_exception_type(TransientFetchError),
@@ -376,8 +376,18 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def _retry_after_too_long(retry_state: tenacity.RetryCallState) -> bool:
+    """Stop retrying when the server asked for a longer wait than one poll takes (Retry-After over
+    _MAX_RETRY_AFTER): asking again after our own short backoff is what it asked us not to do. The poll
+    fails, and the schedule takes the Retry-After as the floor of the next one."""
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    asked = getattr(exc, "retry_after", None)
+    return asked is not None and asked > _MAX_RETRY_AFTER
+
+
 def _wait_retry_after(fallback: tenacity.wait.wait_base) -> tenacity.wait.wait_base:
-    """Wait what the server asked for in Retry-After (when reasonable), else the fallback backoff."""
+    """Wait what the server asked for in Retry-After (when reasonable: a longer wait stops the retries, see
+    _retry_after_too_long), else the fallback backoff."""
 
     class _Wait(tenacity.wait.wait_base):
         def __call__(self, retry_state: tenacity.RetryCallState) -> float:

@@ -105,6 +105,18 @@ def test_503_with_retry_after_is_retried_and_the_item_stored_once(tmp_path, sqli
     assert len(items(pw)) == 4 and sources(pw)[0]["error_count"] == 0
 
 
+def test_a_retry_after_longer_than_a_poll_ends_the_retries_and_sets_the_next_poll(tmp_path, sqlite_url, server):
+    """A 429 asking for an hour is not asked again after our own short backoff (it was, [http] retries
+    times within a second); the poll fails and the next one is an hour away."""
+    server.route("/feed", status=429, body="slow down", headers={"Retry-After": "3600"})
+    pw = config_for(tmp_path, sqlite_url, server, ["/feed"], http="retries = 2\n")
+    result = pw("poll")
+    assert len(server.hits_for("/feed")) == 1
+    assert polls(result)[0]["status"] == "error" and "HTTP 429" in polls(result)[0]["error"]
+    row = sources(pw)[0]
+    assert (when(row["next_poll_at"]) - when(row["last_polled_at"])).total_seconds() >= 3600
+
+
 def test_repeated_500s_back_off_and_the_source_recovers_by_itself(tmp_path, db_url, server):
     body = feed_bytes(server)
     state = {"failing": True}
