@@ -128,12 +128,9 @@ def poll_sources(ctx: Context, sources: Iterable[SourceState]) -> list[PollResul
 
 
 def poll_due(ctx: Context) -> list[PollResult]:
-    """Poll every source that is due now (each claimed with a lease, so other workers skip it), then return."""
-    work = schedule.dispatcher(ctx)
-    try:
-        return work.run_once()
-    finally:
-        work.close()
+    """Poll every source that is due now (each claimed with a lease, so other workers skip it), then return;
+    SIGTERM/SIGINT stop it as they stop the service (schedule.run_once)."""
+    return schedule.run_once(ctx)
 
 
 def new_entries(ctx: Context, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:

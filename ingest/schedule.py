@@ -21,13 +21,14 @@ slow host holds one thread and never the others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -253,23 +254,62 @@ def run_service(ctx, metrics=None) -> None:
         scheduler.add_job(work.renew_leases, IntervalTrigger(seconds=work.renew_every), id="renew",
                           max_instances=1, coalesce=True, misfire_grace_time=None)
     signals = threading.Event()
+    with _stopped_by_signals(ctx, work, signals):
+        server = metrics.serve(ctx.settings.service, health=lambda: _health(work, poll.dispatch_every),
+                               log=ctx.log) if metrics else None
+        ctx.log.info("service started", worker=ctx.worker, dispatch_every=poll.dispatch_every,
+                     concurrency=poll.concurrency, metrics=server.url if server else None)
+        scheduler.start()
+        try:
+            signals.wait()
+            scheduler.shutdown(wait=False)
+            _drain(ctx, work, poll.shutdown_grace)
+        finally:
+            if server:
+                server.close()
+    ctx.log.info("service stopped", worker=ctx.worker)
+
+
+def run_once(ctx) -> list[PollResult]:
+    """Poll what is due now, then return (`run --once`). SIGTERM/SIGINT stop it as they stop the service:
+    no new source is claimed, polls in flight get [poll] shutdown_grace, the rest are abandoned and their
+    sources released. (Without this a signal killed the run, or a KeyboardInterrupt ended it with exit code
+    1, leaving the sources it was polling leased for [poll] lease: the next run skipped them.)"""
+    work = dispatcher(ctx)
+    finished = threading.Event()  # set when the run is over, or by a signal
+    outcome: list = []
+
+    def once() -> None:
+        try:
+            outcome.append(work.run_once())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome.append(exc)
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=once, name="run-once", daemon=True)
+    with _stopped_by_signals(ctx, work, finished):
+        thread.start()
+        finished.wait()
+        if work.stopping.is_set():
+            _drain(ctx, work, ctx.settings.poll.shutdown_grace)  # leaves the process unless polls end in time
+        thread.join()  # run_once returns once its threads are done (which _drain waited for)
+    work.close()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(ctx, work: Dispatcher, signals: threading.Event) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT (Ctrl-C) stop `work` and set `signals` (see _stop)."""
     previous = {sig: signal.signal(sig, lambda signum, _frame: _stop(ctx, work, signum, signals))
                 for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = metrics.serve(ctx.settings.service, health=lambda: _health(work, poll.dispatch_every), log=ctx.log) \
-        if metrics else None
-    ctx.log.info("service started", worker=ctx.worker, dispatch_every=poll.dispatch_every,
-                 concurrency=poll.concurrency, metrics=server.url if server else None)
-    scheduler.start()
     try:
-        signals.wait()
-        scheduler.shutdown(wait=False)
-        _drain(ctx, work, poll.shutdown_grace)
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if server:
-            server.close()
-    ctx.log.info("service stopped", worker=ctx.worker)
 
 
 def _stop(ctx, work: Dispatcher, signum: int, signals: threading.Event) -> None:

@@ -337,6 +337,33 @@ def test_sigterm_mid_poll_exits_promptly_and_a_restart_polls_what_was_due(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_run_once_stops_on_a_signal_as_the_service_does_and_releases_its_sources(tmp_path, sqlite_url,
+                                                                                 empty_server, signum):
+    """`run --once` (cron) mid-poll: SIGTERM killed it and Ctrl-C ended it with exit code 1, both leaving the
+    sources being polled leased for [poll] lease, so the next run skipped them."""
+    paths = many_sources(empty_server, 12, page_delay=0.3)
+    pw = config_for(tmp_path, sqlite_url, empty_server, paths,
+                    extra='[poll]\nconcurrency = 2\nshutdown_grace = "1s"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--config", str(pw.config), "run", "--once"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while sum(len(empty_server.hits_for(f"/s{s}/0")) for s in range(12)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+    assert "service stopping" in events
+    assert 0 < sum(1 for r in sources(pw) if r["last_polled_at"]) < 12  # stopped mid-way
+    pw("run", "--once")  # what was due or abandoned is due now, no lease in the way
+    assert all(r["last_polled_at"] for r in sources(pw)) and len(items(pw)) == 36
+
+
+@pytest.mark.slow
 def test_a_service_that_abandons_polls_at_its_grace_leaves_no_process_behind(tmp_path, sqlite_url, empty_server):
     """Past shutdown_grace the service leaves at once (os._exit); its extraction workers and forkserver must
     not outlive it, holding its stdout and stderr open (a pipe reader waited forever) and ~100 MB."""
