@@ -73,12 +73,13 @@ class App:
         from ingest.promo import load_rules
         return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
 
-    def polite(self, per_host: int, delay: float, fetcher=None) -> PoliteFetcher:
+    def polite(self, per_host: int, delay: float, fetcher=None, robots_fetcher=None) -> PoliteFetcher:
         """The fetcher behind per-host limits and delays, and robots.txt for article pages ([http])."""
         from ingest.polite import PoliteFetcher
         http = self.settings.http
         return PoliteFetcher(fetcher or self.fetcher, per_host, delay, robots=http.robots_txt,
-                             robots_cache=http.robots_cache, user_agent=http.user_agent)
+                             robots_cache=http.robots_cache, user_agent=http.user_agent,
+                             robots_fetcher=robots_fetcher)
 
     def context(self, metrics: Metrics | None = None, *, dry_run: bool = False) -> Context:
         """What polls and backfills need; with `metrics`, every fetch and poll is counted there. A dry run
@@ -90,7 +91,8 @@ class App:
             self.sync_config_sources()
         http = self.settings.http
         fetcher = TimedFetcher(self.fetcher, metrics) if metrics else self.fetcher
-        return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher),
+        robots = TimedFetcher(self.fetcher, metrics, kind="robots") if metrics else None
+        return Context(settings=self.settings, fetcher=self.polite(http.per_host, http.host_delay, fetcher, robots),
                        sessions=self.existing_sessions() if dry_run else self.sessions, extract=self.extractor,
                        log=structlog.get_logger("presswire"),
                        worker=_worker_id(), promo_rules=self.promo_rules, on_poll=metrics.poll if metrics else None)

@@ -1,7 +1,8 @@
 """Operations: Prometheus metrics and a health check while `presswire run` is up.
 
     /metrics   presswire_polls_total{status}, presswire_items_stored_total, presswire_duplicates_total,
-               presswire_promotional_total, presswire_fetch_seconds{kind} (histogram: feed, page),
+               presswire_promotional_total, presswire_fetch_seconds{kind,outcome} (histogram; kind: feed,
+               page, robots),
                presswire_sources_in_backoff (read from the database when scraped)
     /healthz   200 {"status": "ok", ...} while the dispatcher ticks; 503 when it has not for 3 periods,
                or while the service is stopping
@@ -109,10 +110,12 @@ def _handler(metrics: Metrics, health: Callable[[], tuple[bool, dict]]):
 
 
 class TimedFetcher:
-    """A fetcher whose requests are timed into Metrics (feed or page, ok or the failure's kind)."""
+    """A fetcher whose requests are timed into Metrics (feed or page, ok or the failure's kind). `kind`
+    names what all its requests are instead: "robots" for ingest.polite's robots.txt requests, which are
+    no feeds (a host without robots.txt counted a failed feed fetch)."""
 
-    def __init__(self, fetcher, metrics: Metrics):
-        self._fetcher, self._metrics = fetcher, metrics
+    def __init__(self, fetcher, metrics: Metrics, kind: str | None = None):
+        self._fetcher, self._metrics, self._kind = fetcher, metrics, kind
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
             page: bool = True, max_bytes: int | None = None) -> Response:
@@ -124,4 +127,4 @@ class TimedFetcher:
             outcome = type(exc).__name__.removesuffix("FetchError").lower() or "error"
             raise
         finally:
-            self._metrics.fetched("page" if page else "feed", time.monotonic() - started, outcome)
+            self._metrics.fetched(self._kind or ("page" if page else "feed"), time.monotonic() - started, outcome)

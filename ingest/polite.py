@@ -51,9 +51,12 @@ class PoliteFetcher:
     """A fetcher (anything with `get(url, headers, accept=)`) made polite; safe to share between threads."""
 
     def __init__(self, fetcher, per_host: int, delay: float, *, robots: bool = False,
-                 robots_cache: float = 86400.0, user_agent: str = "presswire",
+                 robots_cache: float = 86400.0, user_agent: str = "presswire", robots_fetcher=None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        """`robots_fetcher` reads robots.txt (default: `fetcher`); the service's times those requests apart
+        from feeds and pages (ingest.metrics)."""
         self._fetcher, self._per_host, self._delay = fetcher, max(1, per_host), delay
+        self._robots_fetcher = robots_fetcher or fetcher
         self._robots, self._robots_cache = robots, robots_cache
         self._token = _product_token(user_agent)
         self._sleep, self._clock = sleep, clock
@@ -116,7 +119,7 @@ class PoliteFetcher:
     def _fetch_robots(self, robots_url: str) -> _Robots:
         now = self._clock()
         try:
-            response = self._fetcher.get(robots_url, accept="text/plain, */*;q=0.5", page=False)
+            response = self._robots_fetcher.get(robots_url, accept="text/plain, */*;q=0.5", page=False)
         except FetchError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(Protego.parse(""), now)  # no robots.txt: no rules

@@ -438,5 +438,8 @@ def test_metrics_and_healthz_while_the_service_runs(tmp_path, sqlite_url, server
     assert "presswire_promotional_total" in text and "presswire_duplicates_total 0.0" in text
     assert 'presswire_fetch_seconds_bucket{kind="feed",le="0.5",outcome="ok"}' in text
     assert 'presswire_fetch_seconds_count{kind="page"' in text
+    # the site has no robots.txt (404): a robots.txt request of its own kind, not a failed feed fetch
+    assert 'presswire_fetch_seconds_count{kind="robots",outcome="permanent"} 1.0' in text
+    assert 'kind="feed",outcome="permanent"' not in text
     assert "presswire_sources_in_backoff 1.0" in text
     assert proc.returncode == 0, err
