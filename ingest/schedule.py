@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
+from ingest.errors import PresswireError
 from ingest.model import PollResult, SourceState
 from ingest.settings import PollSettings
 from store import repository
@@ -138,6 +139,7 @@ class Dispatcher:
         self._running = 0
         self._in_flight: dict[int, SourceState] = {}
         self.last_tick: float | None = None  # time.monotonic() of the last tick (health check)
+        self.errors = 0  # unexpected errors reported so far (each ended a thread's turn)
         self.results: list[PollResult] | None = None  # collected during run_once only (a service would grow)
 
     def tick(self, cutoff: datetime | None = None) -> None:
@@ -192,6 +194,8 @@ class Dispatcher:
                     if self.results is not None:
                         self.results.append(result)
         except Exception as exc:  # noqa: BLE001 - reported, never silently lost in the pool's future
+            with self._lock:
+                self.errors += 1
             if self._on_error is None:
                 raise
             self._on_error(exc)
@@ -274,7 +278,11 @@ def run_once(ctx) -> list[PollResult]:
     """Poll what is due now, then return (`run --once`). SIGTERM/SIGINT stop it as they stop the service:
     no new source is claimed, polls in flight get [poll] shutdown_grace, the rest are abandoned and their
     sources released. (Without this a signal killed the run, or a KeyboardInterrupt ended it with exit code
-    1, leaving the sources it was polling leased for [poll] lease: the next run skipped them.)"""
+    1, leaving the sources it was polling leased for [poll] lease: the next run skipped them.)
+
+    An unexpected error (the database refused a claim or a save, a bug) is logged as it happens, as in the
+    service, and then fails the run: cron must hear of a run that polled nothing because the database was
+    locked. A source's own failures (HTTP errors, not a feed) are poll results, not errors of the run."""
     work = dispatcher(ctx)
     finished = threading.Event()  # set when the run is over, or by a signal
     outcome: list = []
@@ -297,6 +305,9 @@ def run_once(ctx) -> list[PollResult]:
     work.close()
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
+    if work.errors:
+        raise PresswireError(f"run --once: {work.errors} unexpected error(s) stopped polling "
+                             "(see the `dispatch failed` log lines)")
     return outcome[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,24 @@ def test_run_once_polls_due_sources_only(tmp_path, db_url, server):
     assert len(server.hits_for("/bdc/feed.xml")) == 1
     rows = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
     assert rows[0]["item_count"] == 4
+
+
+def test_run_once_fails_when_the_database_stops_it_from_polling(tmp_path, server):
+    """A database that refuses every claim (here a trigger; in life a lock held past the busy timeout, a
+    server gone) polled nothing, logged "dispatch failed" and exited 0: cron never heard of it."""
+    db = tmp_path / "p.db"
+    pw = Presswire(write_config(tmp_path / "c.toml", f"sqlite:///{db}", [(server.url("/bdc/feed.xml"), "IBN")]))
+    pw("sources", "list")  # creates the schema and the source
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TRIGGER refuse_claims BEFORE UPDATE OF lease_owner ON sources "
+                     "BEGIN SELECT RAISE(ABORT, 'claims refused'); END")
+    result = pw("run", "--once", ok=False)
+    assert result.exit_code == 1 and "run --once" in result.stderr and "dispatch failed" in result.stderr
+    assert not server.hits_for("/bdc/feed.xml")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER refuse_claims")
+    pw("run", "--once")  # claims work again: polled, exit 0
+    assert len(server.hits_for("/bdc/feed.xml")) == 1
 
 
 def test_service_polls_and_exits_zero_on_sigterm(tmp_path, sqlite_url, server):
