@@ -352,9 +352,17 @@ def run(app: App, once: bool) -> None:
         return
     from ingest.schedule import run_service
 
-    def in_backoff() -> int:
-        with app.sessions.begin() as s:
-            return repository.count_sources_in_backoff(s)
+    def in_backoff() -> float:
+        """Read when /metrics is scraped: NaN (and an error logged) when the database cannot tell, so the
+        scrape still gets the other metrics (an exception here dropped the connection without a response)."""
+        from sqlalchemy.exc import SQLAlchemyError
+        try:
+            with app.sessions.begin() as s:
+                return repository.count_sources_in_backoff(s)
+        except SQLAlchemyError as exc:
+            structlog.get_logger("presswire").error("metrics: sources in backoff unknown",
+                                                    error=f"{type(exc).__name__}: {exc}")
+            return float("nan")
 
     metrics = Metrics(backoff_count=in_backoff)
     run_service(app.context(metrics), metrics)

@@ -3,7 +3,7 @@
     /metrics   presswire_polls_total{status}, presswire_items_stored_total, presswire_duplicates_total,
                presswire_promotional_total, presswire_fetch_seconds{kind,outcome} (histogram; kind: feed,
                page, robots),
-               presswire_sources_in_backoff (read from the database when scraped)
+               presswire_sources_in_backoff (read from the database when scraped; NaN when it cannot tell)
     /healthz   200 {"status": "ok", ...} while the dispatcher ticks; 503 when it has not for 3 periods,
                or while the service is stopping
 

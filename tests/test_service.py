@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -443,3 +444,32 @@ def test_metrics_and_healthz_while_the_service_runs(tmp_path, sqlite_url, server
     assert 'kind="feed",outcome="permanent"' not in text
     assert "presswire_sources_in_backoff 1.0" in text
     assert proc.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_metrics_are_served_while_the_database_cannot_count_sources_in_backoff(tmp_path, server):
+    """/metrics reads presswire_sources_in_backoff from the database; when that failed, the scrape got no
+    response at all (and stderr a bare traceback), losing every other metric just when they matter."""
+    port = _free_port()
+    db = tmp_path / "p.db"
+    pw = config_for(tmp_path, f"sqlite:///{db}", server, ["/bdc/feed.xml"], extra='[poll]\ndispatch_every = "1s"\n')
+    pw.config.write_text(pw.config.read_text().replace("metrics_port = -1", f"metrics_port = {port}"))
+    proc = start_service(pw.config)
+    try:
+        deadline = time.monotonic() + 60
+        while not server.hits_for("/bdc/feed.xml") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        with sqlite3.connect(db) as conn:  # the database can no longer answer the count
+            conn.execute("ALTER TABLE sources RENAME TO sources_gone")
+        scrape = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        text = scrape.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert scrape.status == 200
+    assert "presswire_sources_in_backoff NaN" in text and 'presswire_polls_total{status="ok"} 1.0' in text
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    unknown = [e for e in events if e["event"] == "metrics: sources in backoff unknown"]
+    assert unknown and "sources" in unknown[0]["error"]
