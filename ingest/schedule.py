@@ -313,7 +313,11 @@ def run_once(ctx) -> list[PollResult]:
 
 @contextlib.contextmanager
 def _stopped_by_signals(ctx, work: Dispatcher, signals: threading.Event) -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT (Ctrl-C) stop `work` and set `signals` (see _stop)."""
+    """While inside, SIGTERM and SIGINT (Ctrl-C) stop `work` and set `signals` (see _stop). Python lets only the
+    main thread set signal handlers: elsewhere (a caller embedding a poll in a thread) the signals stay as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, lambda signum, _frame: _stop(ctx, work, signum, signals))
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

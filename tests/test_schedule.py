@@ -204,3 +204,25 @@ def test_a_poll_longer_than_its_lease_keeps_its_source_from_other_workers(tmp_pa
         app.close()
     assert stolen == []
     assert [r.status for r in results] == ["ok"] and source.last_status == "ok"
+
+
+def test_signal_handling_is_set_in_the_main_thread_only_and_given_back():
+    """run --once stops on SIGTERM/SIGINT as the service does; a poll run from another thread (embedded) must
+    not fail on Python's main-thread-only signal.signal, and the handlers are given back afterwards."""
+    import signal
+    import threading
+
+    from ingest.schedule import _stopped_by_signals
+    before = signal.getsignal(signal.SIGTERM)
+    inside: list = []
+
+    def run() -> None:
+        with _stopped_by_signals(None, None, threading.Event()):
+            inside.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert inside == [before]  # left alone, and no ValueError
+    run()
+    assert inside[1] is not before and signal.getsignal(signal.SIGTERM) is before
