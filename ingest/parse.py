@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from feedparser.encodings import convert_to_utf8, parse_content_type
+from feedparser.mixin import _FeedParserMixin
 
 from ingest.decoding import clean_text, repair_utf8
 from ingest.errors import FeedError
@@ -45,6 +46,12 @@ _XML_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]
 _SPACE_BEFORE_XML = re.compile(rb"\A(\xef\xbb\xbf)?\s+(?=<\?xml)")  # a BOM is kept; white space before <?xml is not
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _BAD_XML_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+# feedparser resolves every GUID not marked isPermaLink="false" (and every Atom <id>) against the feed's URL, as if
+# it were a relative link: <guid>12345</guid> read from https://wire.example/news/rss.xml became
+# https://wire.example/news/12345, a key that changes when the feed moves (every entry stored again) and a
+# page that does not exist. A GUID is a name: it is read as the feed wrote it (see _entry_link for the link).
+_FeedParserMixin.can_be_relative_uri = _FeedParserMixin.can_be_relative_uri - {"id"}
 
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
@@ -168,7 +175,7 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
     content = e.get("content") or []
     return FeedEntry(
         guid=_text(e.get("id"), newlines=False) or None,
-        link=_link(e.get("link"), base),
+        link=_entry_link(e, base),
         title=_html(e.get("title"), e.get("title_detail")),
         summary_html=_html(e.get("summary"), e.get("summary_detail")),
         content_html=_html(content[0].get("value"), content[0]) if content else "",
@@ -176,6 +183,23 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
         enclosure=_enclosure(e, base),
         author=_text(e.get("author")),
     )
+
+
+def _entry_link(e: Mapping[str, Any], base: str) -> str | None:
+    """The entry's link. For an entry without one, feedparser takes its GUID, which RSS calls a permalink unless
+    isPermaLink="false"; but many feeds leave that out of GUIDs that are no URL at all ("12345"): such a GUID
+    names the entry and links nowhere (resolved against the feed's URL it would be a page that does not exist)."""
+    link = e.get("link")
+    if e.get("guidislink") and link == e.get("id") and not _has_scheme(link):
+        return None
+    return _link(link, base)
+
+
+def _has_scheme(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(urlsplit(value.strip()).scheme)
+    except ValueError:  # "Invalid IPv6 URL"
+        return False
 
 
 def _html(value: Any, detail: Mapping[str, Any] | None) -> str:

@@ -160,6 +160,26 @@ def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_ser
     assert stored["enclosure"] == empty_server.url("/img/a.png")
 
 
+def test_a_guid_that_is_no_url_is_no_link_and_stays_the_same_when_the_feed_moves(tmp_path, sqlite_url, empty_server):
+    """RSS calls a GUID without isPermaLink="false" a permalink, but many feeds leave that out of GUIDs such as
+    "12345". Regression: feedparser resolved them against the feed's URL, so the item's link was a page that
+    does not exist (fetched, stored as source_link), and when the feed moved every entry was stored again."""
+    link = empty_server.url("/feeds/linked")
+    empty_server.route("/feeds/linked", body=PAGE, headers=HTML_TYPE)
+    feed = rss("<item><title>Numbered</title><guid>12345</guid><description>Acme announced results.</description>"
+               f"</item><item><title>Linked</title><guid>67890</guid><link>{link}</link></item>")
+    pw, event = _poll(tmp_path, sqlite_url, empty_server, feed)
+    assert event["new"] == 2 and not empty_server.hits_for("/feeds/12345")
+    stored = {i["title"]: i for i in items(pw)}
+    assert stored["Numbered"]["source_link"] == "" and stored["Numbered"]["failure"] == "entry has no link"
+    assert stored["Linked"]["source_link"] == link and stored["Linked"]["failure"] is None
+    assert _stored_keys(sqlite_url) == [("12345", None), ("67890", link)]
+    empty_server.route("/feeds/feed.xml", status=301, headers={"Location": empty_server.url("/press/2025/rss.xml")})
+    empty_server.route("/press/2025/rss.xml", body=feed, headers=RSS_TYPE)
+    event = poll_event(pw)
+    assert (event["new"], event["duplicate"]) == (0, 2) and len(items(pw)) == 2
+
+
 def test_spaces_inside_links_are_percent_encoded_and_line_breaks_dropped(tmp_path, sqlite_url, empty_server):
     """As browsers do: "Q3 2025 Results.html" is Q3%202025%20Results.html (not Q32025Results.html), a link
     wrapped over two lines is one link."""
