@@ -34,6 +34,7 @@ from feedparser.mixin import _FeedParserMixin
 
 from ingest.decoding import clean_text, repair_utf8
 from ingest.errors import FeedError
+from ingest.extract import html_blocks
 from ingest.model import FeedEntry, ParsedFeed
 from ingest.urls import canonicalize, href_as_browsers_read
 
@@ -76,7 +77,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     problem = _line(problem) or None  # it may quote the feed's bytes: one clean line
     feed = parsed.feed
     return ParsedFeed(
-        title=_line(feed.get("title")),
+        title=" ".join(html_blocks(_html(feed.get("title"), feed.get("title_detail")))),  # as entry titles are read
         link=_link(feed.get("link"), url),
         entries=_identified([_entry(e, url) for e in parsed.entries]),
         problem=problem,

@@ -86,6 +86,23 @@ def test_paged_feed_of_three_pages_is_fully_read(tmp_path, db_url, empty_server)
     assert [(s["url"], s["status"], s["name"]) for s in sources] == [(srv.url("/feed.xml"), "active", "Storage Wire")]
 
 
+def test_a_feed_title_in_html_names_its_source_as_text(tmp_path, sqlite_url, empty_server):
+    """The source of a backfilled feed is named by the feed's title, read as its entries' titles are.
+    Regression: an Atom type="html" title was kept as HTML: the source (and every item's `source`) was
+    "Smith &amp; Wesson <b>Newsroom</b>" beside an item titled "Smith & Wesson reports"."""
+    srv = empty_server
+    [path] = serve_articles(srv, [1])
+    srv.route("/atom.xml", headers={"Content-Type": "application/atom+xml"}, body=(
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:wire</id>'
+        '<title type="html">Smith &amp;amp; Wesson &lt;b&gt;Newsroom&lt;/b&gt;</title><entry><id>urn:1</id>'
+        f'<title type="html">Smith &amp;amp; Wesson &lt;b&gt;reports&lt;/b&gt;</title><link href="{srv.url(path)}"/>'
+        '<updated>2025-03-02T10:00:00Z</updated></entry></feed>'))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    assert run_json(pw, "--feed", srv.url("/atom.xml"))["stored"] == 1
+    [stored] = items(pw)
+    assert (stored["title"], stored["source"]) == ("Smith & Wesson reports", "Smith & Wesson Newsroom")
+
+
 def test_backfilled_items_are_the_polled_ones(tmp_path, sqlite_url, empty_server):
     """A backfill then a poll of the same feed: the poll finds only duplicates, and the rows are alike."""
     srv = empty_server
