@@ -238,11 +238,13 @@ def _older_pages(feed: Mapping[str, Any], base: str) -> tuple[str, ...]:
 
 
 def _enclosure(e: Mapping[str, Any], base: str) -> str | None:
-    """The entry's image: an image enclosure, then media:content, then media:thumbnail."""
+    """The entry's image: an image enclosure, then media:content, then media:thumbnail (an image whatever its
+    URL looks like: Media RSS thumbnails are images, and have no type to say so)."""
     for link in e.get("links") or []:
         if link.get("rel") == "enclosure" and _is_image(link.get("type"), link.get("href")):
             return _link(link.get("href"), base)
-    for media in (e.get("media_content") or []) + (e.get("media_thumbnail") or []):
+    thumbnails = [{**thumbnail, "medium": "image"} for thumbnail in e.get("media_thumbnail") or []]
+    for media in (e.get("media_content") or []) + thumbnails:
         if media.get("url") and _is_image(media.get("type") or media.get("medium"), media.get("url")):
             return _link(media["url"], base)
     return None

@@ -160,6 +160,17 @@ def test_relative_links_resolve_against_the_feed(tmp_path, sqlite_url, empty_ser
     assert stored["enclosure"] == empty_server.url("/img/a.png")
 
 
+def test_a_media_thumbnail_is_the_enclosure_whatever_its_url_looks_like(tmp_path, sqlite_url, empty_server):
+    """Media RSS thumbnails are images and carry no type. Regression: one whose URL had no image file extension
+    (an image CDN's /Resource/Download/8c1f?size=3) was no enclosure; a non-image media:content still is none."""
+    thumbnail = "https://cdn.wire.example/Resource/Download/8c1f?size=3"
+    feed = rss(item("m1", "Thumbnail", "https://wire.example/m1", extra=f'<media:thumbnail url="{thumbnail}"/>')
+               + item("m2", "Video", "https://wire.example/m2", extra='<media:content url="https://cdn.wire.example/v"/>'))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server,
+                       feed.replace("<rss ", '<rss xmlns:media="http://search.yahoo.com/mrss/" '), NO_PAGES)
+    assert {i["title"]: i["enclosure"] for i in items(pw)} == {"Thumbnail": thumbnail, "Video": ""}
+
+
 def test_a_guid_that_is_no_url_is_no_link_and_stays_the_same_when_the_feed_moves(tmp_path, sqlite_url, empty_server):
     """RSS calls a GUID without isPermaLink="false" a permalink, but many feeds leave that out of GUIDs such as
     "12345". Regression: feedparser resolved them against the feed's URL, so the item's link was a page that
