@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.datetimes.rfc822 import _parse_date_rfc822
 from feedparser.encodings import convert_to_utf8, parse_content_type
 from feedparser.mixin import _FeedParserMixin
 
@@ -53,6 +54,25 @@ _BAD_XML_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 # https://wire.example/news/12345, a key that changes when the feed moves (every entry stored again) and a
 # page that does not exist. A GUID is a name: it is read as the feed wrote it (see _entry_link for the link).
 _FeedParserMixin.can_be_relative_uri = _FeedParserMixin.can_be_relative_uri - {"id"}
+
+# Zone names feedparser does not know, which it reads as UTC ("Thu, 15 May 2025 00:55:19 JST" was 00:55 UTC,
+# nine hours late): those that name one offset (BST as British Summer Time). IST (India, Ireland or Israel) names
+# none, and is left as feedparser reads it.
+_ZONE_OFFSETS = {"WET": "+0000", "WEST": "+0100", "BST": "+0100", "CET": "+0100", "CEST": "+0200", "EET": "+0200",
+                 "EEST": "+0300", "MSK": "+0300", "HKT": "+0800", "SGT": "+0800", "AWST": "+0800", "JST": "+0900",
+                 "KST": "+0900", "ACST": "+0930", "ACDT": "+1030", "AEST": "+1000", "AEDT": "+1100", "NZST": "+1200",
+                 "NZDT": "+1300", "HST": "-1000", "AKST": "-0900", "AKDT": "-0800", "NST": "-0330", "NDT": "-0230"}
+
+
+def _date_in_named_zone(value: str) -> Any:
+    """An RFC 822 date whose zone is one of _ZONE_OFFSETS, read with that offset (feedparser's date handler
+    for these; None leaves any other date to feedparser's own)."""
+    head, _, zone = value.strip().rpartition(" ")
+    offset = _ZONE_OFFSETS.get(zone.upper())
+    return _parse_date_rfc822(f"{head} {offset}") if head and offset else None
+
+
+feedparser.registerDateHandler(_date_in_named_zone)
 
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:

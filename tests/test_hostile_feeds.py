@@ -57,6 +57,18 @@ def test_a_believable_date_is_kept(tmp_path, sqlite_url, empty_server):
     assert items(pw)[0]["date"] == "2025-05-15T15:55:19Z"
 
 
+@pytest.mark.parametrize("published", ["Thu, 15 May 2025 11:55:19 EDT", "Thu, 15 May 2025 15:55:19 GMT",
+                                       "Thu, 15 May 2025 15:55:19 UTC", "Thu, 15 May 2025 16:55:19 BST",
+                                       "Thu, 15 May 2025 17:55:19 CEST", "Fri, 16 May 2025 00:55:19 JST",
+                                       "Fri, 16 May 2025 01:55:19 AEST", "Thu, 15 May 2025 08:55 PDT"])
+def test_a_date_in_a_named_zone_is_read_in_that_zone(tmp_path, sqlite_url, empty_server, published):
+    """Regression: zone names feedparser does not know (CEST, JST, AEST, BST) were read as UTC: hours off, and a
+    Tokyo release of the 16th dated the 16th though it is the 15th in UTC."""
+    feed = rss(item("d1", "Dated", extra=f"<pubDate>{published}</pubDate>"))
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server, feed, NO_PAGES)
+    assert items(pw)[0]["date"] == ("2025-05-15T15:55:00Z" if published.endswith("PDT") else "2025-05-15T15:55:19Z")
+
+
 @pytest.mark.parametrize("ttl", ["9" * 400, "-60", "\u00b3", "1e9"],
                          ids=["400-digits", "negative", "superscript", "exponent"])
 def test_a_ttl_of_any_size_or_no_number_stores_the_items_and_plans_a_poll(tmp_path, sqlite_url, empty_server, ttl):
