@@ -42,6 +42,7 @@ from ingest.urls import canonicalize, href_as_browsers_read
 _PAGING_RELS = ("next", "prev-archive")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _UTF8_XML = "application/xml; charset=utf-8"
+_PLAIN = {"type": "text/plain"}
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _XML_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
@@ -54,6 +55,22 @@ _BAD_XML_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 # https://wire.example/news/12345, a key that changes when the feed moves (every entry stored again) and a
 # page that does not exist. A GUID is a name: it is read as the feed wrote it (see _entry_link for the link).
 _FeedParserMixin.can_be_relative_uri = _FeedParserMixin.can_be_relative_uri - {"id"}
+
+
+def _start_media_description(parser: Any, _attrs: Any) -> None:
+    parser.push("media_description", 1)
+
+
+def _end_media_description(parser: Any) -> None:
+    parser.pop("media_description")
+
+
+# feedparser reads a Media RSS <media:description> (an image's caption, inside <media:content>) as the item's
+# <description>: before it, the caption became the summary and the description the content; after it, the caption
+# became the content (the item's body when its page fails). It is kept apart, as `media_description`: an item's
+# summary only when it has no summary or content of its own.
+_FeedParserMixin._start_media_description = _start_media_description
+_FeedParserMixin._end_media_description = _end_media_description
 
 # Zone names feedparser does not know, which it reads as UTC ("Thu, 15 May 2025 00:55:19 JST" was 00:55 UTC,
 # nine hours late): those that name one offset (BST as British Summer Time). IST (India, Ireland or Israel) names
@@ -198,7 +215,7 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
         guid=_text(e.get("id"), newlines=False) or None,
         link=_entry_link(e, base),
         title=_html(e.get("title"), e.get("title_detail")),
-        summary_html=_html(e.get("summary"), e.get("summary_detail")),
+        summary_html=_html(e.get("summary"), e.get("summary_detail")) or _html(e.get("media_description"), _PLAIN),
         content_html=_html(content[0].get("value"), content[0]) if content else "",
         published=_datetime(e.get("published_parsed") or dict.get(e, "updated_parsed")),  # no deprecated alias
         enclosure=_enclosure(e, base),

@@ -183,6 +183,26 @@ def test_a_media_thumbnail_is_the_enclosure_whatever_its_url_looks_like(tmp_path
     assert {i["title"]: i["enclosure"] for i in items(pw)} == {"Thumbnail": thumbnail, "Video": ""}
 
 
+def test_an_image_caption_is_neither_summary_nor_body(tmp_path, sqlite_url, empty_server):
+    """Regression: feedparser read <media:description> (an image's caption) as the item's description: before
+    it, the caption was the summary; after it, the caption was the body the feed gave. Alone, it is the summary."""
+    caption = ('<media:content url="https://cdn.wire.example/a.jpg" type="image/jpeg">'
+               "<media:description>Photo: the new plant in Ohio.</media:description></media:content>")
+    feed = rss(item("c1", "Caption first", description="Acme opens a plant. It employs 900 people.", extra="")
+               .replace("<description>", caption + "<description>")
+               + item("c2", "Caption last", description="Acme opens a second plant.", extra=caption)
+               + "<item><title>Caption only</title><guid>c3</guid>" + caption + "</item>")
+    pw, _event = _poll(tmp_path, sqlite_url, empty_server,
+                       feed.replace("<rss ", '<rss xmlns:media="http://search.yahoo.com/mrss/" '), NO_PAGES)
+    stored = {i["title"]: (i["summary"], i["description"], i["body_html"]) for i in items(pw)}
+    assert stored == {
+        "Caption first": ("Acme opens a plant. It employs 900 people.", "Acme opens a plant. It employs 900 people.",
+                          "<p>Acme opens a plant. It employs 900 people.</p>"),
+        "Caption last": ("Acme opens a second plant.", "Acme opens a second plant.", "<p>Acme opens a second plant.</p>"),
+        "Caption only": ("Photo: the new plant in Ohio.", "Photo: the new plant in Ohio.",
+                         "<p>Photo: the new plant in Ohio.</p>")}
+
+
 def test_a_guid_that_is_no_url_is_no_link_and_stays_the_same_when_the_feed_moves(tmp_path, sqlite_url, empty_server):
     """RSS calls a GUID without isPermaLink="false" a permalink, but many feeds leave that out of GUIDs such as
     "12345". Regression: feedparser resolved them against the feed's URL, so the item's link was a page that
