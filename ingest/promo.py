@@ -74,6 +74,7 @@ class Rule:
     source_list: str
     section: str
     exchanges: frozenset[str]
+    unless: re.Pattern[str] | None = None  # a hit whose sentence matches this is not counted
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ _TOP_KEYS = {"version", "labels", "lists", "exchanges", "sections", "rules"}
 _RULE_KEYS = {
     "name", "score", "weight", "kind", "where", "phrases", "patterns", "lists",
     "case_sensitive", "max_hits", "decisive", "mark", "list", "section",
-    "exchanges", "description",
+    "exchanges", "description", "unless",
 }
 _PLACEHOLDER = re.compile(r"<<([a-z_]+)>>")
 _SYMBOL = r"[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z0-9]{1,3})?"
@@ -274,6 +275,7 @@ def _compile_rule(r: _Reader, raw: Any, i: int, names: dict[str, tuple[str, ...]
         source_list=_known(r, raw, "list", where, tuple(lists), kind == "source"),
         section=_known(r, raw, "section", where, section_kinds, kind == "section"),
         exchanges=frozenset(r.strings(raw, "exchanges", where, ())),
+        unless=_unless_regex(r, raw, where, names),
     )
 
 
@@ -290,6 +292,18 @@ def _rule_matcher(r: _Reader, raw: dict[str, Any], where: str,
     if not alts:
         raise r.error(where, "a text rule needs 'phrases', 'patterns' or 'lists'")
     return _matcher(r, alts, where, (0 if case else re.IGNORECASE) | re.MULTILINE)
+
+
+def _unless_regex(r: _Reader, raw: dict[str, Any], where: str,
+                  names: dict[str, tuple[str, ...]]) -> re.Pattern[str] | None:
+    """The sentences in which a rule's match does not count (e.g. a payment the sentence attributes to
+    someone else: ", the SEC said"); searched in the hit's sentence only, so a plain regex."""
+    patterns = [_expand(r, p, names, f"{where}.unless") for p in r.strings(raw, "unless", where, ())]
+    if not patterns:
+        return None
+    case = r.get(raw, "case_sensitive", where, bool, "a boolean (true/false)", False)
+    return _regex(r, "|".join(f"(?:{p})" for p in patterns), f"{where}.unless",
+                  (0 if case else re.IGNORECASE) | re.MULTILINE)
 
 
 def _choice(r: _Reader, raw: dict[str, Any], key: str, where: str,
@@ -1110,12 +1124,21 @@ def _text_hits(rule: Rule, scans: dict[str, _Scan], layout: _Layout) -> Iterator
     for field in FIELD_ZONES:
         if field in rule.zones:
             for m in rule.matcher.finditer(scans[field]):
-                yield _Hit(rule, m.group(), m.start(), m.end(), field)
+                if _counted(rule, scans[field].text, m.start(), m.end()):
+                    yield _Hit(rule, m.group(), m.start(), m.end(), field)
     if rule.zones & set(TEXT_ZONES):
         stop = None if "tail" in rule.zones else layout.tail_start if "body" in rule.zones else layout.lead_end
         for m in rule.matcher.finditer(scans["text"], stop=stop):
-            if _zone(m.start(), layout) in rule.zones:
+            if _zone(m.start(), layout) in rule.zones and _counted(rule, scans["text"].text, m.start(), m.end()):
                 yield _Hit(rule, m.group(), m.start(), m.end(), "text")
+
+
+def _counted(rule: Rule, text: str, start: int, end: int) -> bool:
+    """False when the rule's `unless` regex matches the sentence of the match at start..end."""
+    if rule.unless is None:
+        return True
+    first, last = _sentence(text, start, end)
+    return rule.unless.search(text[first:last]) is None
 
 
 def _source_hits(rule: Rule, source_list: SourceList, name: str, url: str) -> Iterator[_Hit]:
@@ -1201,14 +1224,19 @@ def _boilerplate(text: str, layout: _Layout, hits: list[_Hit]) -> tuple[Span, ..
 def _inline_span(text: str, hit: _Hit) -> Span:
     if hit.rule.mark == "match":
         return Span(hit.start, hit.end, hit.rule.name)
-    line_start = text.rfind("\n", 0, hit.start) + 1
-    line_end = text.find("\n", hit.end)
+    return Span(*_sentence(text, hit.start, hit.end), hit.rule.name)
+
+
+def _sentence(text: str, hit_start: int, hit_end: int) -> tuple[int, int]:
+    """Start and end of the sentence around text[hit_start:hit_end] (within its line)."""
+    line_start = text.rfind("\n", 0, hit_start) + 1
+    line_end = text.find("\n", hit_end)
     line_end = len(text) if line_end == -1 else line_end
     start = line_start
-    for m in _SENTENCE_START.finditer(text, line_start, hit.start):
+    for m in _SENTENCE_START.finditer(text, line_start, hit_start):
         if not continues_after(text, m.start(), text[m.end()]):
             start = m.end()
-    for m in _SENTENCE_END.finditer(text, hit.end, line_end):
+    for m in _SENTENCE_END.finditer(text, hit_end, line_end):
         if not continues_after(text, m.start(), text[m.end():line_end].lstrip()[:1]):
-            return Span(start, m.end(), hit.rule.name)
-    return Span(start, _rstrip_end(text, hit.end, line_end), hit.rule.name)
+            return start, m.end()
+    return start, _rstrip_end(text, hit_end, line_end)

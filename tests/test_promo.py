@@ -252,6 +252,18 @@ DISCLOSURE_LABELS = [
     ("Stock Promo Media LLC has been compensated fifty thousand dollars by Acme Lithium Corp.", "promotional"),
     ("We have been compensated $50,000 by a third party, Acme Capital.", "promotional"),
     ("IBN is compensated by the company for this communication.", "promotional"),
+    # a payment the sentence attributes to someone else is news about promotion, not this item's disclosure
+    ("The writers were paid more than $2 million in stock to publish articles touting the company, the SEC said.",
+     "news"),
+    ("According to the complaint, one publisher was compensated $300,000 by Glenmore Lithium Corp. for a campaign.",
+     "news"),
+    ("Prosecutors allege that the writers received payments from the company for producing favorable reviews.",
+     "news"),
+    ("The SEC said on Tuesday that influencers were paid up to $5,000 per post to promote the shares.", "news"),
+    ("Pursuant to Section 17(b) of the Securities Act of 1933, Acme Media discloses that it has been compensated "
+     "ten thousand dollars by Acme Lithium Corp.", "promotional"),
+    ("According to SEC Rule 17(b), we disclose that IBN was compensated $5,000 by Acme Lithium Corp. for this article.",
+     "promotional"),
 ]
 
 
@@ -531,6 +543,8 @@ def test_changing_the_threshold_changes_the_outcome(rules: Rules, tmp_path: Path
     ('list = "wires"', 'list = "wire"', r"\(wire_source\)\.list: expected one of \['network', 'wires', .*\], got 'wire'"),
     ("[labels]", "[labels", r"invalid TOML"),
     ("version = 1", "version = 2", r"version: this presswire reads rules-file version 1, got 2"),
+    ("unless = [\n", "unless = [\n  '(said',\n",
+     r"rules\[\d+\] \(compensation_disclosure\)\.unless: invalid regular expression"),
 ])
 def test_bad_rules_file_gives_a_clear_error(tmp_path: Path, old: str, new: str, message: str) -> None:
     path = copy_rules(tmp_path, old, new)
