@@ -272,6 +272,32 @@ def test_disclosure_wording_and_near_misses(rules: Rules, sentence: str, label: 
     assert classify(LEAD + sentence, title="Acme news", rules=rules).label == label
 
 
+# An issuer announcing its own investor awareness engagement is a press release about a contract: with the phrase,
+# a microcap venue and two tickers it was promotional (5.5), and its lead sentence was cut from the summary.
+ENGAGEMENT_LEAD = ("Vancouver, British Columbia--(Newsfile Corp. - March 4, 2025) - Redcliff Copper Corp. (TSXV: RCC) "
+                   "(OTCQB: RDCFF) announces that it has engaged Plutus Media Inc. to provide investor awareness and "
+                   "digital marketing services to the Company.")
+ENGAGEMENTS = [
+    "Plutus Media will provide investor awareness services for three months for a fee of C$50,000.",
+    "Redcliff has also retained Plutus Media to carry out an investor awareness campaign in Europe.",
+]
+AWARENESS_CAMPAIGNS = [
+    "This article is part of an investor awareness program for Skyvane Defense Corp.",
+    "Tech Growth Spotlight is an investor awareness platform.",
+    "MNW has been retained by Redcliff Copper Corp. for an investor awareness campaign that includes this article.",
+]
+
+
+def test_an_issuers_investor_awareness_engagement_is_a_press_release(rules: Rules) -> None:
+    for sentence in ENGAGEMENTS:
+        text = f"{ENGAGEMENT_LEAD}\n\n{sentence}\n\nAbout Redcliff Copper Corp.\nRedcliff explores for copper."
+        result = classify(text, title="Redcliff Copper Engages Plutus Media", source_name="Newsfile", rules=rules)
+        assert "investor_awareness" not in fired(result) and result.label == "press_release"
+        assert clean_text(text, result).startswith(ENGAGEMENT_LEAD + "\n\n" + sentence)
+    for sentence in AWARENESS_CAMPAIGNS:
+        assert "investor_awareness" in fired(classify(LEAD + sentence, rules=rules))
+
+
 # paid_content: a label about this item is decisive, at the top or the bottom of the text: a label line, or a
 # sentence in which the item names itself. Paid content mentioned in prose is not (ad-tech releases, earnings,
 # news about advertising rules): each of these made the item promotional, and so left out of exports.
