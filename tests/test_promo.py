@@ -313,6 +313,8 @@ PAID_LABELS = [
     "This article was commissioned by PlastiFuel Technologies Corp.",
     "This content was produced on behalf of PlastiFuel Technologies Corp.",
     "PlastiFuel Technologies Corp. paid for this article.",
+    "PlastiFuel Technologies Corp. paid Smallcap Signal $25,000 for this article.",
+    "PlastiFuel Technologies Corp. has paid us twenty-five thousand dollars for this newsletter.",
 ]
 
 
@@ -356,6 +358,8 @@ PAID_NEAR_MISSES = [
     "A report produced on behalf of the ministry found that hospitals were short of staff.",
     "No company paid for this article.",
     "Acme hasn't paid for this post.",
+    "Acme hasn't paid us $25,000 for this post.",
+    "Collectors paid $2 million for this painting at the auction.",
     "The ministry paid for this report, which found lead in the water.",
 ]
 
