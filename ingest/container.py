@@ -39,6 +39,8 @@ CHROME = re.compile(
     r"|(?:^|\s)(?:advert|subscri|sponsor|bread-?crumb|navbar|navigation|sidebar|newsletter|cookie|screen-reader)"
     r"|outbrain|taboola|criteo|most-popular|more-on",
     re.IGNORECASE)
+# a release's contacts block ("bw-release-contact", "contacts"), by class or id
+CONTACTS = re.compile(r"(?:^|[\s_-])contacts?(?=$|[\s_-])", re.IGNORECASE)
 # a comment thread (trafilatura's), also when it is the container: the most paragraphs are readers'
 COMMENT_CLASS = re.compile(r"^[Cc]omment(?!ary)|(?:article|post)-comments")
 COMMENT_ID = re.compile(r"^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)")
@@ -67,6 +69,19 @@ def blocks(container: etree._Element, base_url: str, skip_heading: str = "") -> 
     while out and out[-1][0] in ("h2", "h3", "h4"):
         del out[-1]  # a heading with nothing under it: the start of what follows the article
     return out
+
+
+def contacts_after(container: etree._Element, base_url: str) -> list[tuple[str, str, str]]:
+    """The blocks of the element right after the container when its class or id names contacts: Business
+    Wire prints a release's contacts there (<div class="bw-release-contact">), outside its story, and they
+    are part of the release. Empty for anything else."""
+    after = container.getnext()
+    while after is not None and not isinstance(after.tag, str):  # a comment between them
+        after = after.getnext()
+    if after is None or after.tag not in ("div", "section") or _is_comments(after):
+        return []
+    names = " ".join(v for v in (after.get("class"), after.get("id")) if v)
+    return blocks(after, base_url) if CONTACTS.search(names) and not _is_chrome(after) else []
 
 
 def _walk(el: etree._Element, base_url: str, out: list) -> None:

@@ -145,7 +145,8 @@ def _generic(tree: lxml.html.HtmlElement, url: str, meta: PageMeta, min_chars: i
     trail = ""
     root = _content_root(tree)
     if root is not None:
-        blocks = without_ad_slots(container.blocks(root, url, skip_heading=meta.title))
+        blocks = without_ad_slots(container.blocks(root, url, skip_heading=meta.title)
+                                  + container.contacts_after(root, url))
         text = "\n\n".join(t for _, t, _ in blocks)
         where = f"<{root.tag}" + (f' class="{root.get("class")}"' if root.get("class") else "") + ">"
         if len(text) >= min_chars:

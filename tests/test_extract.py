@@ -64,6 +64,21 @@ def test_paragraphs_spread_over_containers_go_to_trafilatura_whole():
     assert got.trail == f"fast: {len(got.text)} chars" and got.method == "fast"
 
 
+@pytest.mark.parametrize("name", ["bw_software", "bw_energy"])
+def test_a_business_wire_release_keeps_the_contacts_printed_after_its_story(name):
+    """Business Wire prints a release's contacts in <div class="bw-release-contact"> right after the story's
+    container; they are part of the release (they were lost). Its "Social Media Profiles" and "More News From"
+    blocks after them stay out."""
+    got = extract(name)
+    assert got.method == "container" and paragraphs(got.text) == paragraphs(expected(name))
+    assert got.text.endswith("press@stackline.io +1 206-555-0104" if name == "bw_software" else "ir@veridianpower.com")
+    assert "<h2>Contacts</h2>" in got.body_html
+
+
+def test_a_contact_box_away_from_the_container_stays_out():
+    """GlobeNewswire's "Contact Data" box, below the tags and attachments, repeats the release's own contacts."""
+    assert "Contact Data" not in extract("gnw_mining").text
+
 NEWS = ["Regulators on Tuesday approved the merger of two regional banks, ending a review that lasted eleven months.",
         "The combined bank will have about 240 branches and $48 billion in deposits, according to the filings.",
         "Consumer advocates had argued that the deal would reduce competition in rural counties of three states.",
