@@ -9,6 +9,8 @@ there (paragraphs, headings, lists, block quotes, tables' rows, links) and drops
   sign-ups, bylines, ...: trafilatura's discard lists, abridged), hidden elements, figures;
 - link farms: blocks whose text is mostly links (trafilatura's link-density test, simplified), and menus:
   short lists and tables of short links ("Home | News | Contact", the layout table of a hand-made page);
+  unlike trafilatura, a link whose text is an address written out ("www.acme.com", "ir@acme.com") does not
+  count: a line of it alone is a release's contact, not a link away;
 - a trailing heading, and a first one that repeats the page title.
 
 `blocks(container, base_url, skip_heading)` gives (tag, text, html) per block, as extract._blocks does
@@ -52,6 +54,9 @@ SKIPPED = {"figure", "img", "picture", "video", "audio", "object", "embed", "can
            "style", "noscript", "template", "svg", "iframe", "button", "select", "textarea"}
 BLOCK_TAGS = {"p", "pre", "address", "div", "section", "article", "main", "ul", "ol", "li", "dl", "dt", "dd",
               "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "figure", "center", "header", "hr"}
+# the text of a link that is an address written out: an e-mail address, or a web site's (a host, no path)
+ADDRESS = re.compile(r"(?:mailto:)?[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+/?",
+                     re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 LINK_SHARE = 0.8  # a block whose link text is more than this share of its text is a link farm
 MENU_SHORT = 0.8  # a short block whose links are more than this share short ones is a menu (_menu)
@@ -196,7 +201,10 @@ def _add(content: list, base_url: str, blocks: bool, texts: list, marks: list, i
             marks.append(" ")
         if href:
             marks.append(f'<a href="{html.escape(href)}">')
-        linked += _add(_content(part), base_url, blocks, texts, marks, in_link or tag == "a")
+        start = len(texts)
+        n = _add(_content(part), base_url, blocks, texts, marks, in_link or tag == "a")
+        # an address written out ("www.acme.com", "ir@acme.com") is a release's contact line, not a link away
+        linked += 0 if tag == "a" and not in_link and ADDRESS.fullmatch("".join(texts[start:]).strip()) else n
         if href:
             marks.append("</a>")
         if apart or tag == "br":

@@ -44,6 +44,8 @@ def test_the_container_gives_the_words_trafilatura_fast_mode_gives_there(name, c
     root = _content_root(tree)
     if root is None:
         pytest.skip("no clear article container")
+    for line in [p for p in root.iter("p") if p.find("a") is not None and container.ADDRESS.fullmatch(p.text_content().strip())]:
+        line.drop_tree()  # a line that is a linked address ("www.acme.com"): trafilatura drops it, ours keeps it
     # what extract did before it read containers itself: trafilatura's fast mode on a copy, as a document
     doc = lxml.html.Element("html")
     copy = deepcopy(root)
@@ -155,6 +157,19 @@ def test_link_farms_and_short_linked_divisions_are_dropped():
                 "</a></li><li><a href='/d'>And a fourth story with a long headline too</a></li></ul></div>"
                 "<p>A paragraph with <a href='/e'>one link</a> in it is kept as the article's own text.</p>")
     assert got == [LONG.strip(), "A paragraph with one link in it is kept as the article's own text."]
+
+
+def test_a_line_that_is_a_linked_address_is_the_release_s_own_and_kept():
+    """A release's contact lines are often a link alone: its web site or an e-mail address written out. They
+    were dropped as link farms; a link whose text is a headline or a path is still one."""
+    got = texts(f"<p>{LONG}</p><p>For further information, please contact:</p>"
+                "<p><a href='mailto:info@silverpeak.example'>info@silverpeak.example</a></p>"
+                "<p><a href='https://www.silverpeak.example'>www.silverpeak.example</a></p>"
+                "<p><a href='https://ir.acme.example/'>https://ir.acme.example/</a></p>"
+                "<p><a href='/other'>Silverpeak closes its financing</a></p>"
+                "<p>Photo - <a href='https://mma.example/media/1/photo.jpg'>https://mma.example/media/1/photo.jpg</a></p>")
+    assert got == [LONG.strip(), "For further information, please contact:", "info@silverpeak.example",
+                   "www.silverpeak.example", "https://ir.acme.example/"]
 
 
 def test_short_lists_and_tables_of_short_links_are_menus_and_dropped():
