@@ -66,8 +66,11 @@ class AddressPolicy:
         self.allowed: tuple[IPNetwork, ...] = tuple(_network(n) for n in allow_networks)
 
     def refusal(self, ip: IPAddress) -> str | None:
-        """Why `ip` is refused, or None when it may be connected to."""
-        if ip in METADATA_ADDRESSES:
+        """Why `ip` is refused, or None when it may be connected to.
+
+        A metadata address inside IPv6 (`::ffff:169.254.169.254` reaches 169.254.169.254 on a dual-stack
+        socket) is one too: an allowed IPv6 network that holds it ("::/0") does not allow it."""
+        if ip in METADATA_ADDRESSES or _embedded_ipv4(ip) in METADATA_ADDRESSES:
             exact = any(net.num_addresses == 1 and ip in net for net in self.allowed)
             return None if exact else f"{ip} is a cloud metadata address (allow it only as a single address)"
         if any(ip in net for net in self.allowed):

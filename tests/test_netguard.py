@@ -16,7 +16,7 @@ from conftest import ALLOW_LOOPBACK, Presswire, log_events, write_config
 from fixtures.server import FixtureServer
 from ingest.errors import ConfigError, PermanentFetchError, TransientFetchError
 from ingest.fetch import Fetcher
-from ingest.netguard import AddressPolicy, address_kind
+from ingest.netguard import AddressPolicy, AddressRefused, address_kind, resolve_allowed
 from ingest.settings import HttpSettings
 
 FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
@@ -60,6 +60,17 @@ def test_allow_networks_open_exactly_what_they_name():
 def test_metadata_url_is_refused_before_any_connection():
     with _fetcher("169.254.0.0/16") as fetcher, pytest.raises(PermanentFetchError, match="cloud metadata"):
         fetcher.get("http://169.254.169.254/latest/meta-data/")
+
+
+@pytest.mark.parametrize("address", ["::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::ffff:100.100.100.200"])
+def test_metadata_addresses_inside_ipv6_are_refused_inside_an_allowed_ipv6_network(internal, address):
+    """An IPv4-mapped address reaches the IPv4 host (shown on the internal server, 127.0.0.2), so "::/0"
+    must not let the metadata service through as ::ffff:169.254.169.254. Checked without connecting."""
+    port = internal.base.rsplit(":", 1)[1]
+    with _fetcher("::/0") as fetcher:  # the route is real: the mapped form of 127.0.0.2 is 127.0.0.2
+        assert fetcher.get(f"http://[::ffff:127.0.0.2]:{port}/canary").content == b"secret"
+    with pytest.raises(AddressRefused, match="cloud metadata address"):
+        resolve_allowed(address, 80, AddressPolicy(["::/0"]))
 
 
 def test_feed_on_loopback_is_refused_without_a_request_unless_allowed(tmp_path, sqlite_url, server):
