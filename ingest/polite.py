@@ -12,7 +12,8 @@ robots.txt (RFC 9309) is fetched through the same fetcher (same limits, SSRF gua
 origin (scheme, host, port) and `robots_cache` seconds: 4xx means no rules (everything allowed); 5xx or
 an unreachable host means "assume everything is disallowed" for now, as the RFC asks, which ends in a
 transient failure: the page is tried again on a later poll. A disallowed page is a permanent failure: the
-item keeps the feed's content and says why.
+item keeps the feed's content and says why. So is a page on a host the fetcher itself refuses (the SSRF
+guard refuses its address, or its name does not exist): the page would be refused the same way.
 
 The rules are read by protego (Scrapy's robots.txt parser) as RFC 9309 has it: the group named by our
 product token ("presswire" of the user agent "presswire/0.1"; case-insensitive; several such groups are
@@ -35,6 +36,7 @@ from protego import Protego
 
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.model import Response
+from ingest.netguard import AddressRefused
 
 MAX_CRAWL_DELAY = 30.0  # a robots.txt asking for more is honoured only up to this
 ROBOTS_RETRY = 600.0  # seconds before a robots.txt that failed (5xx, unreachable) is asked for again
@@ -45,6 +47,7 @@ class _Robots:
     parser: Protego | None  # None: the host could not tell (disallow for now)
     fetched: float  # time.monotonic() of the fetch
     reason: str = ""
+    refused: bool = False  # the fetcher refused the host itself (SSRF guard, no such name): so it does its pages
 
 
 class PoliteFetcher:
@@ -95,6 +98,8 @@ class PoliteFetcher:
         """Raise unless robots.txt lets us fetch `url`; returns the host's Crawl-delay (capped), or 0."""
         robots_url = _robots_url(url)
         robots = self._robots_for(robots_url)
+        if robots.refused:  # not the host's answer but ours, and fetching the page would give the same one
+            raise PermanentFetchError(url, robots.reason)
         if robots.parser is None:
             raise TransientFetchError(url, f"{robots_url} unavailable ({robots.reason}); "
                                            "treated as disallowing everything for now (RFC 9309)")
@@ -123,7 +128,9 @@ class PoliteFetcher:
         except FetchError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(Protego.parse(""), now)  # no robots.txt: no rules
-            return _Robots(None, now, exc.reason)
+            # Refused at its own address (not at a redirect's): the page, on that host, is refused as well.
+            refused = isinstance(exc.__cause__, AddressRefused) and exc.url == robots_url
+            return _Robots(None, now, exc.reason, refused)
         # RFC 9309: UTF-8; "utf-8-sig" drops a byte order mark, which protego would read as part of the
         # first line (and so lose that line, often the first User-agent).
         return _Robots(Protego.parse(response.content.decode("utf-8-sig", errors="replace")), now)

@@ -5,11 +5,13 @@ that must never see a request; the fixture site on 127.0.0.1 is the one address 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from fixtures.server import FixtureServer
 from hostile import HTML_TYPE, RSS_TYPE, item, items, poll_event, presswire_for, rss, source_state
-from ingest.errors import PermanentFetchError
+from ingest.errors import PermanentFetchError, TransientFetchError
 from ingest.fetch import Fetcher
+from ingest.polite import PoliteFetcher
 from ingest.settings import HttpSettings
 
 
@@ -63,3 +65,30 @@ def test_article_and_read_more_redirects_to_internal_services_are_refused(tmp_pa
     assert "not a public address (loopback)" in stored["Redirected"]["failure"]
     assert "read-more" in stored["Teaser"]["trail"] and "not a public address" in stored["Teaser"]["trail"]
     assert len(empty_server.hits_for("/more")) == 1 and internal.hits == []
+
+
+def test_an_article_on_an_internal_address_is_refused_for_good_not_tried_again(tmp_path, sqlite_url, empty_server,
+                                                                              internal):
+    """robots.txt is asked for first (robots_txt is on), and the guard refuses that request too: the page's host
+    is refused, which is no robots.txt "unavailable for now", so the item is not tried again at the next poll."""
+    page = internal.url("/admin")
+    empty_server.route("/feed.xml", body=rss(item("a", "Inside", page, "Feed summary A.")), headers=RSS_TYPE)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    poll_event(pw)
+    poll_event(pw)
+    [stored] = items(pw)
+    assert stored["failure"].startswith(f"fetch {page}: refused to connect to 127.0.0.2: 127.0.0.2 is not a "
+                                        "public address (loopback)")
+    with create_engine(sqlite_url).connect() as db:
+        assert db.execute(text("SELECT retry_page, page_attempts FROM items")).one() == (False, 1)
+    assert internal.hits == []
+
+
+def test_a_robots_txt_redirected_to_an_internal_address_is_unavailable_for_now(empty_server, internal):
+    """The control: the page's own host is public, only its robots.txt leads inside; RFC 9309's "unreachable"."""
+    empty_server.route("/robots.txt", status=302, headers={"Location": internal.url("/admin")})
+    empty_server.route("/page", body="<p>A page.</p>", headers=HTML_TYPE)
+    with Fetcher(HttpSettings(retries=0, allow_networks=("127.0.0.1/32",))) as fetcher, \
+            pytest.raises(TransientFetchError, match="robots.txt unavailable .*not a public address"):
+        PoliteFetcher(fetcher, per_host=1, delay=0, robots=True).get(empty_server.url("/page"))
+    assert empty_server.hits_for("/page") == [] and internal.hits == []
