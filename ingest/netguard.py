@@ -82,7 +82,9 @@ class AddressPolicy:
 def address_kind(ip: IPAddress) -> str | None:
     """The kind of non-public address `ip` is ("loopback", "private", ...), or None for a public one.
 
-    An IPv6 address that embeds an IPv4 one (mapped, 6to4, Teredo, NAT64) must be public on both counts."""
+    An IPv6 address that embeds an IPv4 one (mapped, 6to4, Teredo, NAT64) must be public on both counts.
+    IPv6 site-local addresses (fec0::/10: deprecated, yet still an internal network's on some) are refused,
+    though ipaddress counts them as global (only IPv6 addresses have `is_site_local`)."""
     embedded = _embedded_ipv4(ip)
     if embedded is not None:
         kind = address_kind(embedded)
@@ -90,8 +92,8 @@ def address_kind(ip: IPAddress) -> str | None:
             return f"{kind} IPv4 inside IPv6"
         if ip in _NAT64:  # an IPv6-only host's DNS64 answers public IPv4 sites this way
             return None
-    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
-        if getattr(ip, f"is_{kind}"):
+    for kind in ("loopback", "link_local", "site_local", "multicast", "unspecified", "reserved", "private"):
+        if getattr(ip, f"is_{kind}", False):
             return kind.replace("_", "-")
     if not ip.is_global:
         return "non-global"

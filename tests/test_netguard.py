@@ -40,8 +40,9 @@ def _fetcher(*allow: str) -> Fetcher:
     ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.0.10", "private"),
     ("169.254.169.254", "link-local"), ("100.64.0.1", "non-global"), ("0.0.0.0", "unspecified"),
     ("224.0.0.1", "multicast"), ("240.0.0.1", "reserved"), ("::1", "loopback"), ("fe80::1", "link-local"),
-    ("fc00::1", "private"), ("ff02::1", "multicast"), ("::ffff:127.0.0.1", "loopback IPv4 inside IPv6"),
-    ("2002:a00:1::", "private IPv4 inside IPv6"), ("64:ff9b::a9fe:a9fe", "link-local IPv4 inside IPv6"),
+    ("fc00::1", "private"), ("fec0::1", "site-local"), ("ff02::1", "multicast"),
+    ("::ffff:127.0.0.1", "loopback IPv4 inside IPv6"), ("2002:a00:1::", "private IPv4 inside IPv6"),
+    ("64:ff9b::a9fe:a9fe", "link-local IPv4 inside IPv6"),
     ("8.8.8.8", None), ("2606:4700::1111", None), ("64:ff9b::808:808", None),
 ])
 def test_address_kinds(address, kind):
@@ -71,6 +72,13 @@ def test_metadata_addresses_inside_ipv6_are_refused_inside_an_allowed_ipv6_netwo
         assert fetcher.get(f"http://[::ffff:127.0.0.2]:{port}/canary").content == b"secret"
     with pytest.raises(AddressRefused, match="cloud metadata address"):
         resolve_allowed(address, 80, AddressPolicy(["::/0"]))
+
+
+def test_ipv6_site_local_addresses_are_refused_before_any_connection():
+    """fec0::/10 is global to Python's ipaddress; a name answering fec0::5 must not be connected to."""
+    with pytest.raises(AddressRefused, match=r"fec0::5 is not a public address \(site-local\)"):
+        resolve_allowed("fec0::5", 80, AddressPolicy())
+    assert resolve_allowed("fec0::5", 80, AddressPolicy(["fec0::/10"])) == ["fec0::5"]
 
 
 def test_feed_on_loopback_is_refused_without_a_request_unless_allowed(tmp_path, sqlite_url, server):
