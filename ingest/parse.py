@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import html
+import io
 import re
 from collections import defaultdict
 from dataclasses import replace
@@ -102,8 +103,10 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     data, charset_problem = _utf8(content, response_headers)
     _refuse_entities(data, url)
     try:
-        parsed = feedparser.parse(_valid_xml(data), response_headers={"content-location": url,
-                                                                      "content-type": _UTF8_XML},
+        # as a stream: feedparser tries any bytes or str it is given as a local file name first (and a str as
+        # a URL to fetch), and a feed's bytes are the network's
+        parsed = feedparser.parse(io.BytesIO(_valid_xml(data)), response_headers={"content-location": url,
+                                                                                  "content-type": _UTF8_XML},
                                   sanitize_html=True, resolve_relative_uris=True)
     except Exception as exc:  # noqa: BLE001 - feedparser's own bugs on hostile bytes (e.g. a namespace URI with
         # a space makes its strict parser unpack expat's name wrongly): that feed's error, not the poll's

@@ -277,3 +277,17 @@ def test_a_10000_entry_feed_is_stored_once(tmp_path, sqlite_url, empty_server, m
     again = poll_event(pw)
     assert again["new"] == 0 and again["duplicate"] == 10_000
     assert time.monotonic() - started < 120  # generous: a second poll only compares keys
+
+
+def test_a_feed_body_is_never_taken_for_a_local_file_name(tmp_path, monkeypatch):
+    """feedparser opens any bytes it is given as a file name first, when such a file exists; parse_feed hands
+    it a stream. Here a file is named exactly as the bytes feedparser gets for a body "secret.xml" (an XML
+    declaration, then the body): read as a file, the body would be a feed of that file's entries."""
+    from ingest.errors import FeedError
+    from ingest.parse import parse_feed
+    monkeypatch.chdir(tmp_path)
+    secret = ('<rss version="2.0"><channel><title>Local</title><item><title>Secret</title>'
+              '<link>https://local.example/secret</link></item></channel></rss>')
+    (tmp_path / "<?xml version='1.0' encoding='utf-8'?>\nsecret.xml").write_text(secret)
+    with pytest.raises(FeedError, match="not an RSS or Atom feed"):
+        parse_feed(b"secret.xml", "https://wire.example/feed")
