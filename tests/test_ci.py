@@ -39,3 +39,17 @@ def test_ci_runs_the_readme_test_command_as_ci(tmp_path):
     status, calls = run_ci(tmp_path)
     assert status == 0
     assert calls[-1] == "make test CI=1 POSTGRES=1 BROWSER=1"
+
+
+def test_ci_installs_python3_venv_where_python3_cannot_make_a_venv(tmp_path):
+    """Debian's python3 has no ensurepip without python3-venv, and `make test` starts with python3 -m venv."""
+    status, calls = run_ci(tmp_path, python_venv=False)
+    installs = [call.split() for call in calls if call.startswith("apt-get install")]
+    assert status == 0 and installs and "python3-venv" in installs[0]
+    assert calls[-1].startswith("make test")
+
+
+def test_ci_stops_before_the_tests_when_apt_fails(tmp_path):
+    status, calls = run_ci(tmp_path, python_venv=False, apt_status=100)
+    assert status != 0
+    assert [call for call in calls if call.startswith("make")] == []
