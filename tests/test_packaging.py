@@ -1,7 +1,8 @@
 """What people install: the sdist is the whole project (its tests run from it, `make test`), and the wheel
 built from it, as pip builds one, carries every file presswire reads at run time besides its modules (the
 migrations, the default promo rules, the web templates and stylesheet). Both are built here with the
-installed setuptools, without build isolation (no network), from a copy of the source tree.
+installed setuptools, without build isolation (no network), from a copy of the source tree, with no
+setuptools deprecation (a build that a later setuptools refuses).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from conftest import ROOT
 
-pytest.importorskip("setuptools")
+pytest.importorskip("setuptools", minversion="77", reason="[build-system] needs setuptools 77")
 
 # what a source tree holds besides the project: git, the venv, caches, build output, databases
 _NOT_THE_PROJECT = (".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", "*.py[cod]",
@@ -26,7 +27,10 @@ _NOT_THE_PROJECT = (".git", ".venv", "var", "build", "dist", "*.egg-info", "__py
 
 
 def _build(kind: str, source: Path, out: Path) -> Path:
-    code = f"import sys; from setuptools import build_meta; print(build_meta.build_{kind}(sys.argv[1]))"
+    """Build with setuptools' deprecations as errors: each is a build that a later setuptools refuses."""
+    code = ("import sys, warnings; from setuptools import SetuptoolsDeprecationWarning, build_meta; "
+            "warnings.simplefilter('error', SetuptoolsDeprecationWarning); "
+            f"print(build_meta.build_{kind}(sys.argv[1]))")
     done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=source, capture_output=True, text=True)
     assert done.returncode == 0, f"build_{kind} in {source}: {done.stderr[-3000:]}"
     return out / done.stdout.split()[-1]
@@ -58,7 +62,6 @@ def test_sdist_is_the_whole_project_without_secrets(sdist):
 
 
 def test_wheel_built_from_the_sdist_carries_what_presswire_reads(sdist, tmp_path):
-    pytest.importorskip("setuptools", minversion="70.1", reason="bdist_wheel is in setuptools from 70.1")
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp_path, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     wheel = _build("wheel", tmp_path / sdist.name.removesuffix(".tar.gz"), tmp_path / "dist")
