@@ -41,7 +41,7 @@ SUMMARY_CHARS = 300
 DESCRIPTION_CHARS = 160
 SLUG_CHARS = 120
 MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed's content, is not the article
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[A-Z0-9\"“(])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])([\"”’)]?)\s+(?=[A-Z0-9\"“(])")  # group 1: a closing quote, kept
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
 FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
@@ -167,9 +167,8 @@ def _normalized_start(text: str, chars: int) -> str:
     """" ".join(text.split()), or a start of it that ends with a whole word and is longer than `chars`.
 
     first_sentences reads only that much (~110 -> ~20 us of CPU on a bench page's body, process_time over
-    1,000 pages): sentences joined by one space lose at most a third of their characters (a dropped closing
-    quote per sentence of 2 or more), so with more than 1.5 * limit characters, the sentence that reaches
-    past them would not fit either."""
+    1,000 pages): sentences joined by one space are a start of that text, so with more than `limit`
+    characters, the sentence that reaches past them would not fit either."""
     size = chars + 64
     while size < len(text):
         words = text[:size].split()
@@ -183,12 +182,14 @@ def _normalized_start(text: str, chars: int) -> str:
 
 def _sentences(text: str) -> Iterator[str]:
     """The sentences of one line of text: it is split after ., ! or ? and white space before a capital, digit,
-    quote or parenthesis, but not after initials or an abbreviation ("Acme Corp. (NASDAQ: ACME) announced")."""
+    quote or parenthesis, but not after initials or an abbreviation ("Acme Corp. (NASDAQ: ACME) announced").
+    A closing quote or parenthesis after the stop ends the sentence with it: 'He said "We won."', never
+    'He said "We won.' with the quote left open."""
     start = 0
     for end in _SENTENCE_END.finditer(text):
         word = text[text.rfind(" ", 0, end.start()) + 1:end.start()]
         if not ABBREVIATION.fullmatch(word):
-            yield text[start:end.start()]
+            yield text[start:end.end(1)]
             start = end.end()
     yield text[start:]
 

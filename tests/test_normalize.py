@@ -7,11 +7,32 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ingest.extract import extract_page, from_feed
+from ingest.frontmatter import parse
 from ingest.model import EntryKeys, Extraction, FeedEntry
 from ingest.normalize import _sentences, entry_keys, first_sentences, normalize, slugify
 from ingest.sentences import ABBREVIATION
 
+from conftest import write_config, Presswire
+from hostile import HTML_TYPE, RSS_TYPE, item, rss
+
 SEEN = datetime(2025, 5, 16, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def presswire_site(tmp_path, sqlite_url, empty_server):
+    """poll(title=, summary_html=, page=): a feed of that one item (and its page, if any) on 127.0.0.1, polled
+    through the CLI; the item's front matter as `items show` prints it."""
+    def poll(title: str = "Acme Wins a Contract", summary_html: str = "A summary.", page: str = "") -> dict:
+        link = empty_server.url("/news/acme-wins")
+        if page:
+            empty_server.route("/news/acme-wins", body=page, headers=HTML_TYPE)
+        feed = rss(item("g1", title, link, f"<![CDATA[{summary_html}]]>",
+                        "<pubDate>Thu, 15 May 2025 13:30:00 +0000</pubDate>"))
+        empty_server.route("/feed.xml", body=feed, headers=RSS_TYPE)
+        pw = Presswire(write_config(tmp_path / "presswire.toml", sqlite_url, [(empty_server.url("/feed.xml"), "Wire")]))
+        pw("poll")
+        return parse(pw("items", "show", "1").stdout).front
+    return poll
 
 
 @pytest.mark.parametrize("title,slug", [
@@ -51,6 +72,23 @@ def test_sentences_do_not_end_at_initials_or_abbreviations(text, sentences):
     assert list(_sentences(text)) == sentences
 
 
+@pytest.mark.parametrize("text,sentences", [
+    ('Smith said "We won the contract." The company expects more.',
+     ['Smith said "We won the contract."', "The company expects more."]),
+    ("Revenue rose (as expected.) Shares fell. “It is a start.” Growth continues.",
+     ["Revenue rose (as expected.)", "Shares fell.", "“It is a start.”", "Growth continues."]),
+])
+def test_sentences_keep_their_closing_quote_or_parenthesis(text, sentences):
+    assert list(_sentences(text)) == sentences
+
+
+def test_a_summary_never_leaves_a_quote_open(presswire_site):
+    lead = 'Acme Corp. (NYSE: ACME) said "We won the contract." The company expects revenue of $5.2 million.'
+    front = presswire_site(summary_html=f"<p>{lead} " + "More details follow here. " * 12 + "</p>")
+    assert front["summary"].startswith(lead + " More details follow here.")
+    assert front["summary"].count('"') == 2
+
+
 def test_a_description_does_not_stop_at_an_abbreviation():
     text = ("Acme Corp. (NASDAQ: ACME) today announced that its third-quarter revenue rose 20% to $5.2 million, "
             "beating analyst estimates by a wide margin, and that the company has raised its guidance for 2025.")
@@ -62,7 +100,8 @@ _ENDS_WITH_ABBREVIATION = re.compile(rf"(?:^| )(?:{ABBREVIATION.pattern})$", re.
 
 def _first_sentences_of_all(text: str, limit: int) -> str:
     """first_sentences as it was written before it read only the start of the text: all of it split with one
-    regex (the separators kept), a sentence that ends with initials or an abbreviation joined to the next."""
+    regex (the separators kept), a sentence that ends with initials or an abbreviation joined to the next, a
+    closing quote after a sentence's stop kept with it."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
@@ -72,6 +111,7 @@ def _first_sentences_of_all(text: str, limit: int) -> str:
         if _ENDS_WITH_ABBREVIATION.search(sentences[-1]):
             sentences[-1] += separator + piece
         else:
+            sentences[-1] += separator.strip()
             sentences.append(piece)
     out = ""
     for sentence in sentences:
