@@ -7,7 +7,7 @@ Field by field (see the seed 002 document):
                A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
                believed: the next one in that list is used.
   summary      the first sentences (<= 300 characters) of the feed's summary, else of the body
-  description  the page's meta description, else the first sentence (<= 160 characters)
+  description  the page's meta description, else the text; whole sentences (<= 160 characters), else cut at a word
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
@@ -123,11 +123,13 @@ def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
 
 
 def _description(meta: str, text: str, rules: Rules | None) -> str:
-    """The page's meta description without promotional sentences, else the text's first sentence."""
+    """The page's meta description without promotional sentences, else the text's first sentence; either
+    cut to whole sentences, or at a word, as the summary is (a long meta description is no reason to end on
+    half a word)."""
     if meta and rules:
         meta = without_boilerplate(meta, rules)
     meta = " ".join(meta.split())
-    return meta[:DESCRIPTION_CHARS] if meta else first_sentences(text, DESCRIPTION_CHARS)
+    return first_sentences(meta or text, DESCRIPTION_CHARS)
 
 
 def _trail(page: Extraction, feed_body: Extraction, used_feed: bool) -> str:

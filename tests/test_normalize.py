@@ -89,6 +89,16 @@ def test_a_summary_never_leaves_a_quote_open(presswire_site):
     assert front["summary"].count('"') == 2
 
 
+def test_a_long_meta_description_is_cut_at_a_word(presswire_site):
+    meta = ("Acme Corporation today announced a wide-ranging strategic partnership with Globex to deliver battery "
+            "storage systems across North America, Europe and the Asia-Pacific region over the next decade.")
+    body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
+    page = f'<html><head><meta name="description" content="{meta}"></head><body><article>{body}</article></body></html>'
+    front = presswire_site(page=page)
+    assert front["description"] == ("Acme Corporation today announced a wide-ranging strategic partnership with "
+                                     "Globex to deliver battery storage systems across North America, Europe and the…")
+
+
 def test_a_description_does_not_stop_at_an_abbreviation():
     text = ("Acme Corp. (NASDAQ: ACME) today announced that its third-quarter revenue rose 20% to $5.2 million, "
             "beating analyst estimates by a wide margin, and that the company has raised its guidance for 2025.")
