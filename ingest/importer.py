@@ -39,10 +39,8 @@ from ingest.frontmatter import FrontMatterError, parse
 from ingest.model import Extraction, FeedEntry, Item, Provenance
 from ingest.normalize import entry_keys, item_slug, normalize, plain
 from ingest.promo import Rules, classify
+from ingest.sentences import is_heading
 
-HEADING_MAX_CHARS = 100
-HEADING_MAX_WORDS = 12
-_FINAL_PUNCTUATION = tuple('.!?;:,"\'”’…)]')
 MAX_FILE_BYTES = 10_000_000
 # a `url` names files (the QR code's, the export's): one file name, never a path ("../x", "/tmp/x", "a/b"):
 # no slash, white space or control character, and no leading dot. Other systems' slugs ("Q3_Results",
@@ -234,8 +232,3 @@ def text_blocks(lines: list[str]) -> list[tuple[str, str]]:
     """(tag, text) per line: "h2" for a heading line followed by more text, else "p"."""
     last = len(lines) - 1
     return [("h2" if i < last and is_heading(line) else "p", line) for i, line in enumerate(lines)]
-
-
-def is_heading(line: str) -> bool:
-    return (len(line) <= HEADING_MAX_CHARS and len(line.split()) <= HEADING_MAX_WORDS
-            and not line.endswith(_FINAL_PUNCTUATION))

@@ -6,7 +6,8 @@ Field by field (see the seed 002 document):
   date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z".
                A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
                believed: the next one in that list is used.
-  summary      the first sentences (<= 300 characters) of the feed's summary, else of the body
+  summary      the first sentences (<= 300 characters) of the feed's summary, else of the body from its first
+               line that is no heading ("FOR IMMEDIATE RELEASE", a photo credit, a section title)
   description  the page's meta description, else the text; whole sentences (<= 160 characters), else cut at a word
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
@@ -34,7 +35,7 @@ from ingest import decoding
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text, without_boilerplate
-from ingest.sentences import ABBREVIATION
+from ingest.sentences import ABBREVIATION, is_heading
 from ingest.urls import canonicalize, href_as_browsers_read, prefer_canonical
 
 SUMMARY_CHARS = 300
@@ -77,7 +78,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None
     body_text = _clean(body.text, promo)
-    lead = _clean(feed_summary, promo, "summary") or body_text
+    body_lead = _from_lead(body_text)
+    lead = _clean(feed_summary, promo, "summary") or body_lead
     return Item(
         keys=entry_keys(entry),
         entry=entry,
@@ -85,7 +87,7 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         date=date,
         draft=False,
         summary=first_sentences(lead, SUMMARY_CHARS),
-        description=_description(page.description, body_text or lead, rules),
+        description=_description(page.description, body_lead or lead, rules),
         source_link=source_link,
         enclosure=_web_url(entry.enclosure) or _web_url(page.image) or "",
         slug=item_slug(date, title),
@@ -120,6 +122,18 @@ def _web_url(url: str | None) -> str | None:
 
 def _clean(text: str, promo: PromoResult | None, field: str = "text") -> str:
     return clean_text(text, promo, field=field) if promo and text else text
+
+
+def _from_lead(text: str) -> str:
+    """`text` from its first line that is no heading (ingest.sentences.is_heading): the short lines above a
+    body's lead ("FOR IMMEDIATE RELEASE", "Photo credit: ...", a section title) would otherwise open its summary,
+    run into the lead as one sentence. All of it when every line is one."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        if not is_heading(text[start:end].strip()):
+            return text[start:]
+        start = end + 1
+    return text if is_heading(text[start:].strip()) else text[start:]
 
 
 def _description(meta: str, text: str, rules: Rules | None) -> str:

@@ -2,7 +2,8 @@
 "Dr. Smith"), and after a company form when a parenthesis follows ("Acme Corp. (NASDAQ: ACME) announced").
 
 ingest.promo reads it to find the sentence around a marked hit (its boilerplate spans), ingest.normalize
-to cut summaries at whole sentences; it is a module of its own so that both can import it (ingest.promo
+to cut summaries at whole sentences (and to start them below the heading lines above a lead: is_heading,
+which ingest.importer reads too); it is a module of its own so that both can import it (ingest.promo
 cannot import ingest.normalize, which imports ingest.promo).
 """
 
@@ -10,7 +11,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ABBREVIATION", "COMPANY_FORM", "continues_after"]
+__all__ = ["ABBREVIATION", "COMPANY_FORM", "continues_after", "is_heading"]
+
+HEADING_MAX_CHARS = 100
+HEADING_MAX_WORDS = 12
+_FINAL_PUNCTUATION = tuple('.!?;:,"\'”’…)]')
 
 # a word (opening brackets and quotes included) whose "." ends no sentence: initials ("U.S.", "F.") and
 # common abbreviations: titles, company forms, months, addresses
@@ -37,3 +42,11 @@ def continues_after(text: str, dot: int, following: str) -> bool:
     if COMPANY_FORM.fullmatch(text, start, dot + 1):
         return following == "(" or following.islower() or following.isdigit()
     return True
+
+
+def is_heading(line: str) -> bool:
+    """Whether a line of text is a heading, not a sentence: short (at most 12 words, 100 characters) and without
+    final punctuation. A plain-text document's headings (ingest.importer), and the lines above a body's lead
+    that no summary starts with ("FOR IMMEDIATE RELEASE", a photo credit, a section title: ingest.normalize)."""
+    return (len(line) <= HEADING_MAX_CHARS and len(line.split()) <= HEADING_MAX_WORDS
+            and not line.endswith(_FINAL_PUNCTUATION))

@@ -99,6 +99,15 @@ def test_a_long_meta_description_is_cut_at_a_word(presswire_site):
                                      "Globex to deliver battery storage systems across North America, Europe and the…")
 
 
+def test_summary_and_description_start_at_the_lead_not_the_lines_above_it(presswire_site):
+    lead = "Acme Corporation today announced a partnership with Globex Industries to deliver storage systems."
+    body = ("<p>FOR IMMEDIATE RELEASE</p><p>Photo credit: John Smith / Reuters</p>"
+            f"<p>{lead}</p><p>The agreement covers projects in twelve countries over the next five years.</p>")
+    front = presswire_site(summary_html="", page=f"<html><body><article>{body}</article></body></html>")
+    assert front["summary"] == lead + " The agreement covers projects in twelve countries over the next five years."
+    assert front["description"] == lead
+
+
 def test_a_description_does_not_stop_at_an_abbreviation():
     text = ("Acme Corp. (NASDAQ: ACME) today announced that its third-quarter revenue rose 20% to $5.2 million, "
             "beating analyst estimates by a wide margin, and that the company has raised its guidance for 2025.")
