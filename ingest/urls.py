@@ -92,6 +92,10 @@ def prefer_canonical(link: str, page_canonical: str | None) -> str:
     identity, so the partner's copy would be dropped as "already seen" instead
     of being stored as a copy in the cluster (the content hash links them), and
     any page could claim another site's URL and suppress the real item.
+
+    A canonical that is the site's home page (``/``, no query) names no article:
+    it is refused for any other link. Themes that print one canonical on every
+    page would give every item the home page's URL (and QR code).
     """
     base = canonicalize(link)
     if not page_canonical or not page_canonical.strip():
@@ -101,6 +105,8 @@ def prefer_canonical(link: str, page_canonical: str | None) -> str:
     except ValueError:
         return base
     if not _is_http_url(candidate):
+        return base
+    if _is_home_page(candidate) and not _is_home_page(base):
         return base
     same_site = registrable_domain(candidate) == registrable_domain(base)
     return candidate if same_site and registrable_domain(base) else base
@@ -146,6 +152,12 @@ def _host_domain(host: str) -> str:
 def _is_public_host(netloc: str) -> bool:
     """A host name under a public suffix (``example.com``, not ``a.html`` or ``c``)."""
     return get_fld(f"http://{netloc}/", fail_silently=True) is not None
+
+
+def _is_home_page(url: str) -> bool:
+    """A canonicalized http(s) URL naming a site's root: path ``/``, no query."""
+    parts = urlsplit(url)
+    return parts.path == "/" and not parts.query
 
 
 def _is_http_url(url: str) -> bool:

@@ -108,6 +108,13 @@ def test_summary_and_description_start_at_the_lead_not_the_lines_above_it(pressw
     assert front["description"] == lead
 
 
+def test_a_canonical_naming_the_home_page_is_not_the_source_link(presswire_site):
+    body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
+    front = presswire_site(page=f'<html><head><link rel="canonical" href="/"></head><body><article>{body}'
+                                f'</article></body></html>')
+    assert front["source_link"].endswith("/news/acme-wins")
+
+
 def test_a_description_does_not_stop_at_an_abbreviation():
     text = ("Acme Corp. (NASDAQ: ACME) today announced that its third-quarter revenue rose 20% to $5.2 million, "
             "beating analyst estimates by a wide margin, and that the company has raised its guidance for 2025.")

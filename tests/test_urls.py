@@ -194,6 +194,12 @@ PREFER = [
     ("https://news.a.co.uk/x", "https://www.a.co.uk/y", "https://www.a.co.uk/y"),
     # IP hosts (test servers): same host accepted
     ("http://127.0.0.1:8000/a", "http://127.0.0.1:8000/b", "http://127.0.0.1:8000/b"),
+    # the site's home page names no article (a theme's one canonical on every page): refused, unless the link
+    # is a home page too
+    ("https://example.com/news/x", "/", "https://example.com/news/x"),
+    ("https://news.example.com/?p=85225", "https://www.example.com", "https://news.example.com/?p=85225"),
+    ("https://example.com/?utm_source=rss", "https://www.example.com/", "https://www.example.com/"),
+    ("https://example.com/?p=85225", "/china-races-ahead/", "https://example.com/china-races-ahead/"),
     # a garbage link with any canonical: the link, stripped
     (" not a url ", "https://example.com/a", "not a url"),
 ]
