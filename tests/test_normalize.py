@@ -77,6 +77,8 @@ def test_sentences_do_not_end_at_initials_or_abbreviations(text, sentences):
      ['Smith said "We won the contract."', "The company expects more."]),
     ("Revenue rose (as expected.) Shares fell. “It is a start.” Growth continues.",
      ["Revenue rose (as expected.)", "Shares fell.", "“It is a start.”", "Growth continues."]),
+    ("董事长说：「我们赢了。」公司很高兴！ 新工厂明年投产？是的。",
+     ["董事长说：「我们赢了。」", "公司很高兴！", "新工厂明年投产？", "是的。"]),
 ])
 def test_sentences_keep_their_closing_quote_or_parenthesis(text, sentences):
     assert list(_sentences(text)) == sentences
@@ -87,6 +89,12 @@ def test_a_summary_never_leaves_a_quote_open(presswire_site):
     front = presswire_site(summary_html=f"<p>{lead} " + "More details follow here. " * 12 + "</p>")
     assert front["summary"].startswith(lead + " More details follow here.")
     assert front["summary"].count('"') == 2
+
+
+def test_a_chinese_summary_is_cut_at_its_full_stops(presswire_site):
+    sentence = "比亚迪今天发布了新一代电池。"  # 14 characters: 21 fit in 300
+    front = presswire_site(title="比亚迪发布新电池", summary_html=f"<p>{sentence * 30}</p>")
+    assert front["summary"] == sentence * 21
 
 
 def test_a_long_meta_description_is_cut_at_a_word(presswire_site):
