@@ -171,8 +171,9 @@ def slugify(title: str, limit: int = SLUG_CHARS) -> str:
     """ASCII, lowercase, hyphen-separated; cut at a word boundary; never empty, never a path."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = _NOT_SLUG.sub("-", ascii_title.lower()).strip("-")
-    if len(slug) > limit:
-        slug = slug[:limit].rsplit("-", 1)[0]
+    if len(slug) > limit:  # the cut keeps a word that ends right at the limit (slug[limit] is its "-")
+        cut = slug[:limit + 1]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:limit]
     return slug or "item"
 
 

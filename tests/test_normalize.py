@@ -48,6 +48,24 @@ def test_slugify(title, slug):
     assert slugify(title) == slug
 
 
+@pytest.mark.parametrize("title,slug", [
+    ("x" * 60 + " " + "y" * 59 + " zzz", "x" * 60 + "-" + "y" * 59),  # the limit falls right after a word
+    ("x" * 60 + " " + "y" * 58 + " zzz", "x" * 60 + "-" + "y" * 58),  # ... or on the hyphen after it
+    ("x" * 60 + " " + "y" * 60 + "z", "x" * 60),  # ... or inside a word
+    ("x" * 130, "x" * 120),  # one word longer than the limit
+])
+def test_a_long_slug_is_cut_after_its_last_whole_word(title, slug):
+    assert slugify(title) == slug
+
+
+def test_a_polled_title_of_exactly_the_slug_limit_keeps_its_last_word(presswire_site):
+    title = "Helio Grid Systems Inks a Forty Megawatt-Hour Storage Contract With a Western Utility for Its Solar " \
+            "Plant Expansion Next Year"
+    front = presswire_site(title=title)
+    assert front["url"] == "2025-05-15-helio-grid-systems-inks-a-forty-megawatt-hour-storage-contract-with-a-" \
+                           "western-utility-for-its-solar-plant-expansion-next"
+
+
 def test_first_sentences_keeps_whole_sentences():
     text = ("China leads the global race in battery technology, with companies like QuantumScape Corp. striving "
             "to catch up. BillionDollarClub provides a platform. " + "More words here. " * 30)
