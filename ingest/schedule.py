@@ -40,6 +40,7 @@ from ingest.settings import PollSettings
 from store import repository
 
 ADAPTIVE_WINDOW = timedelta(days=7)
+RELEASE_WAIT = 5.0  # seconds a stopping worker waits for the database to take back its abandoned polls' sources
 
 
 # --- the policy -----------------------------------------------------------------------------------
@@ -339,14 +340,35 @@ def _drain(ctx, work: Dispatcher, grace: float) -> None:
     if work.wait(grace):
         work.close()
         return
-    left = work.in_flight()
-    with ctx.sessions.begin() as s:
-        repository.release_leases(s, ctx.worker, [src.id for src in left])
-    ctx.log.warning("service abandoned polls", sources=[src.id for src in left], grace=grace)
+    left = [src.id for src in work.in_flight()]
+    _release(ctx, left)
+    ctx.log.warning("service abandoned polls", sources=left, grace=grace)
     ctx.extract.kill()  # else they (and the forkserver) outlive this process, holding its stdout/stderr open
     ctx.log.info("service stopped", worker=ctx.worker)
     sys.stderr.flush()
     os._exit(0)  # threads stuck in a request must not hold the process; nothing of theirs is half-saved
+
+
+def _release(ctx, source_ids: list[int]) -> None:
+    """Give back the sources of abandoned polls, waiting at most RELEASE_WAIT seconds for the database. It is
+    often why the polls did not finish: down, its error ended the stop with a traceback and exit code 1;
+    silent (a dead host or link), the stopping worker waited for it for ever. Unreleased, the leases expire
+    after [poll] lease, and the other workers take the sources then."""
+    failure: list[str] = []
+
+    def release() -> None:
+        try:
+            with ctx.sessions.begin() as s:
+                repository.release_leases(s, ctx.worker, source_ids)
+        except Exception as exc:  # noqa: BLE001 - logged below; the worker leaves all the same
+            failure.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=release, name="release-leases", daemon=True)
+    thread.start()
+    thread.join(RELEASE_WAIT)
+    if thread.is_alive() or failure:
+        ctx.log.error("leases not released", sources=source_ids, lease=ctx.settings.poll.lease,
+                      error=failure[0] if failure else f"no answer from the database in {RELEASE_WAIT:g}s")
 
 
 def _health(work: Dispatcher, every: float) -> tuple[bool, dict]:

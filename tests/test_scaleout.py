@@ -8,10 +8,15 @@ copy of a release joined its one cluster.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +26,7 @@ from sqlalchemy import text
 
 from conftest import ROOT, write_config
 from fixtures.farm import FeedFarm
+from fixtures.pg import free_port
 from store import db
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -169,3 +175,106 @@ def _leases_of(engine, worker: Worker) -> dict[int, float]:
         rows = conn.execute(text("SELECT url, lease_until FROM sources WHERE lease_owner LIKE :owner"),
                             {"owner": f"%{worker.owner_suffix}"}).all()
     return {int(url.rsplit("/", 1)[1].split(".")[0]): until.timestamp() for url, until in rows}
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 between the workers and PostgreSQL: the database's network, which a test cuts.
+    `cut("refused")`: the database is down (live connections reset, new ones refused); `cut("hung")`: it has
+    gone silent (connections open and stay open, nothing gets through either way, as when a host or a link
+    stops answering)."""
+
+    def __init__(self, url: str):
+        from sqlalchemy.engine import make_url
+        self.target = make_url(url)
+        self.port = free_port()
+        self.url = self.target.set(port=self.port).render_as_string(hide_password=False)
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.silent = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_all()
+
+    def cut(self, how: str) -> None:
+        if how == "hung":
+            self.silent.set()
+        else:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        with self._lock:
+            for sock in [self._listener, *self._sockets]:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # (close() alone leaves a blocked accept() accepting)
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                self._sockets.append(client)
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection((self.target.host, self.target.port))
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._sockets.append(upstream)
+        peers = {client: upstream, upstream: client}
+        try:
+            while True:
+                ready, _, _ = select.select(list(peers), [], [], 0.5)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    while self.silent.is_set():  # held for ever: the other side waits, as on a dead link
+                        time.sleep(0.5)
+                    peers[sock].sendall(data)
+        except OSError:
+            return
+        finally:
+            for sock in peers:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+@pytest.mark.parametrize("outage", ["refused", "hung"])
+def test_a_worker_stopped_while_the_database_is_unreachable_exits_and_logs_the_leases_it_keeps(tmp_path, store,
+                                                                                              outage):
+    """SIGTERM with polls still in flight after the grace: the worker gives their sources back, then exits 0.
+    With the database down, that release raised: a traceback and exit code 1, after the abandoned polls
+    had run to their end; with a database that does not answer, the worker never exited at all."""
+    url, _engine = store
+    with FeedFarm(feeds=8, entries=2, releases=4, page_delay={"w1": 5.0}) as farm, Relay(url) as relay:
+        config = _config(tmp_path, relay.url, farm)
+        worker = Worker("w1", config, tmp_path, PRESSWIRE_POLL_SHUTDOWN_GRACE="1s", PRESSWIRE_POLL_LEASE="60s")
+        try:
+            _wait(lambda: any(h.kind == "feed" for h in farm.snapshot()), [worker], 60)  # its pages take 5 s
+            relay.cut(outage)
+            worker.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.proc.wait(30)
+        finally:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+                worker.proc.wait()
+    assert worker.proc.returncode == 0, worker.errors()
+    log = worker.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    kept = [e for e in events if e["event"] == "leases not released"]
+    assert len(kept) == 1 and kept[0]["sources"] and kept[0]["level"] == "error", events
+    assert events[-1]["event"] == "service stopped"
