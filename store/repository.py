@@ -30,6 +30,7 @@ from store import tables as t
 
 # Held (transaction-scoped) by every PostgreSQL transaction that stores fingerprinted items, see save_items.
 DEDUP_LOCK = 0x70726573_64656475  # "presdedu"
+DEDUP_IDLE_TIMEOUT = 60.0  # seconds a transaction holding DEDUP_LOCK may wait for its worker (see _lock_dedup)
 KNOWN_KEYS_BATCH = 2000  # entry keys looked up per statement (2 parameters each)
 
 
@@ -272,8 +273,15 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
 
 
 def _lock_dedup(s: Session) -> None:
+    """Take DEDUP_LOCK for this transaction, which PostgreSQL ends (and the lock with it) once it has waited
+    DEDUP_IDLE_TIMEOUT for the worker's next statement: the lock serializes every worker's saves, and a worker
+    frozen in the middle of one (SIGSTOP, a paused VM, a hung qrcode_dir, its network gone) held it for as
+    long as its connection lived, stopping every save of every worker. That worker's commit fails then, and
+    its poll is done again once its lease expires. (A save waits on nothing between its statements but its
+    own CPU and QR code files: seconds at the most.)"""
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK})
+        s.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :idle, true), "
+                       "pg_advisory_xact_lock(:key)"), {"idle": f"{DEDUP_IDLE_TIMEOUT * 1000:.0f}", "key": DEDUP_LOCK})
 
 
 def _find_copy(db: Session | Connection | _Cursor, item: Item, judge: DuplicateJudge) -> Match | None:

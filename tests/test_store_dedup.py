@@ -8,7 +8,9 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import column, event, func, insert, select, table, text, update
+from sqlalchemy.exc import DBAPIError
 
 from conftest import ROOT
 from fixtures.dedup.hard_cases import (
@@ -331,6 +333,33 @@ class SlowJudge:
         import time
         time.sleep(self.delay)
         return self.judge.decide(item, candidates)
+
+
+def test_a_worker_frozen_in_its_save_stops_the_other_workers_saves_only_for_a_while(postgres, monkeypatch):
+    """The dedup lock serializes every save; a worker that stops in the middle of one (SIGSTOP, a paused VM, a
+    hung qrcode_dir) held it, and every other worker's save waited, for as long as the frozen one lived."""
+    monkeypatch.setattr(repository, "DEDUP_IDLE_TIMEOUT", 1.0, raising=False)
+    engine = db.make_engine(postgres.new_database())
+    db.ensure_schema(engine)
+    sessions = db.session_factory(engine)
+    a, b = _source(sessions, "https://a/feed"), _source(sessions, "https://b/feed")
+    first, second = (_item(render_prn(RELEASES[rid], RELEASES[rid].paragraphs, 1), rid)
+                     for rid in ("aurelis-phase2", "ngb-cfo"))
+    frozen = sessions()  # a poll's end (pipeline._finish), frozen where it writes its QR codes, before the commit
+    frozen.begin()
+    repository.save_items(frozen, a, [first], now=NOW, qrcode_prefix="q/", judge=JUDGE)
+    repository.record_poll(frozen, a, now=NOW, next_poll_at=NOW + timedelta(hours=1), owner="frozen")
+    saved: list = []
+    other = threading.Thread(target=lambda: saved.append(_save(sessions, b, second)), daemon=True)
+    other.start()
+    other.join(30)
+    assert saved and saved[0].new == 1, "the other worker's save still waits for the frozen one's lock"
+    with pytest.raises(DBAPIError, match="idle-in-transaction"):  # the frozen worker's transaction was ended: its poll is done again
+        frozen.commit()
+    frozen.close()
+    with sessions.begin() as s:
+        assert [i.title for i in repository.list_items(s)] == [second.title]
+    engine.dispose()
 
 
 def test_two_workers_saving_copies_at_once_end_in_one_cluster(sessions):
