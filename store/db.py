@@ -61,8 +61,18 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
                           "for PostgreSQL install presswire[postgres]") from exc
 
 
+# libpq connection parameters, each unless the URL's query sets it: a name in pg_stat_activity, and timeouts
+# that notice a database host gone silent (a dead machine, a cut link) in about a minute, not after the
+# kernel's two hours of TCP keepalive: a connect gives up after 10 s, and an idle connection is probed after
+# 30 s, every 10 s, 3 times; data sent and not acknowledged for 60 s ends it too. A worker's poll then fails
+# with an error instead of hanging, and its lease expires for the other workers.
+PG_CONNECT_DEFAULTS = {"application_name": "presswire", "connect_timeout": "10", "keepalives": "1",
+                       "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
+                       "tcp_user_timeout": "60000"}
+
+
 def _pg_connect_args(query) -> dict:
-    return {} if "application_name" in query else {"application_name": "presswire"}
+    return {key: value for key, value in PG_CONNECT_DEFAULTS.items() if key not in query}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

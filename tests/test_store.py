@@ -236,3 +236,25 @@ def test_out_of_date_schema_is_refused_with_a_clear_message(db_url):
     with pytest.raises(StoreError, match="run `presswire db upgrade`"):
         db.ensure_schema(engine)
     engine.dispose()
+
+
+def test_postgresql_connections_give_up_on_a_silent_database_host_unless_the_url_says_otherwise(postgres):
+    """A database host gone silent (a dead machine, a cut link) was noticed only after the kernel's two hours
+    of TCP keepalive: poll threads hung. Connections carry libpq's connect, keepalive and TCP user timeouts
+    (db.PG_CONNECT_DEFAULTS); a parameter in the URL's query wins over its default."""
+    url = postgres.new_database()
+
+    def parameters(database_url: str) -> dict[str, str]:
+        engine = db.make_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                return conn.connection.dbapi_connection.info.get_parameters()
+        finally:
+            engine.dispose()
+
+    got = parameters(url)
+    assert {key: got.get(key) for key in db.PG_CONNECT_DEFAULTS} == db.PG_CONNECT_DEFAULTS
+    joiner = "&" if "?" in url else "?"
+    got = parameters(f"{url}{joiner}keepalives_idle=120&application_name=worker-7")
+    assert got["keepalives_idle"] == "120" and got["application_name"] == "worker-7"
+    assert got["tcp_user_timeout"] == "60000"
