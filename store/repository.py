@@ -651,7 +651,9 @@ def start_backfill_run(s: Session, key: str, arguments: str, now: datetime) -> t
 
 
 def interrupted_backfill(s: Session, key: str) -> datetime | None:
-    """When the last run of this request started, if it did not finish (killed, interrupted, crashed)."""
+    """When the last run of this request started, if it did not finish (killed, interrupted, crashed): its
+    updated_at, set when a run starts or finishes and not when a unit finishes, since a run's items are dated
+    by its start (their created_at) and those stored since then are the ones whose images may be missing."""
     row = s.execute(select(t.BackfillRun.updated_at, t.BackfillRun.finished_at)
                     .where(t.BackfillRun.key == key)).first()
     return row.updated_at if row is not None and row.finished_at is None else None
@@ -683,7 +685,6 @@ def unit_done(s: Session, run_id: int, unit: str) -> str | None:
 def mark_unit_done(s: Session, run_id: int, unit: str, detail: str, now: datetime) -> None:
     s.execute(_insert(s, t.BackfillProgress).values(
         run_id=run_id, unit_key=_unit_key(unit), unit=unit, detail=detail, done_at=now).on_conflict_do_nothing())
-    s.execute(update(t.BackfillRun).where(t.BackfillRun.id == run_id).values(updated_at=now))
 
 
 def finish_backfill_run(s: Session, run_id: int, now: datetime) -> None:

@@ -174,7 +174,7 @@ class BackfillRun(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the normalized arguments
     arguments: Mapped[str] = mapped_column(Text)  # the normalized arguments, JSON
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the last run's start (or its finish)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

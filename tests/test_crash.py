@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -172,13 +173,56 @@ def test_a_kill_as_qr_codes_are_written_leaves_no_item_without_its_qr_code(tmp_p
         feed = site.url("/f0/feed.xml")
         config = write_config(tmp_path / "presswire.toml", f"sqlite:///{db}", [(feed, "Feed 0")] * (command == "poll"))
         args = ["--config", str(config), command, *(["--feed", feed] if command == "backfill" else [])]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        killed = subprocess.run([sys.executable, "-c", KILL_AT_QRCODES, *args], env=env, capture_output=True,
-                                text=True, timeout=120)
-        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        again = subprocess.run([sys.executable, "-m", "ingest", *args], cwd=ROOT, env=env, capture_output=True,
-                               text=True, timeout=120)
-        assert again.returncode == 0, again.stderr[-2000:]
+        _kill_then_run_again(KILL_AT_QRCODES, args)
+    stored = {url for (url,) in _check_store(db).execute("SELECT url FROM items")}
+    assert len(stored) == 5
+    assert {png.stem for png in (tmp_path / "qrcodes").glob("*.png")} == stored
+
+
+def _kill_then_run_again(script: str, args: list[str], killed_left: Callable[[], None] = lambda: None) -> None:
+    """Run `script` (which kills itself) with the CLI's arguments, check what it left, then the CLI itself."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    killed_left()
+    again = subprocess.run([sys.executable, "-m", "ingest", *args], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+KILL_AT_SECOND_QRCODES = KILL_AT_QRCODES.replace("def killed(*_args):\n", """calls = [0]
+real = ingest.backfill.write_qrcode_batch
+def killed(*args):
+    calls[0] += 1
+    if calls[0] == 1:
+        return real(*args)
+""")
+
+
+def test_a_backfill_killed_after_a_finished_page_draws_the_qr_codes_it_left_undrawn(tmp_path):
+    """A backfill killed as the QR codes of its second page are drawn, after its first page was recorded
+    finished: the next run draws them. Regression: it drew those of the items stored since the killed run's
+    last finished unit (backfill_runs.updated_at, moved on by every finished unit), not since its start
+    (the items' created_at), so it found none and the second page's items never got their images."""
+    _make_site(tmp_path / "site", feeds=1, per_feed=5)
+    feed = tmp_path / "site" / "f0" / "feed.xml"
+    first, *rest = feed.read_text().split("<item>")
+    older = '<atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="next" href="__BASE__/f0/older.xml"/>'
+    feed.with_name("older.xml").write_text(first + "<item>" + "<item>".join(rest[3:]))
+    feed.write_text(first + older + "<item>" + "<item>".join(rest[:3]) + "</channel></rss>")
+    db = tmp_path / "presswire.db"
+
+    def killed_left() -> None:
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (5,)  # both pages stored
+        conn.close()
+        assert len(list((tmp_path / "qrcodes").glob("*.png"))) == 3  # the first page's images only
+
+    with FixtureServer(tmp_path / "site") as site:
+        config = write_config(tmp_path / "presswire.toml", f"sqlite:///{db}")
+        _kill_then_run_again(KILL_AT_SECOND_QRCODES,
+                             ["--config", str(config), "backfill", "--feed", site.url("/f0/feed.xml")], killed_left)
     stored = {url for (url,) in _check_store(db).execute("SELECT url FROM items")}
     assert len(stored) == 5
     assert {png.stem for png in (tmp_path / "qrcodes").glob("*.png")} == stored
