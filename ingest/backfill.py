@@ -147,7 +147,7 @@ class Tally:
     failed: int = 0  # items whose page gave no body (kept with what the input said), or that broke
     filtered: int = 0  # outside --since/--until or the URL patterns
     errors: int = 0  # inputs, pages or sitemaps that could not be read
-    units: int = 0  # units finished
+    units: int = 0  # units finished (and OPML files read)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -224,10 +224,7 @@ class _Run:
 
     def execute(self) -> Tally:
         self._start()
-        feeds = list(self.request.feeds)
-        if self.request.opml:
-            imported = import_opml(self.ctx, self.request.opml, dry_run=self.options.dry_run)
-            feeds += [url for url, _title, _created in imported] if self.request.backfill_sources else []
+        feeds = list(self.request.feeds) + self._import_opml()
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="backfill") as pool:
             try:
                 for unit in self._units(feeds):
@@ -242,6 +239,20 @@ class _Run:
                                   "run the same command again to resume") from None
         self._finish()
         return self.tally
+
+    def _import_opml(self) -> list[str]:
+        """Add the OPML files' feeds as sources; their URLs, to backfill with --backfill-sources. A file that
+        cannot be read is an error of its own, as a broken sitemap is: the other inputs are still read."""
+        feeds = []
+        for path in self.request.opml:
+            try:
+                imported = import_opml(self.ctx, [path], dry_run=self.options.dry_run)
+            except (SourceError, OSError) as exc:
+                self._error("opml", path, exc)
+                continue
+            self.tally.units += 1
+            feeds += [url for url, _title, _created in imported] if self.request.backfill_sources else []
+        return feeds
 
     def _start(self) -> None:
         if self.options.dry_run:

@@ -607,6 +607,24 @@ def test_opml_imports_sources_and_backfills_them_with_the_flag(tmp_path, sqlite_
                                                                            ("Other", "active", 0)]
 
 
+def test_an_opml_file_that_cannot_be_read_is_an_error_of_its_own(tmp_path, sqlite_url, empty_server):
+    """Regression: a broken OPML file ended the backfill with exit 3 before any other input was read, and
+    without the summary; it is counted as an error, as a broken sitemap is."""
+    srv = empty_server
+    serve_articles(srv, range(1, 3))
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1]))
+    broken = tmp_path / "broken.opml"
+    broken.write_text('<?xml version="1.0"?><opml version="2.0"><body><outline text="cut')
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    result = pw("backfill", "--opml", str(broken), "--feed", srv.url("/feed.xml"), "--json")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["stored"], summary["errors"]) == (2, 1)
+    [error] = [e for e in log_events(result) if e["event"] == "backfill error"]
+    assert (error["what"], error["where"]) == ("opml", str(broken)) and "not well-formed" in error["error"]
+    alone = pw("backfill", "--opml", str(broken), "--json", ok=False)  # nothing else: nothing could be read
+    assert alone.exit_code == 1 and json.loads(alone.stdout.splitlines()[-1])["errors"] == 1
+
+
 def test_dry_run_writes_nothing(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, range(1, 4))
