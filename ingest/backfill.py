@@ -292,14 +292,16 @@ class _Run:
     # --- inputs -> units ---
 
     def _units(self, feeds: list[str]) -> Iterator[Unit]:
-        for feed in feeds:
+        """Each input once, though it may be named twice (a feed given with --feed and listed in OPML files):
+        a unit is recorded done only once its items are saved, so a second reading would fetch it all again."""
+        for feed in dict.fromkeys(map(_location, feeds)):
             yield from self._feed_units(feed)
-        for sitemap in self.request.sitemaps:
+        for sitemap in dict.fromkeys(self.request.sitemaps):
             spec = SourceSpec(_location(sitemap), self.request.source_name or _host_or_name(sitemap))
             yield from self._sitemap_units(_location(sitemap), spec, 0)
-        for path in self.request.url_lists:
+        for path in dict.fromkeys(self.request.url_lists):
             yield from self._unless_done(f"urls {path}", lambda p=path: self._url_list(Path(p)))
-        for path in self.request.directories:
+        for path in dict.fromkeys(self.request.directories):
             yield from self._unless_done(f"dir {path}", lambda p=path: self._directory(Path(p)))
 
     def _unless_done(self, name: str, candidates: Callable[[], Iterable[Candidate]]) -> Iterator[Unit]:

@@ -607,6 +607,27 @@ def test_opml_imports_sources_and_backfills_them_with_the_flag(tmp_path, sqlite_
                                                                            ("Other", "active", 0)]
 
 
+def test_a_feed_named_by_several_inputs_is_read_once(tmp_path, sqlite_url, empty_server):
+    """Regression: a feed given with --feed and listed in two OPML files was backfilled three times in one
+    run (its pages and every article fetched three times, 4 of 6 items "duplicates"), as was a URL list
+    given twice: a unit is recorded done only once its items are saved, after the next input is read."""
+    srv = empty_server
+    serve_articles(srv, range(1, 3))
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1]))
+    opml = [tmp_path / "a.opml", tmp_path / "b.opml"]
+    for path in opml:
+        path.write_text(f'<?xml version="1.0"?><opml version="2.0"><body><outline text="Storage" '
+                        f'xmlUrl="{srv.url("/feed.xml")}"/></body></opml>')
+    urls = tmp_path / "urls.txt"
+    urls.write_text(srv.url("/news/article-1/") + "\n")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", srv.url("/feed.xml"), "--opml", str(opml[0]), "--opml", str(opml[1]),
+                       "--backfill-sources", "--urls", str(urls), "--urls", str(urls))
+    assert (summary["stored"], summary["duplicates"], summary["seen"]) == (3, 0, 3)
+    assert len(srv.hits_for("/feed.xml")) == 1 and len(srv.hits_for("/news/article-2/")) == 1
+    assert len(srv.hits_for("/news/article-1/")) == 2  # once for the feed's source, once for the list's
+
+
 def test_an_opml_file_that_cannot_be_read_is_an_error_of_its_own(tmp_path, sqlite_url, empty_server):
     """Regression: a broken OPML file ended the backfill with exit 3 before any other input was read, and
     without the summary; it is counted as an error, as a broken sitemap is."""
