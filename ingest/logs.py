@@ -11,9 +11,24 @@ import structlog
 from ingest.settings import LogSettings
 
 
+class _Stderr:
+    """sys.stderr as it is when a line is written, not when logging was set up: while backfill's progress bar
+    is shown on a terminal, rich puts a proxy there that prints each line above the bar. Written to the
+    terminal itself, a log line was glued to the end of the bar and left a stale copy of the bar behind it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
     """Log to `stream` (stderr by default, so stdout stays clean for --json output)."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     json_lines = settings.format == "json" or (settings.format == "auto" and not stream.isatty())
     renderer = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(

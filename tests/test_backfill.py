@@ -847,3 +847,54 @@ def test_progress_bar_on_a_terminal():
     reporter.close(Tally(discovered=10, seen=10, stored=8, duplicates=2, promotional=3, failed=1, errors=0))
     shown = out.getvalue()
     assert "10/10" in shown and "stored 8 dup 2 promo 3 failed 1 errors 0" in shown and "/s" in shown
+
+
+def test_log_lines_on_a_terminal_are_printed_above_the_progress_bar(tmp_path, sqlite_url, empty_server):
+    """The real command on a pseudo-terminal. Regression: log lines ("backfill started", each "backfill error")
+    were written to the terminal past rich's back, glued to the end of the bar's line, each leaving a stale
+    copy of the bar on the screen; they are printed above the bar, on lines of their own."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    srv = empty_server
+    serve_articles(srv, range(1, 4))
+    route_feed(srv, "/feed.xml", rss_page(srv, [3, 2, 1]))
+    config = write_config(tmp_path / "c.toml", sqlite_url, extra=FAST)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal (200 columns: the bar is one line)
+        try:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+            os.chdir(ROOT)
+            os.execv(sys.executable, [sys.executable, "-m", "ingest", "--config", str(config), "backfill",
+                                      "--feed", srv.url("/feed.xml"), "--sitemap", srv.url("/missing.xml")])
+        finally:
+            os._exit(127)
+    raw = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the command ended
+            break
+        if not data:
+            break
+        raw += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, raw.decode(errors="replace")
+    screen = _screen(raw.decode())
+    logged = [row for row in screen if "backfill started" in row or "backfill error" in row]
+    assert len(logged) == 2 and all(row.startswith("20") for row in logged), screen  # each a line of its own
+    bars = [row for row in screen if "stored" in row and "/s" in row]
+    assert bars and all(row.startswith("backfill") for row in bars), screen  # no bar cut by a log line
+    assert "3/3 stored 3 dup 0" in " ".join(bars[-1].split())
+
+
+def _screen(text: str) -> list[str]:
+    """The rows a terminal shows for `text` (rich's single-line refreshes: \\r and erase-line)."""
+    text = re.sub(r"\x1b\[[0-9;]*m|\x1b\[\?25[lh]", "", text)  # colours, cursor hidden / shown
+    rows = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        rows.append(re.split(r"\r|\x1b\[2K", line)[-1].rstrip() if line.strip("\r") else "")
+    return [row for row in rows if row]
