@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from ingest.discover import (MAX_SITEMAP_BYTES, Window, is_wordpress, parse_opml, parse_sitemap, url_lines,
-                             wordpress_page, wordpress_page_number)
+from ingest.discover import (MAX_SITEMAP_BYTES, Window, is_wordpress, lower_scheme, parse_opml, parse_sitemap,
+                             url_lines, wordpress_page, wordpress_page_number)
 from ingest.errors import FetchError, PresswireError, SourceError
 from ingest.importer import document_files, import_file
 from ingest.model import EntryKeys, FeedEntry, Item, Response, SourceState
@@ -593,9 +593,10 @@ def read_file(path: Path, limit: int = 100_000_000) -> bytes:
 
 
 def _location(ref: str) -> str:
-    """A URL stays a URL; a local path becomes an absolute file:// URL."""
-    if ref.startswith(("http://", "https://", "file:")):
-        return ref
+    """A URL stays a URL (with its scheme in lowercase: HTTPS://x/feed is no file named "HTTPS:"); a local
+    path becomes an absolute file:// URL."""
+    if ref.lower().startswith(("http://", "https://", "file:")):
+        return lower_scheme(ref)
     return Path(ref).resolve().as_uri()
 
 

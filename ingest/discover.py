@@ -208,8 +208,15 @@ def parse_opml(content: bytes, where: str) -> list[OpmlFeed]:
 
 
 def url_lines(lines: Iterable[str]) -> Iterator[str]:
-    """The http(s) URLs of a text file, one a line; blank lines and # comments skipped."""
+    """The http(s) URLs of a text file, one a line (the scheme in any case); blank lines and # comments skipped."""
     for line in lines:
         url = line.strip()
-        if url and not url.startswith("#") and url.startswith(("http://", "https://")):
-            yield url
+        if url.lower().startswith(("http://", "https://")):
+            yield lower_scheme(url)
+
+
+def lower_scheme(url: str) -> str:
+    """A URL with its scheme in lowercase: schemes are case-insensitive (HTTPS://x/a is https://x/a), and a
+    source or a link is known by its URL as written."""
+    scheme, _, rest = url.partition(":")
+    return f"{scheme.lower()}:{rest}"

@@ -381,6 +381,22 @@ def test_url_list_file(tmp_path, sqlite_url, empty_server):
     assert "HTTP 404" in missing["failure"] and missing["title"] == "(untitled)"
 
 
+def test_urls_whose_scheme_is_in_capitals_are_urls(tmp_path, sqlite_url, empty_server):
+    """Regression: `--feed HTTP://host/feed.xml` was read as a local file ("No such file or directory:
+    '.../HTTP:/host/feed.xml'", exit 1), and a URL list's HTTPS://... lines were skipped without a word."""
+    srv = empty_server
+    serve_articles(srv, [1, 2, 3])
+    route_feed(srv, "/feed.xml", rss_page(srv, [2, 1]))
+    urls = tmp_path / "urls.txt"
+    urls.write_text(srv.url("/news/article-3/").replace("http:", "HTTP:") + "\n")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    summary = run_json(pw, "--feed", srv.url("/feed.xml").replace("http:", "Http:"), "--urls", str(urls))
+    assert (summary["stored"], summary["errors"]) == (3, 0)
+    sources = [json.loads(x) for x in pw("sources", "list", "--json").stdout.splitlines()]
+    assert [(s["url"], s["status"]) for s in sources] == [(srv.url("/feed.xml"), "active"), (urls.as_uri(), "archive")]
+    assert {i["source_link"] for i in items(pw)} == {srv.url(f"/news/article-{n}/") for n in (1, 2, 3)}
+
+
 def test_url_list_with_a_byte_order_mark(tmp_path, sqlite_url, empty_server):
     srv = empty_server
     serve_articles(srv, [1, 2])
