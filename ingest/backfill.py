@@ -505,19 +505,21 @@ class _Run:
         saved: list[tuple[int, str, str]] = []
         if self.options.dry_run:
             self.tally.stored += len(batch)
+            self.tally.failed += sum(1 for _, item in batch if item.failure)
+            self.tally.promotional += sum(1 for _, item in batch if item.promo and item.promo.label == "promotional")
             for source, item in batch:
                 self.reporter.item(item, source)
-        else:
+        else:  # failed and promotional count the items stored: a duplicate found here is neither
             with self.ctx.sessions.begin() as s:
                 for source, group in itertools.groupby(batch, key=lambda pair: pair[0]):
                     result = save_items(self.ctx, s, source.id, [item for _, item in group], self.now)
                     self.tally.stored += result.new
                     self.tally.duplicates += result.duplicate
+                    self.tally.failed += result.failed
+                    self.tally.promotional += result.promotional
                     saved += result.saved
             self._qrcodes(saved)
         self.tally.seen += len(batch)
-        self.tally.failed += sum(1 for _, item in batch if item.failure)
-        self.tally.promotional += sum(1 for _, item in batch if item.promo and item.promo.label == "promotional")
         self.reporter.update(self.tally)
 
     def _qrcodes(self, saved: list[tuple[int, str, str]]) -> None:

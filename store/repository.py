@@ -41,6 +41,7 @@ class SaveResult:
     saved: tuple[tuple[int, str, str], ...] = ()  # (article_id, url slug, source_link) of each new item
     copies: int = 0  # new items that joined an existing cluster
     promotional: int = 0  # new items labeled promotional
+    failed: int = 0  # new items stored without a page body (their failure said why)
 
 
 class DuplicateJudge(Protocol):
@@ -258,7 +259,7 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
     if judge is not None and any(i.fingerprint for i in items):
         _lock_dedup(s)
     db = _Cursor(s.connection())
-    dup, copies, promotional, saved = 0, 0, 0, []
+    dup, copies, promotional, failed, saved = 0, 0, 0, 0, []
     for item in items:
         entry_id = db.scalar(db.writes.entry, _entry_params(source_id, item, now))
         if entry_id is None:
@@ -268,8 +269,10 @@ def save_items(s: Session, source_id: int, items: Iterable[Item], *, now: dateti
         article_id, url = _insert_item(db, source_id, entry_id, item, now, qrcode_prefix, match)
         copies += match is not None
         promotional += item.promo is not None and item.promo.label == "promotional"
+        failed += bool(item.failure)
         saved.append((article_id, url, item.source_link))
-    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved), copies=copies, promotional=promotional)
+    return SaveResult(new=len(saved), duplicate=dup, saved=tuple(saved), copies=copies, promotional=promotional,
+                      failed=failed)
 
 
 def _lock_dedup(s: Session) -> None:

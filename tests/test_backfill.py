@@ -381,6 +381,19 @@ def test_url_list_file(tmp_path, sqlite_url, empty_server):
     assert "HTTP 404" in missing["failure"] and missing["title"] == "(untitled)"
 
 
+def test_a_failed_page_listed_twice_is_one_failed_item_and_one_duplicate(tmp_path, sqlite_url, empty_server):
+    """Regression: `failed` (and `promotional`) counted every item of a batch, so the second copy of a URL,
+    found a duplicate as the batch was saved, was a failure too: failed 2 for the 1 item stored (a dry run
+    said 1)."""
+    srv = empty_server
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"{srv.url('/missing/')}\n{srv.url('/missing/')}?utm_source=x\n")
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST))
+    for dry_run in (["--dry-run"], []):
+        summary = run_json(pw, "--urls", str(urls), *dry_run)
+        assert (summary["stored"], summary["duplicates"], summary["failed"]) == (1, 1, 1), dry_run
+
+
 def test_urls_whose_scheme_is_in_capitals_are_urls(tmp_path, sqlite_url, empty_server):
     """Regression: `--feed HTTP://host/feed.xml` was read as a local file ("No such file or directory:
     '.../HTTP:/host/feed.xml'", exit 1), and a URL list's HTTPS://... lines were skipped without a word."""
