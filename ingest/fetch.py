@@ -232,6 +232,8 @@ class _Pool:
                 if not kept:
                     return None
                 since, conn = kept.pop()
+                if not kept:
+                    del self._idle[origin]
             if now - since < IDLE_EXPIRY and conn.idle_and_open():
                 return conn
             conn.close()
@@ -244,13 +246,27 @@ class _Pool:
         if resp.will_close or not resp.isclosed():
             conn.close()
             return
+        now = time.monotonic()
         with self._lock:
-            kept = self._idle.setdefault(origin, [])
-            kept.append((time.monotonic(), conn))
-            excess = sum(map(len, self._idle.values())) - MAX_IDLE
-            dropped = [kept.pop(0)[1]] if excess > 0 else []
+            self._idle.setdefault(origin, []).append((now, conn))
+            dropped = self._evict(now)
         for old in dropped:
             old.close()
+
+    def _evict(self, now: float) -> list[netguard.GuardedConnection]:
+        """Take out (under the lock) the kept connections of every origin that are too old to be reused, and
+        the oldest ones past MAX_IDLE. Otherwise a connection to a host that is not asked again (a host that
+        went away, a retired source) stayed open for ever, and once MAX_IDLE of them were kept, each new
+        origin's connection was the one closed, so no other host got a kept-alive connection."""
+        kept = sorted(((since, origin, conn) for origin, conns in self._idle.items() for since, conn in conns),
+                      key=lambda k: k[0])  # oldest first: the expired ones lead
+        cut = max(sum(1 for since, _origin, _conn in kept if now - since >= IDLE_EXPIRY), len(kept) - MAX_IDLE)
+        if cut <= 0:
+            return []
+        self._idle = {}
+        for since, origin, conn in kept[cut:]:
+            self._idle.setdefault(origin, []).append((since, conn))
+        return [conn for _since, _origin, conn in kept[:cut]]
 
     def close(self) -> None:
         with self._lock:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import ssl
 import subprocess
 import threading
+import time
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from ingest.errors import PermanentFetchError, TransientFetchError
-from ingest.fetch import Fetcher
+from ingest import fetch
+from ingest.fetch import MAX_IDLE, Fetcher
 from ingest.settings import HttpSettings
 
 
@@ -23,6 +26,7 @@ class Server:
 
     def __init__(self, tls: ssl.SSLContext | None = None, close_after: bool = False):
         self.seen: list[tuple[int, str, dict[str, str]]] = []
+        self.hung_up = threading.Event()  # set when a connection ends (the client closed it)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +57,10 @@ class Server:
                 if close_after:
                     self.wfile.flush()
                     self.close_connection = True
+
+            def finish(self):
+                super().finish()
+                outer.hung_up.set()
 
             def log_message(self, *args):
                 pass
@@ -94,6 +102,30 @@ def test_a_connection_the_server_dropped_is_replaced_and_no_request_fails():
         bodies = [f.get(f"http://127.0.0.1:{server.port}/n/{i}").content for i in range(5)]
     assert bodies == [f"hello /n/{i}".encode() for i in range(5)]
     assert len(set(server.ports())) == 5 and len(server.seen) == 5  # each request sent once
+
+
+def test_a_new_origin_keeps_its_connection_when_the_pool_is_full_the_oldest_one_is_closed():
+    """MAX_IDLE origins leave a kept connection each; then another origin is asked several times: it gets
+    one connection, kept alive (the pool closed its new connection each time, keeping the others')."""
+    with ExitStack() as stack, fetcher() as f:
+        servers = [stack.enter_context(Server()) for _ in range(MAX_IDLE + 1)]
+        for server in servers[:MAX_IDLE]:
+            f.get(f"http://127.0.0.1:{server.port}/first")
+        for i in range(3):
+            f.get(f"http://127.0.0.1:{servers[-1].port}/n/{i}")
+        assert len(set(servers[-1].ports())) == 1
+        assert servers[0].hung_up.wait(10)  # the oldest kept connection made room, closed by us
+
+
+def test_a_kept_connection_too_old_to_be_reused_is_closed_when_another_origin_releases_one(monkeypatch):
+    """A host that is not asked again (it went away, its source was retired) must not keep a connection
+    of ours open (in CLOSE_WAIT once it hangs up) until its origin is asked again, which may be never."""
+    monkeypatch.setattr(fetch, "IDLE_EXPIRY", 0.05)
+    with Server() as gone, Server() as other, fetcher() as f:
+        f.get(f"http://127.0.0.1:{gone.port}/once")
+        time.sleep(0.1)  # past IDLE_EXPIRY: that connection will not be reused
+        f.get(f"http://127.0.0.1:{other.port}/later")
+        assert gone.hung_up.wait(10)
 
 
 def test_the_request_as_sent_target_encoded_host_with_port_headers_joined():
