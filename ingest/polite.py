@@ -25,11 +25,12 @@ protego's: with no group of our own, a group named by a prefix of our token ("pr
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -40,6 +41,7 @@ from ingest.netguard import AddressRefused
 
 MAX_CRAWL_DELAY = 30.0  # a robots.txt asking for more is honoured only up to this
 ROBOTS_RETRY = 600.0  # seconds before a robots.txt that failed (5xx, unreachable) is asked for again
+SWEEP_EVERY = 600.0  # seconds between two sweeps of what is kept per host (expired robots.txt, past start times)
 
 
 @dataclass
@@ -48,6 +50,12 @@ class _Robots:
     fetched: float  # time.monotonic() of the fetch
     reason: str = ""
     refused: bool = False  # the fetcher refused the host itself (SSRF guard, no such name): so it does its pages
+
+
+@dataclass
+class _Slot:
+    semaphore: threading.BoundedSemaphore
+    users: int = 0  # threads holding or waiting for it: the slot is dropped when the last one leaves
 
 
 class PoliteFetcher:
@@ -64,10 +72,14 @@ class PoliteFetcher:
         self._token = _product_token(user_agent)
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        # What is kept per host, for the hosts in use or seen lately only: a service reads pages (and
+        # read-more links) on ever more hosts, and kept every host's parsed robots.txt for good (tens of kB
+        # each), long after it expired. Slots go with their last user, the rest at the sweep (_sweep).
+        self._slots: dict[str, _Slot] = {}
         self._next_start: dict[str, float] = {}
         self._rules: dict[str, _Robots] = {}  # by robots.txt URL
         self._rules_locks: dict[str, threading.Lock] = {}
+        self._next_sweep = clock() + SWEEP_EVERY
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
             page: bool = True, max_bytes: int | None = None) -> Response:
@@ -80,9 +92,38 @@ class PoliteFetcher:
                 self._sleep(self._wait(host, delay))
             return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
 
-    def _slot(self, host: str) -> threading.BoundedSemaphore:
+    @contextlib.contextmanager
+    def _slot(self, host: str) -> Iterator[None]:
+        """One of the host's `per_host` places, held while inside."""
         with self._lock:
-            return self._slots.setdefault(host, threading.BoundedSemaphore(self._per_host))
+            self._sweep()
+            slot = self._slots.get(host)
+            if slot is None:
+                slot = self._slots[host] = _Slot(threading.BoundedSemaphore(self._per_host))
+            slot.users += 1
+        try:
+            with slot.semaphore:
+                yield
+        finally:
+            with self._lock:
+                slot.users -= 1
+                if not slot.users:
+                    del self._slots[host]
+
+    def _sweep(self) -> None:
+        """Every SWEEP_EVERY seconds (under the lock), forget the robots.txt that expired and the hosts' start
+        times that passed: either would be fetched or computed anew. (A thread that took a robots.txt's lock
+        just before may then fetch it once more than needed, alongside one that takes the new lock.)"""
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY
+        for url in [url for url, robots in self._rules.items() if self._expired(robots)]:
+            del self._rules[url]
+        for url in [url for url, lock in self._rules_locks.items() if url not in self._rules and not lock.locked()]:
+            del self._rules_locks[url]
+        for host in [host for host, start in self._next_start.items() if start <= now]:
+            del self._next_start[host]
 
     def _wait(self, host: str, delay: float) -> float:
         """Reserve the host's next start time; returns how long to wait for it."""
@@ -112,9 +153,12 @@ class PoliteFetcher:
         with self._lock:
             lock = self._rules_locks.setdefault(robots_url, threading.Lock())
         with lock:  # one fetch of a robots.txt, however many threads want it
-            cached = self._rules.get(robots_url)
+            with self._lock:
+                cached = self._rules.get(robots_url)
             if cached is None or self._expired(cached):
-                cached = self._rules[robots_url] = self._fetch_robots(robots_url)
+                cached = self._fetch_robots(robots_url)
+                with self._lock:
+                    self._rules[robots_url] = cached
             return cached
 
     def _expired(self, robots: _Robots) -> bool:

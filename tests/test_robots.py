@@ -2,19 +2,22 @@
 the longest match wins (Allow on a tie), `*` and `$` wildcards, a UTF-8 byte order mark, the group for our
 product token, Crawl-delay, and refusals that name the robots.txt they come from.
 
-Every test here but the last fails with urllib.robotparser, which ingest/polite.py used before; the last
-guards what did not change (feeds exempt, 4xx = no rules, one robots.txt fetch per origin)."""
+Every test here but the last two fails with urllib.robotparser, which ingest/polite.py used before; the
+next to last guards what did not change (feeds exempt, 4xx = no rules, one robots.txt fetch per origin), the
+last that a long-running service does not keep every host's robots.txt for good."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import pytest
 
+from fixtures.server import FixtureServer
 from ingest.errors import PermanentFetchError, TransientFetchError
 from ingest.fetch import Fetcher
 from ingest.model import Response
-from ingest.polite import MAX_CRAWL_DELAY, PoliteFetcher
+from ingest.polite import MAX_CRAWL_DELAY, SWEEP_EVERY, PoliteFetcher
 from ingest.settings import HttpSettings
 
 HTTP = HttpSettings(retries=0, allow_networks=("127.0.0.1/32",))  # user agent "presswire/0.1"
@@ -152,3 +155,26 @@ def test_feeds_are_exempt_and_a_missing_robots_txt_allows_everything(site):
     assert len(site.server.hits_for("/robots.txt")) == 1  # once per origin, then cached
     polite = site("not here", status=404)
     assert outcome(polite, site.server, "/page") == "fetched"
+
+
+def test_what_is_kept_per_host_is_forgotten_once_expired_not_kept_for_every_host_ever_seen():
+    """Pages on three hosts, then, past robots_cache and a sweep, a page on a fourth: only the fourth
+    host's robots.txt and start time are kept (the service kept each host's parsed robots.txt, tens of kB
+    with a real one, for as long as it ran), and a host's robots.txt is read again when it is asked again."""
+    now = [1000.0]
+    with ExitStack() as stack, Fetcher(HTTP) as fetcher:
+        hosts = [stack.enter_context(FixtureServer(None)) for _ in range(4)]
+        for host in hosts:
+            host.route("/robots.txt", body="User-agent: *\nDisallow: /private/\n", headers={"Content-Type": "text/plain"})
+            host.route("/page", body="<p>A page.</p>", headers={"Content-Type": "text/html"})
+        polite = PoliteFetcher(fetcher, per_host=2, delay=5, robots=True, robots_cache=60,
+                               sleep=lambda _s: None, clock=lambda: now[0])
+        for host in hosts[:3]:
+            polite.get(host.url("/page"))
+        now[0] += max(60, SWEEP_EVERY) + 1
+        polite.get(hosts[3].url("/page"))
+        assert list(polite._rules) == [hosts[3].url("/robots.txt")]
+        assert list(polite._rules_locks) == [hosts[3].url("/robots.txt")]
+        assert len(polite._next_start) == 1 and not polite._slots
+        polite.get(hosts[0].url("/page"))
+        assert len(hosts[0].hits_for("/robots.txt")) == 2 and len(hosts[0].hits_for("/page")) == 2
