@@ -27,6 +27,10 @@ from ingest.model import PollResult, Response
 from ingest.settings import ServiceSettings
 
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Seconds a client may stay silent on its connection: each connection has a thread, and one whose client
+# never sends its request (or vanished without closing: a scraper's host gone, a network cut) kept its
+# thread and socket for as long as the service ran.
+REQUEST_TIMEOUT = 30.0
 
 
 class Metrics:
@@ -85,6 +89,8 @@ class _Server:
 
 def _handler(metrics: Metrics, health: Callable[[], tuple[bool, dict]]):
     class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT  # on each read and write of the connection (socketserver.StreamRequestHandler)
+
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             path = self.path.split("?")[0]
             if path == "/metrics":

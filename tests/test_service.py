@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,8 +18,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from conftest import IBN_SITE, ROOT, Presswire, _free_port, log_events, write_config
+from ingest import metrics
+from ingest.settings import ServiceSettings
 
 FEED_PATH = IBN_SITE / "bdc" / "feed.xml"
 
@@ -473,3 +477,18 @@ def test_metrics_are_served_while_the_database_cannot_count_sources_in_backoff(t
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     unknown = [e for e in events if e["event"] == "metrics: sources in backoff unknown"]
     assert unknown and "sources" in unknown[0]["error"]
+
+
+def test_the_metrics_server_hangs_up_on_a_client_that_sends_nothing(monkeypatch):
+    """Each connection to /metrics has a thread: one whose client never sent its request (or vanished
+    without closing it) kept its thread and socket for as long as the service ran. It is closed after
+    REQUEST_TIMEOUT, and the server still answers."""
+    monkeypatch.setattr(metrics, "REQUEST_TIMEOUT", 0.2)
+    server = metrics.Metrics().serve(ServiceSettings(metrics_port=0), health=lambda: (True, {}),
+                                     log=structlog.get_logger())
+    try:
+        with socket.create_connection(server.httpd.server_address[:2], timeout=30) as silent:
+            assert silent.recv(1) == b""  # hung up on (a timeout of this recv: the server still waits)
+        assert urllib.request.urlopen(f"{server.url}/healthz", timeout=10).status == 200
+    finally:
+        server.close()
