@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -299,3 +300,24 @@ def test_warm_up_starts_the_forkserver_only_when_there_will_be_workers(processes
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(started)
+
+
+def test_generations_of_workers_leave_no_descriptor_thread_or_process_behind():
+    """A service replaces its pool every processes * recycle_after pages, for as long as it runs: after ten
+    more generations this process has the descriptors, threads and child processes it had after the first."""
+    import threading
+
+    def held() -> tuple[int, int, int]:
+        children = sum(len((task / "children").read_text().split()) for task in Path("/proc/self/task").iterdir())
+        return len(os.listdir("/proc/self/fd")), threading.active_count(), children
+
+    pool = Extractor(ExtractSettings(processes=1, recycle_after=1))
+    try:
+        assert pool(PAGE, URL) == extract_page(PAGE, URL)
+        first = held()
+        for _ in range(10):
+            assert pool(PAGE, URL) == extract_page(PAGE, URL)
+        assert pool.generations == 11
+        assert held() == first
+    finally:
+        pool.close()
