@@ -16,7 +16,7 @@ import pytest
 
 from ingest.errors import PermanentFetchError, TransientFetchError
 from ingest import fetch
-from ingest.fetch import MAX_IDLE, Fetcher
+from ingest.fetch import Fetcher
 from ingest.settings import HttpSettings
 
 
@@ -104,12 +104,14 @@ def test_a_connection_the_server_dropped_is_replaced_and_no_request_fails():
     assert len(set(server.ports())) == 5 and len(server.seen) == 5  # each request sent once
 
 
-def test_a_new_origin_keeps_its_connection_when_the_pool_is_full_the_oldest_one_is_closed():
+def test_a_new_origin_keeps_its_connection_when_the_pool_is_full_the_oldest_one_is_closed(monkeypatch):
     """MAX_IDLE origins leave a kept connection each; then another origin is asked several times: it gets
-    one connection, kept alive (the pool closed its new connection each time, keeping the others')."""
+    one connection, kept alive (the pool closed its new connection each time, keeping the others'). With a
+    pool of 3 (each server takes ~0.5 s to stop)."""
+    monkeypatch.setattr(fetch, "MAX_IDLE", 3)
     with ExitStack() as stack, fetcher() as f:
-        servers = [stack.enter_context(Server()) for _ in range(MAX_IDLE + 1)]
-        for server in servers[:MAX_IDLE]:
+        servers = [stack.enter_context(Server()) for _ in range(fetch.MAX_IDLE + 1)]
+        for server in servers[:fetch.MAX_IDLE]:
             f.get(f"http://127.0.0.1:{server.port}/first")
         for i in range(3):
             f.get(f"http://127.0.0.1:{servers[-1].port}/n/{i}")
