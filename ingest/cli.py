@@ -700,7 +700,8 @@ def _utf8_stdout() -> None:
     `export --out -` are data, and in a Latin-1 locale (or with PYTHONIOENCODING=latin-1) the first title with
     a curly quote ended `items list` in a UnicodeEncodeError traceback. (click does the same for ASCII only.)"""
     import codecs
-    if codecs.lookup(sys.stdout.encoding).name != "utf-8":
+    encoding = getattr(sys.stdout, "encoding", None)  # None, or no encoding: not a text file (embedded, closed)
+    if encoding and codecs.lookup(encoding).name != "utf-8" and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8")
 
 
