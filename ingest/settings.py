@@ -20,7 +20,6 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
 from ingest.model import ExtractRules
@@ -289,6 +288,7 @@ def _sources(raw: Any, where: str) -> tuple[SourceConfig, ...]:
     """The [[sources]] tables. Each url is a feed to poll, as for `sources add`: an http(s) URL, once.
     (Unchecked, "not a url" was stored and failed every poll; a URL listed twice became one source, the
     second table silently replacing the first one's name and interval.)"""
+    from ingest.urls import is_http_url  # here, not at the top: ingest.urls imports tld (~50 ms) for every command
     if not isinstance(raw, list):
         raise ConfigError(f"{where}: 'sources' must be an array of tables ([[sources]]), got {_tname(raw)}")
     out: list[SourceConfig] = []
@@ -298,22 +298,13 @@ def _sources(raw: Any, where: str) -> tuple[SourceConfig, ...]:
         if "url" not in table:
             raise ConfigError(f"{where}: sources[{i}] has no 'url'")
         source = _section(SourceConfig, table, f"{where}: sources[{i}]")
-        if not _is_http_url(source.url):
+        if not is_http_url(source.url):
             raise ConfigError(f"{where}: sources[{i}] url: expected an http(s) URL, got {source.url!r}")
         if (first := next((j for j, s in enumerate(out) if s.url == source.url), None)) is not None:
             raise ConfigError(f"{where}: sources[{i}] url: {source.url!r} is already sources[{first}]")
         _check_selectors(source.extract, f"{where}: sources[{i}].extract")
         out.append(source)
     return tuple(out)
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a port that is not a number from 0 to 65535 raises ValueError)
-    except ValueError:  # that, or "Invalid IPv6 URL"
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_selectors(rules: ExtractRules, where: str) -> None:

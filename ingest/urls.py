@@ -104,7 +104,7 @@ def prefer_canonical(link: str, page_canonical: str | None) -> str:
         candidate = canonicalize(urljoin(base, page_canonical.strip()))
     except ValueError:
         return base
-    if not _is_http_url(candidate):
+    if not is_http_url(candidate):
         return base
     if _is_home_page(candidate) and not _is_home_page(base):
         return base
@@ -160,12 +160,14 @@ def _is_home_page(url: str) -> bool:
     return parts.path == "/" and not parts.query
 
 
-def _is_http_url(url: str) -> bool:
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host, and a port (if any) from 0 to 65535."""
     try:
         parts = urlsplit(url)
-        return parts.scheme in _DEFAULT_PORTS and bool(parts.hostname)
-    except ValueError:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number from 0 to 65535
+    except ValueError:  # that, or "Invalid IPv6 URL"
         return False
+    return parts.scheme in _DEFAULT_PORTS and bool(parts.hostname)
 
 
 def _rebuild(parts: SplitResult) -> str:
