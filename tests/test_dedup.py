@@ -667,31 +667,24 @@ def test_the_release_starts_after_a_wire_dateline_in_the_head(dateline: str) -> 
     assert release_start(late, 100) is None and release_start(late, 101) is not None
 
 
-@pytest.mark.parametrize(("text", "partner"), [(ZH, zh_partner), (JA, ja_partner)])
-def test_chinese_and_japanese_releases_get_band_keys_and_their_copies_match(text: str, partner) -> None:
-    wire = prepare("北风机器人与海港物流签署协议", text, DAY, PARAMS)
+@pytest.mark.parametrize(("title", "text", "partner", "other", "min_shingles"), [
+    ("北风机器人与海港物流签署协议", ZH, zh_partner, ZH_OTHER, 200),  # about one a character
+    ("北风机器人与海港物流签署协议", JA, ja_partner, ZH_OTHER, 200),
+    # Thai has no spaces between words either; its marks split the text into syllable-sized words, enough
+    # shingles for band keys without shingling it by character
+    ("นอร์ทวินด์ลงนามข้อตกลง", TH, th_partner, TH_OTHER, 150),
+], ids=["chinese", "japanese", "thai"])
+def test_releases_in_scripts_without_spaces_get_band_keys_and_their_copies_match(
+        title: str, text: str, partner, other: str, min_shingles: int) -> None:
+    wire = prepare(title, text, DAY, PARAMS)
     assert not wire.short and len(wire.fingerprint.band_keys) == PARAMS.bands
-    assert wire.fingerprint.shingle_count > 200  # about one a character
-    copy = prepare("北风机器人签署大单", partner(text), DAY + dt.timedelta(days=1), PARAMS)  # another title
+    assert wire.fingerprint.shingle_count > min_shingles
+    copy = prepare("another title", partner(text), DAY + dt.timedelta(days=1), PARAMS)
     found = match(copy, wire, 1, PARAMS)
     assert found is not None and found.method == "jaccard" and found.similarity > 0.85
-    other = prepare("北风机器人与海港物流签署协议", ZH_OTHER, DAY, PARAMS)  # the same title, another release
-    assert not set(other.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
-    assert match(other, wire, 1, PARAMS) is None
-
-
-def test_thai_releases_get_band_keys_and_their_copies_match() -> None:
-    """Thai has no spaces between words either; its marks split the text into syllable-sized words,
-    enough shingles for band keys without shingling it by character."""
-    wire = prepare("นอร์ทวินด์ลงนามข้อตกลง", TH, DAY, PARAMS)
-    assert not wire.short and len(wire.fingerprint.band_keys) == PARAMS.bands
-    assert wire.fingerprint.shingle_count > 150
-    copy = prepare("นอร์ทวินด์คว้าสัญญาใหญ่", th_partner(TH), DAY + dt.timedelta(days=1), PARAMS)
-    found = match(copy, wire, 1, PARAMS)
-    assert found is not None and found.method == "jaccard" and found.similarity > 0.85
-    other = prepare("นอร์ทวินด์ลงนามข้อตกลง", TH_OTHER, DAY, PARAMS)  # the same title, another release
-    assert not set(other.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
-    assert match(other, wire, 1, PARAMS) is None
+    another = prepare(title, other, DAY, PARAMS)  # the same title, another release
+    assert not set(another.fingerprint.band_keys) & set(wire.fingerprint.band_keys)
+    assert match(another, wire, 1, PARAMS) is None
 
 
 # --- fixtures -------------------------------------------------------------------------------
