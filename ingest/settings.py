@@ -5,12 +5,15 @@ against those declarations, so a wrong key or type is an error naming the file, 
 expected type. `config/presswire.example.toml` documents every key.
 
 Environment variables override the file: PRESSWIRE_<SECTION>_<KEY>, e.g. PRESSWIRE_DATABASE_URL,
-PRESSWIRE_HTTP_MAX_BYTES. PRESSWIRE_CONFIG names the config file when --config is not given.
+PRESSWIRE_HTTP_MAX_BYTES. PRESSWIRE_CONFIG names the config file when --config is not given. Other
+PRESSWIRE_* names are left to whoever uses them (PRESSWIRE_WORKERS in deploy/, the test suite's), unless
+they look like a misspelt setting (PRESSWIRE_DB_URL): that is an error naming the setting meant.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -409,6 +412,7 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settin
             continue
         section, _, key = var.removeprefix("PRESSWIRE_").lower().partition("_")
         if section not in SECTIONS:
+            _refuse_a_setting_misspelt(var)
             continue
         cls = SECTIONS[section]
         hints = typing.get_type_hints(cls)
@@ -424,6 +428,15 @@ def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settin
         except ValueError as exc:
             raise ConfigError(f"environment {', '.join(variables[section])}: {exc}") from None
     return settings
+
+
+def _refuse_a_setting_misspelt(var: str) -> None:
+    """A PRESSWIRE_* name of no section is someone else's (deploy's PRESSWIRE_WORKERS), unless it is close to a
+    setting's: PRESSWIRE_DB_URL was ignored in silence and the service ran on the default SQLite file."""
+    settings = [f"PRESSWIRE_{name.upper()}_{f.name.upper()}" for name, cls in SECTIONS.items() for f in fields(cls)]
+    meant = difflib.get_close_matches(var.upper(), settings, n=1, cutoff=0.8)
+    if meant:
+        raise ConfigError(f"environment {var}: no such setting; did you mean {meant[0]}?")
 
 
 def _parse_env(raw: str, hint: Any) -> Any:

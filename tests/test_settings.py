@@ -143,6 +143,21 @@ def test_misspelt_environment_key_is_an_error():
         load_settings(None, environ={"PRESSWIRE_HTTP_MAXBYTES": "1"})
 
 
+@pytest.mark.parametrize("var, meant", [("PRESSWIRE_DB_URL", "PRESSWIRE_DATABASE_URL"),
+                                        ("PRESSWIRE_DATABSE_URL", "PRESSWIRE_DATABASE_URL"),
+                                        ("PRESSWIRE_WEBPORT", "PRESSWIRE_WEB_PORT")])
+def test_a_misspelt_section_is_an_error_naming_the_setting_meant(var, meant):
+    """An unknown section was skipped in silence: PRESSWIRE_DB_URL left the service on the default SQLite file."""
+    with pytest.raises(ConfigError, match=f"environment {var}: no such setting; did you mean {meant}\\?"):
+        load_settings(None, environ={var: "postgresql+psycopg://db/presswire"})
+
+
+def test_other_presswire_names_are_left_alone():
+    """deploy/ sets PRESSWIRE_WORKERS (how many to start), .ci/run the suite's PRESSWIRE_TEST_* switches."""
+    environ = {"PRESSWIRE_WORKERS": "4", "PRESSWIRE_TEST_REQUIRE_POSTGRES": "1", "PRESSWIRE_LOG_FORMAT": "json"}
+    assert load_settings(None, environ=environ).log.format == "json"
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
