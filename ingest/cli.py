@@ -74,12 +74,13 @@ class App:
         return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
 
     def polite(self, per_host: int, delay: float, fetcher=None, robots_fetcher=None) -> PoliteFetcher:
-        """The fetcher behind per-host limits and delays, and robots.txt for article pages ([http])."""
+        """The fetcher behind per-host limits, delays and Retry-After, and robots.txt for article pages ([http]);
+        a host's Retry-After is capped at [poll] max_backoff, as a source's is."""
         from ingest.polite import PoliteFetcher
         http = self.settings.http
         return PoliteFetcher(fetcher or self.fetcher, per_host, delay, robots=http.robots_txt,
                              robots_cache=http.robots_cache, user_agent=http.user_agent,
-                             robots_fetcher=robots_fetcher)
+                             robots_fetcher=robots_fetcher, max_cool_down=self.settings.poll.max_backoff)
 
     def context(self, metrics: Metrics | None = None, *, dry_run: bool = False) -> Context:
         """What polls and backfills need; with `metrics`, every fetch and poll is counted there. A dry run

@@ -38,7 +38,7 @@ from ingest.settings import HttpSettings
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _REDIRECT_STATUS = {301, 302, 303, 307, 308}
 _PERMANENT_STATUS = {301, 308}
-_MAX_RETRY_AFTER = 120.0  # seconds we are willing to wait inside one poll; longer waits end the attempt
+MAX_RETRY_AFTER = 120.0  # seconds we are willing to wait inside one poll; longer waits end the attempt
 
 
 class Fetcher:
@@ -394,11 +394,11 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 def _retry_after_too_long(retry_state: tenacity.RetryCallState) -> bool:
     """Stop retrying when the server asked for a longer wait than one poll takes (Retry-After over
-    _MAX_RETRY_AFTER): asking again after our own short backoff is what it asked us not to do. The poll
+    MAX_RETRY_AFTER): asking again after our own short backoff is what it asked us not to do. The poll
     fails, and the schedule takes the Retry-After as the floor of the next one."""
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     asked = getattr(exc, "retry_after", None)
-    return asked is not None and asked > _MAX_RETRY_AFTER
+    return asked is not None and asked > MAX_RETRY_AFTER
 
 
 def _wait_retry_after(fallback: tenacity.wait.wait_base) -> tenacity.wait.wait_base:
@@ -409,7 +409,7 @@ def _wait_retry_after(fallback: tenacity.wait.wait_base) -> tenacity.wait.wait_b
         def __call__(self, retry_state: tenacity.RetryCallState) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             asked = getattr(exc, "retry_after", None)
-            if asked is not None and asked <= _MAX_RETRY_AFTER:
+            if asked is not None and asked <= MAX_RETRY_AFTER:
                 return asked
             return fallback(retry_state)
 

@@ -6,7 +6,18 @@
         article pages (page=True) start at least `delay` seconds apart per host (or the robots.txt
         Crawl-delay, when that is longer, up to MAX_CRAWL_DELAY), and are fetched only where the host's
         robots.txt allows our user agent; feeds are subscribed to by the user, so robots.txt does not
-        apply to them.
+        apply to them;
+        a host that answered 429 or 503 with Retry-After (a 429 without one: COOL_DOWN_429) is left alone
+        for that long (up to `max_cool_down`), by every thread: a request to it meanwhile waits when the
+        time left is short (up to fetch.MAX_RETRY_AFTER, what a request waits for its own retries), else
+        fails at once, a transient failure naming the host and the time left (its retry_after, so a
+        poll's schedule takes it as the floor of its next poll). Without this, the source that was told
+        to back off did, but every other source and article page on the host asked it again at once.
+
+The cool-downs are kept per process: workers sharing a database each learn a host's Retry-After for
+themselves. They start when a request gives up (ingest.fetch waits out a short Retry-After itself, in its
+retries, holding the host's place, so at most `per_host` requests reach the host meanwhile), and follow the
+host that answered: a redirect's target, not the host first asked.
 
 robots.txt (RFC 9309) is fetched through the same fetcher (same limits, SSRF guard, redirects) once per
 origin (scheme, host, port) and `robots_cache` seconds: 4xx means no rules (everything allowed); 5xx or
@@ -36,12 +47,14 @@ from urllib.parse import urlsplit
 from protego import Protego
 
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
+from ingest.fetch import MAX_RETRY_AFTER
 from ingest.model import Response
 from ingest.netguard import AddressRefused
 
 MAX_CRAWL_DELAY = 30.0  # a robots.txt asking for more is honoured only up to this
 ROBOTS_RETRY = 600.0  # seconds before a robots.txt that failed (5xx, unreachable) is asked for again
 SWEEP_EVERY = 600.0  # seconds between two sweeps of what is kept per host (expired robots.txt, past start times)
+COOL_DOWN_429 = 60.0  # seconds a host that answered 429 without Retry-After is left alone
 
 
 @dataclass
@@ -63,10 +76,13 @@ class PoliteFetcher:
 
     def __init__(self, fetcher, per_host: int, delay: float, *, robots: bool = False,
                  robots_cache: float = 86400.0, user_agent: str = "presswire", robots_fetcher=None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 max_cool_down: float = 604800.0, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
         """`robots_fetcher` reads robots.txt (default: `fetcher`); the service's times those requests apart
-        from feeds and pages (ingest.metrics)."""
+        from feeds and pages (ingest.metrics). `max_cool_down` caps a host's Retry-After (the CLI passes
+        [poll] max_backoff, which caps it as a source's floor), so a hostile one cannot silence a host for ever."""
         self._fetcher, self._per_host, self._delay = fetcher, max(1, per_host), delay
+        self._max_cool_down = max_cool_down
         self._robots_fetcher = robots_fetcher or fetcher
         self._robots, self._robots_cache = robots, robots_cache
         self._token = _product_token(user_agent)
@@ -77,6 +93,7 @@ class PoliteFetcher:
         # each), long after it expired. Slots go with their last user, the rest at the sweep (_sweep).
         self._slots: dict[str, _Slot] = {}
         self._next_start: dict[str, float] = {}
+        self._cool_until: dict[str, tuple[float, str]] = {}  # host -> (when it may be asked again, why)
         self._rules: dict[str, _Robots] = {}  # by robots.txt URL
         self._rules_locks: dict[str, threading.Lock] = {}
         self._next_sweep = clock() + SWEEP_EVERY
@@ -84,13 +101,19 @@ class PoliteFetcher:
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, accept: str = "*/*",
             page: bool = True, max_bytes: int | None = None) -> Response:
         host = _host_key(url)
+        self._cooled(url, host)  # before robots.txt, which is asked of the same host
         delay = self._delay
         if page and self._robots and host:
             delay = max(delay, self._check_robots(url))
         with self._slot(host):
+            self._cooled(url, host)  # the host may have answered 429 while we waited our turn
             if page:
                 self._sleep(self._wait(host, delay))
-            return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
+            try:
+                return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
+            except TransientFetchError as exc:
+                self._cool_down(exc)
+                raise
 
     @contextlib.contextmanager
     def _slot(self, host: str) -> Iterator[None]:
@@ -112,8 +135,9 @@ class PoliteFetcher:
 
     def _sweep(self) -> None:
         """Every SWEEP_EVERY seconds (under the lock), forget the robots.txt that expired and the hosts' start
-        times that passed: either would be fetched or computed anew. (A thread that took a robots.txt's lock
-        just before may then fetch it once more than needed, alongside one that takes the new lock.)"""
+        times and cool-downs that passed: either would be fetched or computed anew. (A thread that took a
+        robots.txt's lock just before may then fetch it once more than needed, alongside one that takes the new
+        lock.)"""
         now = self._clock()
         if now < self._next_sweep:
             return
@@ -124,6 +148,8 @@ class PoliteFetcher:
             del self._rules_locks[url]
         for host in [host for host, start in self._next_start.items() if start <= now]:
             del self._next_start[host]
+        for host in [host for host, (until, _why) in self._cool_until.items() if until <= now]:
+            del self._cool_until[host]
 
     def _wait(self, host: str, delay: float) -> float:
         """Reserve the host's next start time; returns how long to wait for it."""
@@ -132,6 +158,32 @@ class PoliteFetcher:
             start = max(now, self._next_start.get(host, now))
             self._next_start[host] = start + delay
             return start - now
+
+    # --- Retry-After -------------------------------------------------------------------------------
+
+    def _cool_down(self, exc: TransientFetchError) -> None:
+        """Leave alone the host that answered `exc` with 429, or 503 and Retry-After, for as long as it asked."""
+        asked = COOL_DOWN_429 if exc.status == 429 and exc.retry_after is None else exc.retry_after
+        host = _host_key(exc.url)  # the host that answered: a redirect's target, maybe
+        if exc.status not in (429, 503) or not asked or not host:
+            return
+        why = f"{exc.reason} with Retry-After {exc.retry_after:.0f}s" if exc.retry_after else exc.reason
+        with self._lock:
+            until = self._clock() + min(asked, self._max_cool_down)
+            if until > self._cool_until.get(host, (0.0, ""))[0]:
+                self._cool_until[host] = (until, why)
+
+    def _cooled(self, url: str, host: str) -> None:
+        """Wait until the host may be asked again; raise TransientFetchError instead when that is longer than
+        a request waits for its own retries (fetch.MAX_RETRY_AFTER)."""
+        with self._lock:
+            until, why = self._cool_until.get(host, (0.0, ""))
+            left = until - self._clock()
+        if left > MAX_RETRY_AFTER:
+            raise TransientFetchError(url, f"host {host} is left alone for {left:.0f}s more: it answered {why}",
+                                      retry_after=left)
+        if left > 0:
+            self._sleep(left)
 
     # --- robots.txt -------------------------------------------------------------------------------
 
@@ -170,6 +222,8 @@ class PoliteFetcher:
         try:
             response = self._robots_fetcher.get(robots_url, accept="text/plain, */*;q=0.5", page=False)
         except FetchError as exc:
+            if isinstance(exc, TransientFetchError):
+                self._cool_down(exc)  # a 429 for robots.txt asks us to leave the host alone, feeds as well
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(Protego.parse(""), now)  # no robots.txt: no rules
             # Refused at its own address (not at a redirect's): the page, on that host, is refused as well.
