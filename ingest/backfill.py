@@ -46,7 +46,7 @@ from ingest.importer import document_files, import_file
 from ingest.model import EntryKeys, FeedEntry, Item, Response, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
-from ingest.pipeline import FEED_ACCEPT, Context, build_item, save_items, write_qrcodes
+from ingest.pipeline import FEED_ACCEPT, Context, build_item, page_stand_ins, save_items, write_qrcodes
 from ingest.pipeline import _draft as promo_draft
 from ingest.qr import write_qrcode_batch
 from store import repository
@@ -148,6 +148,8 @@ class Tally:
     filtered: int = 0  # outside --since/--until or the URL patterns
     errors: int = 0  # inputs, pages or sitemaps that could not be read
     units: int = 0  # units finished (and OPML files read)
+    retried: int = 0  # pages that failed transiently in an earlier run, tried again
+    recovered: int = 0  # of those, the ones that gave a body this time
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -166,7 +168,7 @@ class Tally:
     def fields(self) -> dict:
         return dict(seen=self.seen, stored=self.stored, duplicates=self.duplicates, promotional=self.promotional,
                     failed=self.failed, filtered=self.filtered, errors=self.errors, units=self.units,
-                    discovered=self.discovered, elapsed_s=round(self.elapsed, 2), items_per_s=round(self.rate, 2))
+                    retried=self.retried, recovered=self.recovered, discovered=self.discovered, elapsed_s=round(self.elapsed, 2), items_per_s=round(self.rate, 2))
 
 
 class Reporter(Protocol):
@@ -231,6 +233,7 @@ class _Run:
                     self._process(unit, pool)
                 while self.in_flight:
                     self._collect()
+                self._retry_pages(pool)
                 self._wait_qrcodes(0)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -475,7 +478,8 @@ class _Run:
         if cand.item is not None:
             return cand.item
         item = build_item(self.ctx, self.sources[cand.source.url], cand.entry, cand.fallback_date or self.now)
-        if not item.entry.title:  # a URL from a sitemap or a list: the entry takes the page's title (as HTML)
+        if not item.entry.title and item.failure is None:  # a URL from a sitemap or a list: the entry takes the
+            # page's title (as HTML); a page that failed leaves it untitled, so a retry knows to take the page's
             item = replace(item, entry=replace(item.entry, title=html.escape(item.title, quote=False)))
         return item
 
@@ -540,6 +544,49 @@ class _Run:
             job = self.qr_jobs.popleft()
             for error in [str(job.exception())] if job.exception() is not None else job.result():
                 self.ctx.log.warning("backfill qrcode", error=error)
+
+    def _retry_pages(self, pool: ThreadPoolExecutor) -> None:
+        """Try once more the pages of this request's sources that failed transiently in an earlier run (a
+        timeout, a 503, a host's Retry-After), as each poll does for its source: an archive source (a sitemap, a
+        URL list) is never polled, and a rerun finds those items stored, so they kept no body for good. Those
+        stored or tried in this run are left to the next one; at most [poll] max_article_attempts tries each."""
+        if self.options.dry_run or self.run_id is None:
+            return
+        attempts = self.ctx.settings.poll.max_article_attempts
+        for source in self._request_sources():
+            after = 0
+            while True:
+                with self.ctx.sessions.begin() as s:
+                    pending = repository.pages_to_retry(s, source.id, attempts, CHUNK, after=after, before=self.now)
+                if not pending:
+                    break
+                after = pending[-1][0]
+                items = list(pool.map(lambda entry, src=source: self._retried(src, entry), [e for _, e in pending]))
+                with self.ctx.sessions.begin() as s:
+                    for (article_id, entry), item in zip(pending, items):
+                        if item is not None:
+                            repository.update_page(s, article_id, item, now=self.now,
+                                                   **page_stand_ins(entry, item, self.now))
+                self.tally.retried += len(pending)
+                self.tally.recovered += sum(1 for item in items if item is not None and item.failure is None)
+                self.reporter.update(self.tally)
+
+    def _retried(self, source: SourceState, entry: FeedEntry) -> Item | None:
+        """In a pool thread: the item of a page tried again; None when it broke (logged, as in _collect)."""
+        try:
+            return build_item(self.ctx, source, entry, self.now)
+        except Exception as exc:  # noqa: BLE001 - one broken page never ends a backfill
+            self.ctx.log.error("backfill retry", link=entry.link, error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _request_sources(self) -> list[SourceState]:
+        """The stored sources of the request's feeds, sitemaps and URL lists (the inputs whose pages are fetched),
+        looked up whether or not this run read them (a rerun of a finished request reads nothing)."""
+        urls = [_location(feed) for feed in self.request.feeds] + [_location(m) for m in self.request.sitemaps] \
+            + [Path(p).resolve().as_uri() for p in self.request.url_lists]
+        with self.ctx.sessions.begin() as s:
+            found = [repository.find_source(s, url) for url in dict.fromkeys(urls)]
+        return [source.state for source in found if source is not None]
 
     def _mark_done(self, unit: Unit) -> None:
         self.tally.units += 1

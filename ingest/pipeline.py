@@ -248,9 +248,15 @@ def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
     for article_id, entry in pending:
         item = build_item(ctx, source, entry, now)  # raises Abandoned when the service is stopping
         with ctx.sessions.begin() as s:
-            repository.update_page(s, article_id, item, now=now)
+            repository.update_page(s, article_id, item, now=now, **page_stand_ins(entry, item, now))
         worked += item.failure is None
     return worked
+
+
+def page_stand_ins(entry: FeedEntry, item: Item, seen_at: datetime) -> dict[str, bool]:
+    """update_page's retitle / redate for a page tried again: the entry gave no title (the stored one is
+    "(untitled)"), no date (the stored one is the day it was seen) and the page has one (not seen_at)."""
+    return {"retitle": not entry.title, "redate": entry.published is None and item.date != seen_at}
 
 
 def _finish(ctx: Context, source: SourceState, started: float, now: datetime, result: PollResult, *,

@@ -73,7 +73,7 @@ def print_summary(tally: Tally, out: TextIO, *, as_json: bool, dry_run: bool) ->
     from rich.table import Table
     table = Table("backfill", "count", box=None, pad_edge=False)
     labels = {"stored": "would store" if dry_run else "stored", "items_per_s": "items/s", "elapsed_s": "seconds"}
-    for key in ("discovered", *_COUNTERS, "units", "elapsed_s", "items_per_s"):
+    for key in ("discovered", *_COUNTERS, "retried", "recovered", "units", "elapsed_s", "items_per_s"):
         table.add_row(labels.get(key, key), str(fields[key]))
     console = Console(file=out, width=100)
     console.print(table)

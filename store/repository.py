@@ -600,17 +600,24 @@ def _insert_bands(db: _Cursor, item_id: int, fp: Fingerprint | None) -> None:
         db.executemany(db.writes.band, [{"band_key": key, "item_id": item_id} for key in dict.fromkeys(fp.band_keys)])
 
 
-def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int) -> list[tuple[int, FeedEntry]]:
-    """Items of the source whose article page failed transiently and may be tried again."""
-    rows = s.execute(select(t.Item.id, t.FeedEntry).join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id)
-                     .where(t.Item.source_id == source_id, t.Item.retry_page.is_(True),
-                            t.Item.page_attempts < max_attempts)
-                     .order_by(t.Item.id).limit(limit)).all()
+def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int, *, after: int = 0,
+                   before: datetime | None = None) -> list[tuple[int, FeedEntry]]:
+    """Items of the source whose article page failed transiently and may be tried again, by id: those after
+    item `after`, and last stored or tried before `before` when given."""
+    query = (select(t.Item.id, t.FeedEntry).join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id)
+             .where(t.Item.source_id == source_id, t.Item.retry_page.is_(True), t.Item.page_attempts < max_attempts,
+                    t.Item.id > after))
+    if before is not None:
+        query = query.where(t.Item.updated_at < before)
+    rows = s.execute(query.order_by(t.Item.id).limit(limit)).all()
     return [(item_id, _entry(row)) for item_id, row in rows]
 
 
-def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> None:
-    """Store a new attempt at an item's page: the body and derived fields when it worked.
+def update_page(s: Session, article_id: int, item: Item, *, now: datetime, retitle: bool = False,
+                redate: bool = False) -> None:
+    """Store a new attempt at an item's page: the body and derived fields when it worked. The title and date
+    stay as first stored (the feed's), unless `retitle` / `redate`: the entry gave none, so the stored ones
+    are stand-ins ("(untitled)", the day it was seen) and the page's are better. The slug stays.
 
     An item first stored without band keys (a short feed summary) gets the new text's keys, so later
     copies can find it; its cluster is not reconsidered."""
@@ -619,8 +626,10 @@ def update_page(s: Session, article_id: int, item: Item, *, now: datetime) -> No
     if item.failure is None:
         fields = _item_fields(item)
         fields.pop("page_attempts")
-        fields.pop("title")
-        fields.pop("date")
+        if not retitle:
+            fields.pop("title")
+        if not redate:
+            fields.pop("date")
         values.update(fields)
     s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
     if item.failure is None and item.fingerprint is not None:

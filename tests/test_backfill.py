@@ -394,6 +394,29 @@ def test_a_failed_page_listed_twice_is_one_failed_item_and_one_duplicate(tmp_pat
         assert (summary["stored"], summary["duplicates"], summary["failed"]) == (1, 1, 1), dry_run
 
 
+def test_a_rerun_tries_again_the_pages_that_failed_transiently(tmp_path, sqlite_url, empty_server):
+    """Regression: a page that failed transiently (a 503, a timeout) was stored without its body, marked to be
+    tried again, but only polls try pages again, and a URL list's or sitemap's source is never polled, while a
+    rerun found the item stored: it kept no body for good. A rerun now tries such pages once each."""
+    srv = empty_server
+    serve_articles(srv, [1, 3])
+    srv.route("/news/article-2/", status=503, body="busy", headers={"Content-Type": "text/plain"})
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"{srv.url(f'/news/article-{n}/')}\n" for n in (1, 2, 3)))
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, extra=FAST + "[poll]\nmax_article_attempts = 3\n"))
+    first = run_json(pw, "--urls", str(urls))
+    assert (first["stored"], first["failed"], first["retried"]) == (3, 1, 0)
+    assert run_json(pw, "--urls", str(urls))["recovered"] == 0  # still busy: one more try spent
+    serve_articles(srv, [2])
+    again = run_json(pw, "--urls", str(urls))
+    assert (again["stored"], again["retried"], again["recovered"]) == (0, 1, 1)
+    second = next(i for i in items(pw) if i["source_link"] == srv.url("/news/article-2/"))
+    assert second["failure"] is None and "Sentence 7 of article 2" in second["body_html"]
+    assert (second["title"], second["date"]) == ("Article 2 about storage", "2025-03-03T10:00:00Z")  # the page's
+    assert run_json(pw, "--urls", str(urls))["retried"] == 0  # nothing left to try
+    assert len(srv.hits_for("/news/article-1/")) == 1  # the pages that worked are never fetched again
+
+
 def test_urls_whose_scheme_is_in_capitals_are_urls(tmp_path, sqlite_url, empty_server):
     """Regression: `--feed HTTP://host/feed.xml` was read as a local file ("No such file or directory:
     '.../HTTP:/host/feed.xml'", exit 1), and a URL list's HTTPS://... lines were skipped without a word."""

@@ -59,6 +59,29 @@ def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, db_url
     assert "<h2>Project details</h2>" in helio["body_html"]
 
 
+def test_a_page_retried_takes_the_title_and_date_the_entry_did_not_give(tmp_path, sqlite_url, empty_server):
+    """Regression: a page tried again kept the stand-ins stored when it failed, "(untitled)" and the day it
+    was seen, though the entry had no title or date of its own and the page now gave both."""
+    srv = empty_server
+    srv.route("/feed.xml", headers={"Content-Type": "application/rss+xml"}, body=(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        f'<item><link>{srv.url("/news/1/")}</link><guid>n-1</guid></item></channel></rss>'))
+    srv.route("/news/1/", status=503, body="busy", headers={"Content-Type": "text/plain"})
+    pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(srv.url("/feed.xml"), "Wire")]))
+    pw("poll")
+    (item,) = _items(pw)
+    assert item["title"] == "(untitled)" and "HTTP 503" in item["failure"]
+    sentences = " ".join(f"Sentence {i} says the grid contract was signed." for i in range(8))
+    srv.route("/news/1/", headers={"Content-Type": "text/html; charset=utf-8"}, body=(
+        '<html><head><title>Grid contract signed</title><meta property="article:published_time" '
+        f'content="2025-03-04T09:00:00Z"></head><body><article><h1>Grid contract signed</h1><p>{sentences}</p>'
+        "</article></body></html>"))
+    pw("poll")
+    (item,) = _items(pw)
+    assert item["failure"] is None and (item["title"], item["date"]) == ("Grid contract signed", "2025-03-04T09:00:00Z")
+    assert item["url"].endswith("-untitled")  # the slug (the item's address, its QR code's name) stays
+
+
 def test_malformed_feed_stores_what_could_be_read_and_logs_the_problem(tmp_path, sqlite_url, server):
     feed = (IBN_SITE / "bdc/feed.xml").read_text().replace("__BASE__", server.base)
     broken = feed.replace("</channel>\n</rss>", "").replace("<title>Solid-State", "<title>Solid-State &bogus;")
