@@ -116,7 +116,7 @@ _WIRE_WORD = re.compile(r"wire|ibn|newsfile|prweb|\b(?:19|20)\d\d\b", re.IGNOREC
 # Also ACCESS Newswire's, which strip_dateline keeps (stored keys depend on what it strips).
 _WIRE_DATELINE = re.compile(
     r"""\s*[^\n]{0,250}?
-        (?: /\s*[A-Za-z][^/\n]{1,40}/\s*(?:--|—|–|-)                 # PITTSBURGH, May 15, 2025 /PRNewswire/ --
+        (?P<tag> /\s*[A-Za-z][^/\n]{1,40}/\s*(?:--|—|–|-)                 # PITTSBURGH, May 15, 2025 /PRNewswire/ --
           | \(\s*[A-Za-z][^()\n]{1,40}\)[^()/\n]{0,20}?(?:--|—|–|-)  # AUSTIN, Texas--(BUSINESS WIRE)--,
                                                                    # Dallas, TX (PRWEB) May 1, 2025 --
           | /\s*ACCESS\s*(?:Newswire|WIRE)\s*/[^/\n]{1,40}/           # NEW YORK, NY / ACCESS Newswire / May 15, 2025 /
@@ -262,6 +262,18 @@ def release_start(core: str, max_words: int) -> int | None:
         position = core.find("\n", min(found)) + 1
         if position == 0:
             return None
+
+
+def wire_dateline_end(text: str) -> int:
+    """Where ``text`` goes on after a wire's dateline opening it (``RENO, Nev., March 4, 2025 /PRNewswire/ --``,
+    ``AUSTIN, Texas--(BUSINESS WIRE)--``, ``VANCOUVER, BC / ACCESS Newswire / May 1, 2025 /``, or a page's
+    ``/PRNewswire/ --``); 0 without one. Summaries and descriptions start there (ingest.normalize). Stricter than
+    strip_dateline, which may cut more for keys: the wire must be named in the slashes or parentheses, so
+    "Acme reported results for fiscal 2025 – its best year" and "Acme Wireless (NASDAQ: AWI) - ..." stay whole."""
+    dateline = _WIRE_DATELINE.match(text)
+    if dateline and "\n" not in dateline.group(0).strip() and _WIRE_NAME.search(dateline["tag"]):
+        return dateline.end()
+    return 0
 
 
 def content_hash(text: str) -> str:

@@ -9,6 +9,8 @@ Field by field (see the seed 002 document):
   summary      the first sentences (<= 300 characters) of the feed's summary, else of the body from its first
                line that is no heading ("FOR IMMEDIATE RELEASE", a photo credit, a section title)
   description  the page's meta description, else the text; whole sentences (<= 160 characters), else cut at a word
+               Both start after a wire's dateline ("RENO, Nev., March 4, 2025 /PRNewswire/ -- "): lists and
+               cards show the news, not where and through whom it was sent. The body keeps it.
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
@@ -32,6 +34,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from ingest import decoding
+from ingest.dedup import wire_dateline_end
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
 from ingest.promo import Rules, classify, clean_text, without_boilerplate
@@ -80,8 +83,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None
     body_text = _clean(body.text, promo)
-    body_lead = _from_lead(body_text)
-    lead = _clean(feed_summary, promo, "summary") or body_lead
+    body_lead = _after_dateline(_from_lead(body_text))
+    lead = _after_dateline(_clean(feed_summary, promo, "summary")) or body_lead
     return Item(
         keys=entry_keys(entry),
         entry=entry,
@@ -138,13 +141,18 @@ def _from_lead(text: str) -> str:
     return text if is_heading(text[start:].strip()) else text[start:]
 
 
+def _after_dateline(text: str) -> str:
+    """`text` without the wire's dateline that opens it (ingest.dedup.wire_dateline_end)."""
+    return text[wire_dateline_end(text):]
+
+
 def _description(meta: str, text: str, rules: Rules | None) -> str:
     """The page's meta description without promotional sentences, else the text's first sentence; either
     cut to whole sentences, or at a word, as the summary is (a long meta description is no reason to end on
     half a word)."""
     if meta and rules:
         meta = without_boilerplate(meta, rules)
-    meta = " ".join(meta.split())
+    meta = _after_dateline(" ".join(meta.split()))  # PR Newswire's is "/PRNewswire/ -- Acme ..."
     return first_sentences(meta or text, DESCRIPTION_CHARS)
 
 

@@ -57,6 +57,7 @@ from ingest.dedup import (
     strip_wrapper,
     title_key,
     verify,
+    wire_dateline_end,
 )
 from ingest.minhash import band_keys, signature
 
@@ -258,6 +259,25 @@ def test_strip_tail_equals_its_first_definition_on_the_fixture_texts() -> None:
 )
 def test_strip_dateline(text: str, expected: str) -> None:
     assert strip_dateline(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("RENO, Nev., March 4, 2025 /PRNewswire/ -- Voltaris broke ground.", "Voltaris broke ground."),
+        ("/PRNewswire/ -- Voltaris broke ground.", "Voltaris broke ground."),  # PR Newswire's meta description
+        ("AUSTIN, Texas--(BUSINESS WIRE)--Helixa AI today launched.", "Helixa AI today launched."),
+        ("RENO, NV / ACCESS Newswire / March 4, 2025 / Voltaris broke ground.", "Voltaris broke ground."),
+        ("NEW YORK, May 15, 2025 (IBN) \u2013 China leads.", "China leads."),
+        # no wire named in slashes or parentheses: strip_dateline cuts some of these, a summary keeps them whole
+        ("LONDON, May 15, 2025 -- Acme said.", None),
+        ("Acme reported results for fiscal 2025 \u2013 its best year yet.", None),
+        ("Acme Wireless Inc. (NASDAQ: AWI) - the storage maker - said.", None),
+        ("Line one\nsecond line (GLOBE NEWSWIRE) -- text", None),
+    ],
+)
+def test_wire_dateline_end(text: str, rest: str | None) -> None:
+    assert text[wire_dateline_end(text):] == (text if rest is None else rest)
 
 
 # --- shingles, MinHash, LSH -----------------------------------------------------------------

@@ -134,6 +134,32 @@ def test_summary_and_description_start_at_the_lead_not_the_lines_above_it(pressw
     assert front["description"] == lead
 
 
+@pytest.mark.parametrize("dateline", [
+    "RENO, Nev., March 4, 2025 /PRNewswire/ -- ",
+    "AUSTIN, Texas--(BUSINESS WIRE)--",
+    "NEW YORK, March 4, 2025 (GLOBE NEWSWIRE) -- ",
+    "Toronto, Ontario--(Newsfile Corp. - March 4, 2025) - ",
+    "VANCOUVER, BC / ACCESS Newswire / March 4, 2025 / ",
+])
+def test_summary_and_description_start_after_the_wire_dateline(presswire_site, dateline):
+    lead = "Acme Corp. (NASDAQ: ACME) today announced a partnership with Globex Industries to deliver storage."
+    more = "<p>The agreement covers projects in twelve countries over the next five years.</p>" * 3
+    page = f"<html><body><article><p>{dateline}{lead}</p>{more}</article></body></html>"
+    front = presswire_site(summary_html=f"<p>{dateline}{lead}</p>", page=page)
+    assert front["summary"] == lead and front["description"] == lead  # from the feed's summary, the page's lead
+
+
+def test_a_meta_description_starts_after_the_wire_dateline_and_lookalikes_stay_whole(presswire_site):
+    meta = "/PRNewswire/ -- Acme Corp. today announced a partnership with Globex Industries."
+    lookalike = "Acme Wireless Inc. (NASDAQ: AWI) - the storage maker - reported results for fiscal 2025 – a record."
+    page = (f'<html><head><meta name="description" content="{meta}"></head><body><article>'
+            + f"<p>{lookalike} More storage sites are planned for next year in twelve countries.</p>" * 3
+            + "</article></body></html>")
+    front = presswire_site(summary_html=f"<p>{lookalike}</p>", page=page)
+    assert front["description"] == "Acme Corp. today announced a partnership with Globex Industries."
+    assert front["summary"] == lookalike
+
+
 def test_a_canonical_naming_the_home_page_is_not_the_source_link(presswire_site):
     body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
     front = presswire_site(page=f'<html><head><link rel="canonical" href="/"></head><body><article>{body}'
