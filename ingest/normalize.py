@@ -2,7 +2,8 @@
 
 Field by field (see the seed 002 document):
   title        the feed's title (as text: tags of an HTML title stripped, a plain-text one kept whole), else
-               the page's title
+               the page's title; without the source's or the site's name before or after it ("Acme wins |
+               Business Wire": ingest.pagemeta.without_site_name, which the page's title went through too)
   date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z".
                A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
                believed: the next one in that list is used.
@@ -37,6 +38,7 @@ from ingest import decoding
 from ingest.dedup import wire_dateline_end
 from ingest.extract import html_blocks
 from ingest.model import EntryKeys, Extraction, FeedEntry, Item, PromoResult
+from ingest.pagemeta import site_names, without_site_name
 from ingest.promo import Rules, classify, clean_text, without_boilerplate
 from ingest.sentences import ABBREVIATION, is_heading
 from ingest.urls import canonicalize, href_as_browsers_read, prefer_canonical
@@ -74,11 +76,12 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     page = _judge(page, feed_body)
     used_feed = not page.ok
     body = feed_body if used_feed else page
-    title = plain(entry.title) or " ".join(page.title.split()) or "(untitled)"
     date = (_believed(entry.published, seen_at) or _believed(page.date, seen_at) or seen_at).astimezone(timezone.utc)
     link = _web_url(page_url) or _web_url(entry.link)  # a followed teaser keeps its own URL
     canonical = None if page.followed_url else page.canonical  # checked there: http(s), same site
     source_link = prefer_canonical(link, canonical) if link else ""  # the page's rel=canonical, same site only
+    title = plain(entry.title) or " ".join(page.title.split())
+    title = without_site_name(title, site_names(source_link, source_name)) or "(untitled)"
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None

@@ -18,6 +18,9 @@ from lxml import etree
 from ingest.urls import absolute_http, registrable_domain
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
+# these are seldom inside a headline, unlike a dash ("Q3 Results - Revised", "Acme - the company that ...")
+_STRONG_SEPARATOR = re.compile(r"\s+(?:[|·»]|::)\s+")
+_PREFIX_END = re.compile(rf"{_TITLE_SEPARATOR.pattern}|:\s+")  # "Site | Headline", "Site: Headline"
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
 _NO_LANGUAGE = {"und", "mul", "zxx", "mis"}  # ISO 639 codes for undetermined, multiple, none, uncoded
@@ -100,38 +103,55 @@ def _ld_articles(ld: list[dict]) -> list[dict]:
 
 
 def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> str:
+    """The headline, without the site's name that og:title or <title> often add ("Acme wins | Business Wire")."""
+    sites = _site_names(meta, ld, url)
     for obj in _ld_articles(ld):
         if isinstance(obj.get("headline"), str) and obj["headline"].strip():
-            return _norm(obj["headline"])
+            return without_site_name(_norm(obj["headline"]), sites)
     if title := meta.get("og:title"):
-        return _norm(title)
+        return without_site_name(_norm(title), sites)
     h1s = [_norm("".join(h.itertext())) for h in tree.iter("h1")]
     if len(h1s) == 1 and h1s[0]:
         return h1s[0]
     if title := meta.get("twitter:title"):
-        return _norm(title)
+        return without_site_name(_norm(title), sites)
     title_el = next(tree.iter("title"), None)
-    text = _norm("".join(title_el.itertext())) if title_el is not None else ""
-    parts = _TITLE_SEPARATOR.split(text)  # "Headline | Site", "Headline - Section - Site", "Site :: Headline"
-    if len(parts) > 1:
-        sites = _site_names(meta, ld, url)
-        parts = [part for part in parts if _squash(part) not in sites] or parts
+    text = without_site_name(_norm("".join(title_el.itertext())) if title_el is not None else "", sites)
+    parts = _STRONG_SEPARATOR.split(text)  # "Headline | Section | Site" with a name we do not know
     return max(parts, key=lambda part: len(part.split()))  # the most words; a tie goes to the first part
 
 
+def without_site_name(title: str, sites: set[str]) -> str:
+    """`title` without a site's name (`sites`, squashed: site_names) before or after it: "Acme wins |
+    Business Wire", "Acme wins - GlobeNewswire - Business Wire", "InvestorBrandNetwork: Acme wins". Only a
+    whole first or last part that is such a name goes, so "Q3 Results - Revised" and "Acme - the company
+    that ..." stay whole (a title left with a site's name is better than one cut short)."""
+    while (ends := list(_TITLE_SEPARATOR.finditer(title))) and _squash(title[ends[-1].end():]) in sites:
+        title = title[:ends[-1].start()]
+    while (end := _PREFIX_END.search(title)) and _squash(title[:end.start()]) in sites and end.end() < len(title):
+        title = title[end.end():]
+    return title
+
+
+def site_names(url: str, *names: object) -> set[str]:
+    """What a site calls itself (`names`: its og:site_name, a source's name ...) and its host's name
+    ("wsj" and "wsj.com" for www.wsj.com), squashed; without_site_name drops them from titles."""
+    domain = registrable_domain(url)
+    return {_squash(name) for name in (*names, domain, domain.split(".")[0])
+            if isinstance(name, str) and name.strip()} - {""}
+
+
 def _site_names(meta: dict[str, str], ld: list[dict], url: str) -> set[str]:
-    """What the site calls itself (og:site_name, application-name, the JSON-LD publisher) and its host's
-    name ("wsj" and "wsj.com" for www.wsj.com), squashed."""
+    """What the page's site calls itself: og:site_name, application-name, the JSON-LD publisher, its host."""
     names = [meta.get("og:site_name"), meta.get("application-name")]
     names += [obj["publisher"].get("name") for obj in _ld_articles(ld) if isinstance(obj.get("publisher"), dict)]
-    domain = registrable_domain(url)
-    names += [domain, domain.split(".")[0]]
-    return {_squash(name) for name in names if isinstance(name, str) and name.strip()} - {""}
+    return site_names(url, *names)
 
 
 def _squash(text: str) -> str:
-    """Lowercase letters and digits only: "The Wall Street Journal" -> "thewallstreetjournal"."""
-    return _NOT_ALNUM.sub("", text).lower()
+    """Lowercase letters and digits only, "&" spelled out, without a leading "the" (hosts often drop it):
+    "The Wall Street Journal" -> "wallstreetjournal", "Flour & Ledger" -> "flourandledger" (flourandledger.com)."""
+    return _NOT_ALNUM.sub("", text.replace("&", "and")).lower().removeprefix("the")
 
 
 def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> datetime | None:

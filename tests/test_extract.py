@@ -238,9 +238,15 @@ def meta(head: str, body: str = "<p>x</p>", url: str = "https://wsj.example/a", 
      '{"@type": "NewsArticle", "publisher": {"name": "The Daily Ledger of Commerce"}}</script>',
      "https://ledger.example/a", "Rates up"),
     ('<title>Rates up | ValleyCourier.com</title>', "https://www.valleycourier.com/a", "Rates up"),
-    # otherwise the part with the most words, a tie going to the first ("Headline | Site" is the usual order)
+    # otherwise the part with the most words, a tie going to the first ("Headline | Site" is the usual order),
+    # between separators seldom inside a headline: a dash may be ("Q3 Results - Revised")
     ('<title>Fed holds rates steady | The Wall Street Journal</title>', "https://news.example/a",
      "Fed holds rates steady"),
+    ('<title>Q3 Results - Revised</title>', "https://news.example/a", "Q3 Results - Revised"),
+    ('<title>Acme - the company that makes widgets</title>', "https://news.example/a",
+     "Acme - the company that makes widgets"),
+    # og:title too, when it carries the site's name
+    ('<meta property="og:title" content="Rates up \u2013 ValleyCourier">', "https://www.valleycourier.com/a", "Rates up"),
 ])
 def test_title_from_the_title_element_drops_the_site_name(head, url, title):
     assert meta(head, url=url).title == title

@@ -160,6 +160,23 @@ def test_a_meta_description_starts_after_the_wire_dateline_and_lookalikes_stay_w
     assert front["summary"] == lookalike
 
 
+@pytest.mark.parametrize(("feed_title", "head", "title"), [
+    # the source's name ("Wire", see presswire_site) or the site's (og:site_name, the host) goes, on either side
+    ("Acme Wins a Contract | Wire", "", "Acme Wins a Contract"),
+    ("", '<meta property="og:title" content="Acme Wins a Contract | Business Wire">'
+         '<meta property="og:site_name" content="Business Wire">', "Acme Wins a Contract"),
+    ("", '<meta property="og:title" content="InvestorBrandNetwork: Acme Wins a Contract">'
+         '<meta property="og:site_name" content="InvestorBrandNetwork">', "Acme Wins a Contract"),
+    # any other text after a dash stays
+    ("Acme - the company that makes widgets | Wire", "", "Acme - the company that makes widgets"),
+    ("", "<title>Q3 Results - Revised</title>", "Q3 Results - Revised"),
+])
+def test_a_title_drops_the_source_or_site_name_and_nothing_else(presswire_site, feed_title, head, title):
+    body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
+    front = presswire_site(title=feed_title, page=f"<html><head>{head}</head><body><article>{body}</article></body></html>")
+    assert front["title"] == title
+
+
 def test_a_canonical_naming_the_home_page_is_not_the_source_link(presswire_site):
     body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
     front = presswire_site(page=f'<html><head><link rel="canonical" href="/"></head><body><article>{body}'
