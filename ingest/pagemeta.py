@@ -20,8 +20,8 @@ from ingest.urls import absolute_http, registrable_domain
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\u2013\u2014·»]|-|::)\s+")
 # these are seldom inside a headline, unlike a dash ("Q3 Results - Revised", "Acme - the company that ...")
 _STRONG_SEPARATOR = re.compile(r"\s+(?:[|·»]|::)\s+")
-_PREFIX_END = re.compile(rf"{_TITLE_SEPARATOR.pattern}|:\s+")  # "Site | Headline", "Site: Headline"
 _NOT_ALNUM = re.compile(r"[\W_]+")
+_LEADING_THE = re.compile(r"^\W*the\s+", re.IGNORECASE)  # the word, not "Theranos"
 _LANG = re.compile(r"^[a-zA-Z]{2,3}(?=$|[-_])")
 _NO_LANGUAGE = {"und", "mul", "zxx", "mis"}  # ISO 639 codes for undetermined, multiple, none, uncoded
 _PUBLISHED = re.compile(r"(?:^|[\s_-])published(?:$|[\s_-])", re.IGNORECASE)  # not "unpublished"
@@ -123,12 +123,13 @@ def _title(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str)
 
 def without_site_name(title: str, sites: set[str]) -> str:
     """`title` without a site's name (`sites`, squashed: site_names) before or after it: "Acme wins |
-    Business Wire", "Acme wins - GlobeNewswire - Business Wire", "InvestorBrandNetwork: Acme wins". Only a
+    Business Wire", "Acme wins - GlobeNewswire - Business Wire", "InvestorBrandNetwork | Acme wins". Only a
     whole first or last part that is such a name goes, so "Q3 Results - Revised" and "Acme - the company
-    that ..." stay whole (a title left with a site's name is better than one cut short)."""
+    that ..." stay whole (a title left with a site's name is better than one cut short); so does a name before
+    a colon, which is how headlines name their subject ("Acme: Q3 Results Beat Estimates" on acme.com)."""
     while (ends := list(_TITLE_SEPARATOR.finditer(title))) and _squash(title[ends[-1].end():]) in sites:
         title = title[:ends[-1].start()]
-    while (end := _PREFIX_END.search(title)) and _squash(title[:end.start()]) in sites and end.end() < len(title):
+    while (end := _TITLE_SEPARATOR.search(title)) and _squash(title[:end.start()]) in sites:
         title = title[end.end():]
     return title
 
@@ -151,7 +152,7 @@ def _site_names(meta: dict[str, str], ld: list[dict], url: str) -> set[str]:
 def _squash(text: str) -> str:
     """Lowercase letters and digits only, "&" spelled out, without a leading "the" (hosts often drop it):
     "The Wall Street Journal" -> "wallstreetjournal", "Flour & Ledger" -> "flourandledger" (flourandledger.com)."""
-    return _NOT_ALNUM.sub("", text.replace("&", "and")).lower().removeprefix("the")
+    return _NOT_ALNUM.sub("", _LEADING_THE.sub("", text.replace("&", "and"))).lower()
 
 
 def _date(tree: etree._Element, meta: dict[str, str], ld: list[dict], url: str) -> datetime | None:

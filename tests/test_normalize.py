@@ -165,8 +165,13 @@ def test_a_meta_description_starts_after_the_wire_dateline_and_lookalikes_stay_w
     ("Acme Wins a Contract | Wire", "", "Acme Wins a Contract"),
     ("", '<meta property="og:title" content="Acme Wins a Contract | Business Wire">'
          '<meta property="og:site_name" content="Business Wire">', "Acme Wins a Contract"),
-    ("", '<meta property="og:title" content="InvestorBrandNetwork: Acme Wins a Contract">'
+    ("", '<meta property="og:title" content="InvestorBrandNetwork | Acme Wins a Contract">'
          '<meta property="og:site_name" content="InvestorBrandNetwork">', "Acme Wins a Contract"),
+    ("", '<meta property="og:title" content="Theranos News | Acme Wins a Contract">'
+         '<meta property="og:site_name" content="Ranos News">', "Theranos News | Acme Wins a Contract"),
+    # a name before a colon is the headline's subject
+    ("", '<meta property="og:title" content="Acme: Q3 Results Beat Estimates">'
+         '<meta property="og:site_name" content="Acme">', "Acme: Q3 Results Beat Estimates"),
     # any other text after a dash stays
     ("Acme - the company that makes widgets | Wire", "", "Acme - the company that makes widgets"),
     ("", "<title>Q3 Results - Revised</title>", "Q3 Results - Revised"),
