@@ -13,6 +13,9 @@ cannot happen: there is no second lookup. TLS still verifies the certificate aga
 the server_hostname of the handshake). Every redirect hop is a new request and goes through the same check.
 We chose this over rewriting URLs to IPs because it needs no Host/SNI juggling.
 
+The lookup itself has a deadline too (the connect timeout, or less when the response's deadline comes first):
+getaddrinfo has none of its own, so it runs in a daemon thread that is left behind when it is given up.
+
 The same connection enforces a per-response deadline (`deadline(seconds)`): every socket read and write
 waits at most until the deadline, so a server that drips headers or body one byte at a time is cut at
 total_timeout.
@@ -28,7 +31,9 @@ import ipaddress
 import select
 import socket
 import ssl
+import threading
 import time
+from concurrent import futures
 from typing import Iterable, Iterator
 
 from ingest.errors import ConfigError
@@ -46,6 +51,8 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "192.0.0.192",  # Oracle Cloud
 ))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+MAX_LOOKUPS = 32  # DNS lookups in progress at once in this process, the stalled ones given up on included
+_LOOKUPS = threading.BoundedSemaphore(MAX_LOOKUPS)
 
 # The deadline of the response being read in this thread (monotonic seconds), set by `deadline()`.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("presswire_deadline", default=None)
@@ -123,10 +130,11 @@ def _network(text: str) -> IPNetwork:
                           f"or \"127.0.0.1/32\" ({exc})") from exc
 
 
-def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[str]:
-    """Resolve `host` once and return the addresses the policy allows; AddressRefused when there are none."""
+def resolve_allowed(host: str, port: int, policy: AddressPolicy, timeout: float | None = None) -> list[str]:
+    """Resolve `host` once (within `timeout` seconds, see `lookup`) and return the addresses the policy
+    allows; AddressRefused when there are none."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
         if getattr(exc, "errno", None) == socket.EAI_AGAIN:
             raise ResolverUnavailable(f"cannot resolve host {host!r} for now: {exc}") from exc
@@ -140,6 +148,43 @@ def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[str]:
         raise AddressRefused(f"refused to connect to {host}: {'; '.join(refusals)} "
                              "(allow it with [http] allow_networks)")
     return allowed
+
+
+def lookup(host: str, port: int, timeout: float | None) -> list[tuple]:
+    """socket.getaddrinfo(host, port) for a TCP connection, given up after `timeout` seconds (None: no limit)
+    with a TimeoutError that names the host.
+
+    getaddrinfo has no timeout: a resolver that never answers held a poll (or a backfill thread) for as
+    long as the system resolver liked (5 s x attempts x name servers, or far longer). So a name is looked
+    up in a daemon thread of its own, which is left to end by itself when it is given up on. At most
+    MAX_LOOKUPS run at once, so lookups stalled at a silent resolver cannot pile up threads: past that, a
+    lookup waits for one of them to end, within its own timeout. An IP address needs no resolver (nor a
+    thread, ~0.1 ms of CPU)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    started = time.monotonic()
+    if not _LOOKUPS.acquire(timeout=timeout):
+        raise TimeoutError(f"DNS lookup for {host} took over {timeout:.3g}s "
+                           f"(all {MAX_LOOKUPS} lookup threads were waiting for the resolver)")
+    answer: futures.Future[list[tuple]] = futures.Future()
+    threading.Thread(target=_lookup_into, args=(answer, host, port), name=f"presswire-dns {host}", daemon=True).start()
+    left = None if timeout is None else timeout - (time.monotonic() - started)
+    if not futures.wait([answer], left).done:
+        raise TimeoutError(f"DNS lookup for {host} took over {timeout:.3g}s")
+    return answer.result()
+
+
+def _lookup_into(answer: futures.Future, host: str, port: int) -> None:
+    try:
+        answer.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    except BaseException as exc:  # gaierror, UnicodeError for a label idna refuses: the caller's to judge
+        answer.set_exception(exc)
+    finally:
+        _LOOKUPS.release()
 
 
 @contextlib.contextmanager
@@ -173,7 +218,7 @@ def open_socket(host: str, port: int, policy: AddressPolicy, timeout: float) -> 
     """A TCP connection to `host`, opened to an address the policy allows (the host is resolved once, here);
     AddressRefused when there is none, the last connection error when none of them answers."""
     last_error: OSError | None = None
-    for address in resolve_allowed(host, port, policy):
+    for address in resolve_allowed(host, port, policy, _read_timeout(timeout)):
         try:
             sock = socket.create_connection((address, port), _read_timeout(timeout))  # an IP: no lookup
         except OSError as exc:

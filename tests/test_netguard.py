@@ -9,12 +9,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import threading
+import time
 
 import pytest
 
 from conftest import ALLOW_LOOPBACK, Presswire, log_events, write_config
 from fixtures.server import FixtureServer
 from ingest.errors import ConfigError, PermanentFetchError, TransientFetchError
+from ingest import netguard
 from ingest.fetch import Fetcher
 from ingest.netguard import AddressPolicy, AddressRefused, address_kind, resolve_allowed
 from ingest.settings import HttpSettings
@@ -151,6 +154,51 @@ def test_a_resolver_that_cannot_answer_for_now_is_a_transient_failure(monkeypatc
     monkeypatch.setattr(socket, "getaddrinfo", failing)
     with _fetcher("127.0.0.1/32") as fetcher, pytest.raises(error, match="cannot resolve host 'wire.example'"):
         fetcher.get("http://wire.example/feed.xml")
+
+
+@pytest.fixture
+def stalling_resolver(monkeypatch):
+    """Lookups of names ending in ".stall" hang (as at a resolver that never answers) until the returned event
+    is set, then answer 127.0.0.1; the resolver is replaced: no real one can be made to stall on demand here."""
+    real, answered = socket.getaddrinfo, threading.Event()
+
+    def stalling(host, port, *args, **kwargs):
+        if host.endswith(".stall"):
+            answered.wait(10)
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalling)
+    yield answered
+    answered.set()
+
+
+def test_a_dns_lookup_that_never_answers_is_given_up_at_the_connect_timeout(stalling_resolver, server):
+    port = server.base.rsplit(":", 1)[1]
+    with Fetcher(HttpSettings(retries=0, allow_networks=["127.0.0.1/32"], connect_timeout=0.5)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(TransientFetchError, match=r"DNS lookup for wire\.stall took over 0\.5s"):
+            fetcher.get(f"http://wire.stall:{port}/bdc/feed.xml")
+        assert time.monotonic() - started < 3
+        stalling_resolver.set()  # the resolver answers again: so does the name
+        assert b"<rss" in fetcher.get(f"http://wire.stall:{port}/bdc/feed.xml").content
+
+
+def test_lookups_stalled_at_the_resolver_hold_at_most_max_lookups_threads(monkeypatch, stalling_resolver):
+    monkeypatch.setattr(netguard, "MAX_LOOKUPS", 2)
+    monkeypatch.setattr(netguard, "_LOOKUPS", threading.BoundedSemaphore(2))
+    policy = AddressPolicy(["127.0.0.1/32"])
+    for name in ("a.stall", "b.stall", "c.stall"):
+        with pytest.raises(TimeoutError, match=f"DNS lookup for {name} took over 0.2s"):
+            resolve_allowed(name, 80, policy, timeout=0.2)
+    lookups = [t for t in threading.enumerate() if t.name.startswith("presswire-dns")]
+    assert sorted(t.name for t in lookups) == ["presswire-dns a.stall", "presswire-dns b.stall"]  # c found none
+    with pytest.raises(TimeoutError, match="all 2 lookup threads were waiting for the resolver"):
+        resolve_allowed("localhost", 80, policy, timeout=0.2)
+    stalling_resolver.set()
+    for thread in lookups:
+        thread.join(5)
+    assert resolve_allowed("c.stall", 80, policy, timeout=5) == ["127.0.0.1"]
 
 
 def test_bad_allow_networks_is_a_config_error(tmp_path, sqlite_url):
