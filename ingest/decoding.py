@@ -38,6 +38,10 @@ class CorruptEncoding(Exception):
     pass
 
 
+class TruncatedEncoding(Exception):
+    """The body ended inside its compressed stream: cut short on the way (worth asking again), not corrupt."""
+
+
 def decoded(raw: Iterable[bytes], content_encoding: str | None) -> Iterator[bytes]:
     """The decoded body of `raw` chunks sent with `content_encoding` (applied in the listed order)."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
@@ -52,7 +56,11 @@ def decoded(raw: Iterable[bytes], content_encoding: str | None) -> Iterator[byte
 
 
 def _inflate(chunks: Iterable[bytes], coding: str) -> Iterator[bytes]:
-    """Inflate a gzip/deflate stream, STEP bytes at a time; a truncated stream gives what it holds.
+    """Inflate a gzip/deflate stream, STEP bytes at a time; TruncatedEncoding when the body ends inside it.
+
+    A body without a Content-Length (chunked, or ended by closing the connection) that a server or proxy
+    cut short looks whole to HTTP: only the compressed stream can tell, by not having reached its end (read
+    as it was, part of a page or feed was stored as the whole of it).
 
     Concatenated gzip members are all inflated (as gzip(1) does); junk after the last one is ignored."""
     decomp, members, pending = None, 0, b""
@@ -76,6 +84,8 @@ def _inflate(chunks: Iterable[bytes], coding: str) -> Iterator[bytes]:
                 if coding == "deflate":
                     return
                 data, decomp = decomp.unused_data, None
+    if decomp is not None or (pending and not members):  # a stream begun and not ended (1 byte: begun)
+        raise TruncatedEncoding(f"body cut short: its {coding} stream ends unfinished")
 
 
 def _drain(decomp, data: bytes) -> Iterator[bytes]:

@@ -117,6 +117,8 @@ class Fetcher:
             raise
         except netguard.AddressRefused as exc:
             raise PermanentFetchError(url, str(exc)) from exc
+        except decoding.TruncatedEncoding as exc:  # as transient as a body cut short of its Content-Length
+            raise TransientFetchError(url, str(exc)) from exc
         except (decoding.UnsupportedEncoding, decoding.CorruptEncoding) as exc:
             raise PermanentFetchError(url, str(exc)) from exc
         except TimeoutError as exc:  # socket.timeout, and the deadline's own

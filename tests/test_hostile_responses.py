@@ -13,12 +13,13 @@ import itertools
 import time
 import tracemalloc
 import zlib
+from typing import Iterator
 
 import pytest
 
 from conftest import Presswire, log_events, write_config
 from hostile import HTML_TYPE, RSS_TYPE, item, items, poll_event, presswire_for, rss, source_state
-from ingest.errors import PermanentFetchError
+from ingest.errors import PermanentFetchError, TransientFetchError
 from ingest.fetch import Fetcher
 from ingest.settings import HttpSettings
 
@@ -193,17 +194,62 @@ def _cut_short(body: bytes, headers: dict[str, str]) -> dict:
     return dict(body=lambda _h: iter([body[:len(body) // 2]]), headers={**headers, "Content-Length": str(len(body))})
 
 
-def test_a_page_cut_short_by_the_server_is_no_article_and_is_tried_again(tmp_path, sqlite_url, empty_server):
+def _compressed(body: bytes, coding: str) -> bytes:
+    """`body` compressed with `coding` ("gzip", "deflate" zlib-wrapped, "raw-deflate")."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, {"gzip": 31, "deflate": 15, "raw-deflate": -15}[coding])
+    return compressor.compress(body) + compressor.flush()
+
+
+def _chunked(body: bytes) -> Iterator[bytes]:
+    """`body` in the chunked transfer coding, properly ended: HTTP sees a whole body."""
+    yield b"%x\r\n%s\r\n" % (len(body), body)
+    yield b"0\r\n\r\n"
+
+
+def _compressed_route(body: bytes, headers: dict[str, str], coding: str = "gzip", framing: str = "close",
+                      cut: str | None = "half") -> dict:
+    """A route that sends `body` compressed with `coding`, without a Content-Length, and stops `cut` ("half" its
+    compressed stream, "trailer": all but its last 4 bytes, of the gzip or zlib trailer; None: nowhere), then
+    ends the body as `framing` has it ("close": by closing the connection; "chunked": with the last chunk)."""
+    stream = _compressed(body, coding)
+    sent = {"half": stream[:len(stream) // 2], "trailer": stream[:-4], None: stream}[cut]
+    return dict(body=lambda _h: _chunked(sent) if framing == "chunked" else iter([sent]),
+                headers={**headers, "Content-Encoding": coding.removeprefix("raw-"),
+                         **({"Transfer-Encoding": "chunked"} if framing == "chunked" else {})})
+
+
+@pytest.mark.parametrize("cut", ["half", "trailer"])
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+def test_a_compressed_body_cut_short_without_a_content_length_is_a_transient_failure(empty_server, coding, framing,
+                                                                                     cut):
+    """Without a Content-Length only the compressed stream can tell that the body is not whole: it never ends."""
+    body = rss("".join(item(f"g{n}", f"Story {n}", f"https://wire.example/{n}") for n in range(50))).encode()
+    empty_server.route("/cut.xml", **_compressed_route(body, RSS_TYPE, coding, framing, cut))
+    empty_server.route("/whole.xml", **_compressed_route(body, RSS_TYPE, coding, framing, cut=None))
+    with Fetcher(HttpSettings(retries=0, allow_networks=("127.0.0.1/32",))) as fetcher:
+        with pytest.raises(TransientFetchError, match=f"/cut.xml: body cut short: its "
+                                                      f"{coding.removeprefix('raw-')} stream ends unfinished"):
+            fetcher.get(empty_server.url("/cut.xml"))
+        assert fetcher.get(empty_server.url("/whole.xml")).content == body  # the control: sent whole, read whole
+
+
+@pytest.mark.parametrize("route, failure", [
+    (_cut_short, "connection closed after {half} of the {whole} bytes of its Content-Length"),
+    (functools.partial(_compressed_route, framing="chunked"), "body cut short: its gzip stream ends unfinished"),
+], ids=["content-length", "gzip-chunked"])
+def test_a_page_cut_short_by_the_server_is_no_article_and_is_tried_again(tmp_path, sqlite_url, empty_server,
+                                                                         route, failure):
     sentences = " ".join(f"Sentence {n} tells the whole story of the storage contract in detail." for n in range(40))
     page = f"<html><body><article><h1>Story</h1><p>{sentences}</p><p>The last paragraph.</p></article></body></html>"
-    empty_server.route("/story/", **_cut_short(page.encode(), HTML_TYPE))
+    empty_server.route("/story/", **route(page.encode(), HTML_TYPE))
     empty_server.route("/feed.xml", body=rss(item("s1", "Story", empty_server.url("/story/"), "The feed's summary.")),
                        headers=RSS_TYPE)
     pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
     assert poll_event(pw)["status"] == "ok"
     [stored] = items(pw)
-    assert f"connection closed after {len(page) // 2} of the {len(page)} bytes of its Content-Length" \
-        in stored["failure"] and empty_server.url("/story/") in stored["failure"]
+    assert failure.format(half=len(page) // 2, whole=len(page)) in stored["failure"] \
+        and empty_server.url("/story/") in stored["failure"]
     assert stored["method"] == "feed"  # not the half page, as if it were the article
     empty_server.route("/story/", body=page, headers=HTML_TYPE)
     assert poll_event(pw)["retried"] == 1
