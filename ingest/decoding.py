@@ -9,7 +9,7 @@ the raw bytes instead and inflates them here in steps of at most STEP bytes, so 
 sees every step and a compression bomb is cut at max_bytes with memory bounded by max_bytes + a few steps.
 
 Supported: identity, gzip (also x-gzip, concatenated members), deflate (zlib-wrapped or raw), and chains
-of those ("gzip, gzip"). Anything else (br, zstd, compress) is refused: we never ask for it.
+of those ("gzip, gzip"; MAX_CODINGS at most). Anything else (br, zstd, compress) is refused: we never ask for it.
 
 Text: `repair_utf8` reads a document meant as UTF-8 that holds stray bytes of a legacy charset (a
 Windows-1252 item pasted into a UTF-8 feed) byte sequence by sequence instead of as one charset, and
@@ -26,6 +26,7 @@ import zlib
 from typing import Iterable, Iterator, TypeVar
 
 STEP = 64 * 1024  # most bytes one decompress call may produce
+MAX_CODINGS = 5  # gzip/deflate layers undone at most (curl's limit too); each is a generator wrapping the last
 
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
@@ -48,6 +49,9 @@ def decoded(raw: Iterable[bytes], content_encoding: str | None) -> Iterator[byte
     for coding in codings:
         if coding != "identity" and coding not in _WBITS:
             raise UnsupportedEncoding(f"unsupported Content-Encoding {coding!r} (presswire asks for gzip, deflate)")
+    layers = len(codings) - codings.count("identity")
+    if layers > MAX_CODINGS:  # "gzip, gzip, ..." 2,000 times nested 2,000 generators: a RecursionError, no error
+        raise UnsupportedEncoding(f"Content-Encoding of {layers} codings (presswire undoes at most {MAX_CODINGS})")
     chunks: Iterable[bytes] = raw
     for coding in reversed(codings):
         if coding != "identity":

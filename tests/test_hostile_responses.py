@@ -107,6 +107,21 @@ def test_codings_presswire_never_asks_for_are_refused_not_passed_through(tmp_pat
     assert empty_server.hits_for("/feed.xml")[0]["accept-encoding"] == "gzip, deflate"  # never br
 
 
+def test_a_chain_of_thousands_of_codings_fails_its_item_not_the_poll(tmp_path, sqlite_url, empty_server):
+    """Each coding is a layer of decoding; 2,000 of them ended the whole poll with a RecursionError."""
+    feed = rss(item("p", "Page", empty_server.url("/page/"), "The feed's summary.")).encode()
+    for _ in range(5):  # the most presswire undoes: read
+        feed = gzip.compress(feed)
+    empty_server.route("/feed.xml", body=feed, headers={**RSS_TYPE, "Content-Encoding": "gzip, " * 4 + "gzip"})
+    empty_server.route("/page/", body=gzip.compress(b"<html><body><p>Page.</p></body></html>"),
+                       headers={**HTML_TYPE, "Content-Encoding": ", ".join(["gzip"] * 2000)})
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    [stored] = items(pw)
+    assert "Content-Encoding of 2000 codings (presswire undoes at most 5)" in stored["failure"]
+    assert stored["body_html"] == "<p>The feed's summary.</p>"
+
+
 def test_a_corrupt_gzip_body_is_a_clear_error(tmp_path, sqlite_url, empty_server):
     empty_server.route("/feed.xml", body=b"\x1f\x8b\x08\x00" + b"not really gzip" * 10,
                        headers={**RSS_TYPE, "Content-Encoding": "gzip"})
