@@ -168,19 +168,22 @@ def page_content(content: bytes, content_type: str) -> bytes | str:
     by their <meta charset> or by guessing).
 
     Valid UTF-8 is UTF-8 whatever the header says (a server's default "charset=iso-8859-1" on a UTF-8 page;
-    real Windows-1252 text with accents is never valid UTF-8). Declared UTF-8 with stray legacy bytes is
-    repaired byte by byte (repair_utf8). Any other declared charset decodes the page here: guessing from the
-    bytes got short pages wrong ("crème brûlée" read as Central European)."""
+    real Windows-1252 text with accents is never valid UTF-8), but for declared UTF-16 or UTF-32 with NUL
+    bytes: ASCII text in those is valid UTF-8 too (a NUL after every letter), and was read so, as no text.
+    Declared UTF-8 with stray legacy bytes is repaired byte by byte (repair_utf8). Any other declared charset
+    decodes the page here: guessing from the bytes got short pages wrong ("crème brûlée" read as Central
+    European)."""
     if content.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return content
     charset = _charset(content_type)
     if charset is None:
         return content
-    try:
-        content.decode("utf-8")
-        return content
-    except UnicodeDecodeError:
-        pass
+    if not (charset.startswith(("utf-16", "utf-32")) and b"\x00" in content):
+        try:
+            content.decode("utf-8")
+            return content
+        except UnicodeDecodeError:
+            pass
     if charset == "utf-8":
         return repair_utf8(content) or content
     text = content.decode(_WHATWG.get(charset, charset), "replace")

@@ -169,3 +169,19 @@ def test_an_article_page_is_read_in_the_charset_its_http_header_gives(tmp_path, 
     assert PAGE_TEXT.strip() in body
     if content_type.endswith("utf-8"):
         assert "Œuvre" in body
+
+
+@pytest.mark.parametrize("charset", ["utf-16le", "utf-16be", "utf-16", "utf-32le"])
+def test_an_article_page_in_utf16_or_utf32_without_a_byte_order_mark_is_read_in_its_http_charset(
+        tmp_path, sqlite_url, empty_server, charset):
+    """ASCII text in UTF-16 (or UTF-32) is also valid UTF-8, with a NUL after each letter: read as UTF-8, the
+    page had no text."""
+    paragraph = "Plain paragraph of the article with enough words to be kept as the body of the page. "
+    page = f"<html><body><article>{f'<p>{paragraph}</p>' * 6}</article></body></html>"
+    encoded = page.encode("utf-16-le" if charset == "utf-16" else charset)  # "utf-16" without a BOM: little-endian
+    empty_server.route("/page/", body=encoded, headers={"Content-Type": f"text/html; charset={charset}"})
+    empty_server.route("/feed.xml", body=_feed(item("p", "Page", empty_server.url("/page/"))).encode(), headers=XML)
+    pw = presswire_for(tmp_path, sqlite_url, empty_server.url("/feed.xml"))
+    assert poll_event(pw)["status"] == "ok"
+    [stored] = items(pw)
+    assert stored["failure"] is None and paragraph.strip() in stored["body_html"]
