@@ -277,8 +277,9 @@ def schema() -> list[str]:
 def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: random.Random) -> None:
     """Insert synthetic items start..stop-1: random hashes and band keys, dates over a year, staged in a
     plain table and moved into item_bands in key order (fast bulk load: full pages, the best case for size)."""
-    conn.execute("CREATE TEMP TABLE staging (band_key BIGINT, item_id INTEGER)")
+    conn.execute("CREATE TEMP TABLE staging (band_key BIGINT, item_day INTEGER, item_id INTEGER)")
     chunk = 50_000
+    first_day = (dt.date(2025, 1, 1) - dt.date(1970, 1, 1)).days  # item_day: days since 1970-01-01
     for first in range(start, stop, chunk):
         ids = range(first + 1, min(first + chunk, stop) + 1)
         conn.executemany(
@@ -287,9 +288,10 @@ def fill(conn: sqlite3.Connection, start: int, stop: int, bands: int, rng: rando
               rng.randbytes(16).hex(), rng.randbytes(16).hex(), 300, bands) for i in ids),
         )
         keys = struct.unpack(f"<{len(ids) * bands}q", rng.randbytes(8 * len(ids) * bands))
-        owners = (i for i in ids for _ in range(bands))
-        conn.executemany("INSERT INTO staging VALUES (?, ?)", zip(keys, owners))
-    conn.execute("INSERT INTO item_bands SELECT band_key, item_id FROM staging ORDER BY band_key, item_id")
+        owners = ((first_day + i % 525_600 // 1440, i) for i in ids for _ in range(bands))
+        conn.executemany("INSERT INTO staging VALUES (?, ?, ?)", ((key, day, i) for key, (day, i) in zip(keys, owners)))
+    conn.execute("INSERT INTO item_bands SELECT band_key, item_day, item_id FROM staging "
+                 "ORDER BY band_key, item_day, item_id")
     conn.execute("DROP TABLE staging")
     conn.commit()
 

@@ -176,7 +176,7 @@ class DedupSettings:
     min_shingles: int = 40  # shorter texts are matched by title + date only
     title_window_days: int = 2  # how far apart the dates of two short copies with the same title may be
     near_window_days: int = 3  # how far apart the dates of two near copies (not equal by content hash) may be
-    max_candidates: int = 50  # stored items verified per new item, newest first
+    max_candidates: int = 50  # stored items verified per new item, nearest in date first
     wire_domains: tuple[str, ...] = WIRE_DOMAINS  # a copy from these is preferred as the canonical one
 
 

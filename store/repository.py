@@ -13,7 +13,7 @@ import hashlib
 import operator
 import posixpath
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Iterator, Protocol, Sequence
 
 from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
@@ -297,7 +297,7 @@ def _find_copy(db: Session | Connection | _Cursor, item: Item, judge: DuplicateJ
     months share band keys; the judge would turn them down). The judge counts calendar days: a day more here."""
     db = _Cursor.of(db)
     fp = item.fingerprint
-    band_ids = _band_candidates(db, fp.band_keys, judge.max_candidates) if fp.band_keys else []
+    band_ids = _band_candidates(db, fp.band_keys, _day(item.date), judge.max_candidates) if fp.band_keys else []
     if band_ids:
         exact = db.scalar(_EXACT_QUERY, {"content_hash": fp.content_hash})
         if exact is not None:
@@ -313,26 +313,53 @@ def _find_copy(db: Session | Connection | _Cursor, item: Item, judge: DuplicateJ
                                          r.shingle_count) for r in rows])
 
 
-def _band_candidates(db: Session | Connection | _Cursor, keys: Sequence[int], limit: int) -> list[int]:
-    """Items sharing an LSH band key with `keys`, newest first, at most `limit`.
+def _band_candidates(db: Session | Connection | _Cursor, keys: Sequence[int], day: int, limit: int) -> list[int]:
+    """Items sharing an LSH band key with `keys`, those dated nearest to `day` (_day) first, at most `limit`.
 
-    One statement of per-key backward scans of the (band_key, item_id) primary key, each stopping after
-    `limit` rows, merged here: the newest `limit` of their union are exactly the newest `limit` items
-    sharing any key (an item among those is among the newest `limit` of each key it has). On SQLite a
-    single `band_key IN (...)` with DISTINCT and ORDER BY builds three temporary B-trees per lookup (the
-    IN list, DISTINCT, ORDER BY), which cost more than the index seeks and page-fault fresh memory."""
+    Nearest by date, not newest by id: in a newest-first backfill (or an import of older items) the newest
+    items sharing a key are look-alikes of later days (a company's daily notices share keys), which the
+    window drops, and a copy's original, stored before them, was never seen. Ordered by distance in days,
+    the earlier day first at equal distance; on one day, items of `day` and the days before it newest
+    first (a poll's common case: as before), items of the days after it oldest first (each scan's order).
+
+    One statement of two scans per key of the (band_key, item_day, item_id) primary key, from `day`
+    backward and forward, each stopping after `limit` rows, merged here: the nearest `limit` of their
+    union are exactly the nearest `limit` items sharing any key (an item among those is among the nearest
+    `limit` on its side of each key it has). Scans are not cut at the dedup window: a row of any date
+    tells _find_copy that some item shares a key (an exact copy's content hash is then looked up, whatever
+    its date), and `limit` bounds them. On SQLite a single `band_key IN (...)` with DISTINCT and ORDER BY
+    builds three temporary B-trees per lookup (the IN list, DISTINCT, ORDER BY), which cost more than the
+    index seeks and page-fault fresh memory."""
     keys = list(dict.fromkeys(keys))
-    found = _Cursor.of(db).scalars(_band_query(len(keys)),
-                                   {"limit": limit} | {f"k{i}": key for i, key in enumerate(keys)})
-    return sorted(set(found), reverse=True)[:limit]
+    found = _Cursor.of(db).rows(_band_query(len(keys)),
+                                {"day": day, "limit": limit} | {f"k{i}": key for i, key in enumerate(keys)})
+    nearest = sorted(set(found), key=lambda row: (abs(row[1] - day), row[1] > day,
+                                                  row[0] if row[1] > day else -row[0]))
+    return [item_id for item_id, _ in nearest[:limit]]
 
 
 @functools.lru_cache(maxsize=64)  # 20 keys, or up to 40 with a second head (ingest.dedup.release_start)
 def _band_query(n_keys: int) -> CompoundSelect:
-    """`n_keys` newest-first scans of item_bands, bound as :k0.. and :limit (built once per key count)."""
-    scans = [select(t.ItemBand.item_id).where(t.ItemBand.band_key == bindparam(f"k{i}", type_=t.ItemBand.band_key.type))
-             .order_by(t.ItemBand.item_id.desc()).limit(bindparam("limit")).subquery(f"b{i}") for i in range(n_keys)]
-    return union_all(*(select(scan.c.item_id) for scan in scans))
+    """`n_keys` pairs of scans of item_bands, from :day backward and forward, bound as :k0.., :day and
+    :limit (built once per key count)."""
+    band, day = t.ItemBand, bindparam("day", type_=t.ItemBand.item_day.type)
+    scans = []
+    for i in range(n_keys):
+        key = band.band_key == bindparam(f"k{i}", type_=band.band_key.type)
+        scans += [select(band.item_id, band.item_day).where(key, band.item_day <= day)
+                  .order_by(band.item_day.desc(), band.item_id.desc()).limit(bindparam("limit")).subquery(f"b{i}"),
+                  select(band.item_id, band.item_day).where(key, band.item_day > day)
+                  .order_by(band.item_day, band.item_id).limit(bindparam("limit")).subquery(f"a{i}")]
+    return union_all(*(select(scan.c.item_id, scan.c.item_day) for scan in scans))
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def _day(when: datetime) -> int:
+    """item_bands.item_day of an item dated `when`: its UTC calendar day as days since 1970-01-01 (the judge
+    compares the calendar days of UTC dates)."""
+    return (when.astimezone(timezone.utc).date() - _EPOCH).days
 
 
 def _title_candidates(db: _Cursor, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
@@ -419,6 +446,10 @@ class _Cursor:
     def scalars(self, stmt, params: dict) -> list:
         self._run(stmt, params, many=False)
         return [row[0] for row in self.cursor.fetchall()]
+
+    def rows(self, stmt, params: dict) -> list[tuple]:
+        self._run(stmt, params, many=False)
+        return [tuple(row) for row in self.cursor.fetchall()]
 
     def scalar(self, stmt, params: dict):
         """The first column of the first row, None without a row (an INSERT ... ON CONFLICT DO NOTHING
@@ -508,7 +539,7 @@ def _insert_item(db: _Cursor, source_id: int, entry_id: int, item: Item, now: da
         db.execute(_SET_CANONICAL, {"cluster_id": cluster_id, "item_id": article_id})
     else:
         _join_cluster(db.conn, cluster_id, article_id, item)  # a copy: rare, left to SQLAlchemy
-    _insert_bands(db, article_id, item.fingerprint)
+    _insert_bands(db, article_id, item.date, item.fingerprint)
     return article_id, url
 
 
@@ -595,9 +626,11 @@ def _dedup_fields(fp: Fingerprint | None, match: Match | None) -> dict:
     return fields
 
 
-def _insert_bands(db: _Cursor, item_id: int, fp: Fingerprint | None) -> None:
+def _insert_bands(db: _Cursor, item_id: int, when: datetime, fp: Fingerprint | None) -> None:
     if fp is not None and fp.band_keys:
-        db.executemany(db.writes.band, [{"band_key": key, "item_id": item_id} for key in dict.fromkeys(fp.band_keys)])
+        day = _day(when)
+        db.executemany(db.writes.band, [{"band_key": key, "item_day": day, "item_id": item_id}
+                                        for key in dict.fromkeys(fp.band_keys)])
 
 
 def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int, *, after: int = 0,
@@ -645,7 +678,7 @@ def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:
         return
     row.content_hash, row.title_key, row.shingle_count = fp.content_hash, fp.title_key, fp.shingle_count
     row.band_count, row.wire = len(fp.band_keys), fp.wire
-    _insert_bands(_Cursor(s.connection()), article_id, fp)
+    _insert_bands(_Cursor(s.connection()), article_id, row.date, fp)
 
 
 # --- backfill runs -------------------------------------------------------------------------------

@@ -204,11 +204,15 @@ class Cluster(Base):
 
 
 class ItemBand(Base):
-    """LSH band keys: a lookup is one `band_key IN (...)` probe of this primary key, whatever the size."""
+    """LSH band keys, with the item's day next to the key: a lookup seeks each key at the new item's day in
+    this primary key and reads the nearest days outward (store.repository._band_candidates), so the copies
+    it finds are those dated near it, whatever the order the items were stored in."""
 
     __tablename__ = "item_bands"
     __table_args__ = {"sqlite_with_rowid": False}
 
     band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # items.date's UTC calendar day, as days since 1970-01-01 (the judge compares calendar days)
+    item_day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
                                          autoincrement=False)

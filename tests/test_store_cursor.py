@@ -72,7 +72,8 @@ def test_rows_written_through_the_cursor_equal_the_rows_sqlalchemy_writes(sessio
                     source_id, _item(guid + "2"), NOW))}
                 item_id = run(writes.item, fields)
             do(writes.origin, {"item_id": item_id, "article_id": 7, "feed_item_id": 8, "path": "seeds/x.md"})
-            bands = [{"band_key": key, "item_id": item_id} for key in dict.fromkeys(item.fingerprint.band_keys)]
+            bands = [{"band_key": key, "item_day": repository._day(item.date), "item_id": item_id}
+                     for key in dict.fromkeys(item.fingerprint.band_keys)]
             if way == "sqlalchemy":
                 conn.execute(writes.band, bands)
             else:
@@ -81,8 +82,8 @@ def test_rows_written_through_the_cursor_equal_the_rows_sqlalchemy_writes(sessio
             canonical = first_id if match is not None else None
         rows = {way: (_row(s, "feed_entries", "id", entry_id), _row(s, "clusters", "id", cluster_id),
                       _row(s, "items", "id", item_id), _row(s, "item_origins", "item_id", item_id),
-                      sorted(s.execute(text("SELECT band_key FROM item_bands WHERE item_id = :i"),
-                                       {"i": item_id}).scalars()))
+                      sorted(s.execute(text("SELECT band_key, item_day FROM item_bands WHERE item_id = :i"),
+                                       {"i": item_id}).all()))
                 for way, (entry_id, cluster_id, item_id) in ids.items()}
     apart = {"id", "guid", "link", "raw_link", "feed_entry_id", "cluster_id", "canonical_item_id", "url", "qrcode",
              "source_link", "item_id", "matched_item_id"}  # the ids and keys that differ by construction

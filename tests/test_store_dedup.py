@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import column, event, func, insert, select, table, text, update
+from sqlalchemy import case, column, event, func, insert, select, table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from conftest import ROOT
@@ -222,6 +222,30 @@ def test_candidates_dated_outside_the_windows_are_not_read(sessions):
     assert sorted(map(len, _stories(sessions).values())) == [1, 2]
 
 
+def test_a_copy_finds_its_original_after_many_later_look_alikes_were_stored(sessions):
+    """Regression: the band-key scans kept the newest max_candidates items by id, then dropped those dated
+    outside the window. A copy stored after more than that many look-alikes dated later (a company's daily
+    notices share band keys; a newest-first backfill, an import of older items) was given only those, and
+    its original, dated a day away, was never read."""
+    sid = _source(sessions, "https://wire/feed")
+    original = Copy("https://www.globenewswire.com/own/0", "Transaction in Own Shares", own_shares(*OWN_SHARES[0]),
+                    "GNW", "")
+    _save(sessions, sid, _item(original, "own0"))
+    later = [Copy(f"https://www.globenewswire.com/own/{n}", "Transaction in Own Shares",
+                  own_shares(str(12 + n), f"{100 + n},000", f"4{n:02d}.50", "405.00", f"4{n:02d}.12",
+                             f"98,{n:03d},331", f"1,{n:03d},669"), "GNW", "") for n in range(1, 66)]
+    _save(sessions, sid, *(_item(notice, f"own{n}", NOW + timedelta(days=n)) for n, notice in enumerate(later, 1)))
+    copy = replace(original, url="https://partner.example/own", text="Posted by staff.\n" + original.text)
+    item = _item(copy, "p", NOW + timedelta(days=1))
+    with sessions.begin() as s:  # look-alikes dated past its window (ids 6.., days 5..) outnumber the bound
+        sharing = s.scalar(select(func.count(t.ItemBand.item_id.distinct())).where(
+            t.ItemBand.band_key.in_(item.fingerprint.band_keys), t.ItemBand.item_id > 5))
+    assert sharing > JUDGE.max_candidates
+    assert _save(sessions, sid, item).copies == 1
+    with sessions.begin() as s:
+        assert repository.get_item(s, 67).match.matched_id == 1
+
+
 def test_the_windows_count_calendar_days_in_the_store_as_in_the_judge(sessions):
     rel = RELEASES["aurelis-phase2"]
     sid = _source(sessions, "https://a/feed")
@@ -277,25 +301,32 @@ def test_without_a_judge_every_item_is_its_own_story(sessions):
         assert len(repository.list_items(s)) == 2
 
 
-def test_band_candidates_are_the_newest_items_sharing_any_key(sessions):
-    # the per-key scans merged in Python give what one DISTINCT ... IN (...) ORDER BY ... LIMIT query gives
+def test_band_candidates_are_the_items_sharing_any_key_dated_nearest(sessions):
+    # the per-key scans merged in Python give what one query over every item sharing a key gives: by distance
+    # in days, the earlier day first; on one day, newest first up to the probe's day, oldest first after it
     rel = RELEASES["helixa-launch"]
     sid = _source(sessions, "https://a/feed")
     base = _item(render_prn(rel, rel.paragraphs, 1), "g")
     rng = random.Random(5)
     shared = [7, 8, 9, 10, 11, -(2**63), 2**63 - 1]  # key 7 is on most items: more than a limit's worth
     items = []
-    for n in range(40):
+    for n in range(40):  # dated at random: stored (id) order is not date order, as in a backfill
         keys = ([7] if n % 5 else []) + rng.sample(shared[1:], 2) + [1000 + 20 * n + i for i in range(17)]
         items.append(replace(base, keys=EntryKeys(f"g{n}", f"{base.keys.link}?n={n}"), slug=f"s-{n}",
+                             date=NOW + timedelta(days=rng.randint(-6, 6), hours=rng.randint(-8, 7)),
                              fingerprint=replace(base.fingerprint, band_keys=tuple(keys))))
     _save(sessions, sid, *items, judge=None)
+    band = t.ItemBand
     with sessions.begin() as s:
         for probe, limit in (([7], 10), ([7, 8, 9], 50), ([8, -(2**63), 2**63 - 1, 5], 3), ([1000 + 20 * 3, 8], 50),
-                             ([123456], 50), ([7] * 20, 5)):
-            expected = s.scalars(select(t.ItemBand.item_id).where(t.ItemBand.band_key.in_(probe)).distinct()
-                                 .order_by(t.ItemBand.item_id.desc()).limit(limit)).all()
-            assert repository._band_candidates(s, probe, limit) == expected
+                             ([123456], 50), ([7] * 20, 5), ([7, 10], 12)):
+            for day in (repository._day(NOW) + d for d in (-9, -2, 0, 1, 5)):
+                after = band.item_day > day
+                expected = s.scalars(select(band.item_id).where(band.band_key.in_(probe))
+                                     .group_by(band.item_id, band.item_day)
+                                     .order_by(func.abs(band.item_day - day), after,
+                                               case((after, band.item_id), else_=-band.item_id)).limit(limit)).all()
+                assert repository._band_candidates(s, probe, day, limit) == expected
 
 
 def test_a_new_story_costs_no_content_hash_probe(sessions):
@@ -434,4 +465,33 @@ def test_migration_puts_existing_items_in_clusters_of_their_own(db_url):
               "postgresql": "SELECT url FROM items WHERE search_vector @@ plainto_tsquery('english', 'widget')"}
     with engine.connect() as conn:  # the ORM classes describe the head schema: plain SQL after the downgrade
         assert conn.execute(text(search[engine.dialect.name])).scalars().all() == ["u1"]
+    engine.dispose()
+
+
+def test_migration_gives_existing_band_keys_their_items_utc_day(db_url):
+    # 0008 adds item_day to the rows stored before it, from items.date in SQL: the same days save_items gives
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    sid = _source(sessions, "https://wire/feed")
+    dates = [NOW.replace(hour=23, minute=59), datetime(1969, 12, 31, 23, 0, tzinfo=timezone.utc),
+             datetime(1000, 1, 1, 0, 30, tzinfo=timezone.utc), NOW + timedelta(days=3, hours=8)]
+    for n, (rid, date) in enumerate(zip(["helixa-launch", "aurelis-phase2", "ngb-cfo", "mrdb-phase2"], dates)):
+        rel = RELEASES[rid]
+        _save(sessions, sid, _item(render_prn(rel, rel.paragraphs, 1), f"g{n}", date))
+    rows = select(t.ItemBand.band_key, t.ItemBand.item_day, t.ItemBand.item_id).order_by(*t.ItemBand.__table__.c)
+    with engine.connect() as conn:
+        stored = conn.execute(rows).all()
+    assert {(item_id, day) for _, day, item_id in stored} == {
+        (n, repository._day(date)) for n, date in enumerate(dates, 1)} and len(stored) == 80
+    db.downgrade(engine, "0007_schedule")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT band_key, item_id FROM item_bands ORDER BY 1, 2")).all() == sorted(
+            (key, item_id) for key, _, item_id in stored)
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(rows).all() == stored
+    rel = RELEASES["aurelis-phase2"]  # and a copy finds the item through its migrated keys
+    copy = render_partner(rel, rel.paragraphs, 2, render_prn)
+    assert _save(sessions, sid, _item(copy, "p", dates[1] + timedelta(hours=5))).copies == 1
     engine.dispose()
