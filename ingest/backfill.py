@@ -563,10 +563,10 @@ class _Run:
                 after = pending[-1][0]
                 items = list(pool.map(lambda entry, src=source: self._retried(src, entry), [e for _, e in pending]))
                 with self.ctx.sessions.begin() as s:
-                    for (article_id, entry), item in zip(pending, items):
-                        if item is not None:
-                            repository.update_page(s, article_id, item, now=self.now,
-                                                   **page_stand_ins(entry, item, self.now))
+                    moved = [repository.update_page(s, article_id, item, now=self.now,
+                                                    **page_stand_ins(entry, item, self.now))
+                             for (article_id, entry), item in zip(pending, items) if item is not None]
+                    write_qrcodes(self.ctx, [link for link in moved if link])
                 self.tally.retried += len(pending)
                 self.tally.recovered += sum(1 for item in items if item is not None and item.failure is None)
                 self.reporter.update(self.tally)

@@ -248,7 +248,8 @@ def _retry_pages(ctx: Context, source: SourceState, now: datetime) -> int:
     for article_id, entry in pending:
         item = build_item(ctx, source, entry, now)  # raises Abandoned when the service is stopping
         with ctx.sessions.begin() as s:
-            repository.update_page(s, article_id, item, now=now, **page_stand_ins(entry, item, now))
+            moved = repository.update_page(s, article_id, item, now=now, **page_stand_ins(entry, item, now))
+            write_qrcodes(ctx, [moved] if moved else [])  # before the commit, as a poll's new items'
         worked += item.failure is None
     return worked
 

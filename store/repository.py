@@ -647,26 +647,33 @@ def pages_to_retry(s: Session, source_id: int, max_attempts: int, limit: int, *,
 
 
 def update_page(s: Session, article_id: int, item: Item, *, now: datetime, retitle: bool = False,
-                redate: bool = False) -> None:
+                redate: bool = False) -> tuple[int, str, str] | None:
     """Store a new attempt at an item's page: the body and derived fields when it worked. The title and date
     stay as first stored (the feed's), unless `retitle` / `redate`: the entry gave none, so the stored ones
-    are stand-ins ("(untitled)", the day it was seen) and the page's are better. The slug stays.
+    are stand-ins ("(untitled)", the day it was seen) and the page's are better. The slug stays. Returns
+    (id, url, source_link) when the page gave the item another source link (its rel=canonical): its QR code
+    image, drawn from the old one, is to be drawn again (ingest.pipeline.write_qrcodes); None otherwise.
 
     An item first stored without band keys (a short feed summary) gets the new text's keys, so later
     copies can find it; its cluster is not reconsidered."""
     values: dict = {"page_attempts": t.Item.page_attempts + 1, "updated_at": now,
                     "retry_page": item.retryable, "failure_reason": item.failure}
-    if item.failure is None:
-        fields = _item_fields(item)
-        fields.pop("page_attempts")
-        if not retitle:
-            fields.pop("title")
-        if not redate:
-            fields.pop("date")
-        values.update(fields)
-    s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
-    if item.failure is None and item.fingerprint is not None:
+    if item.failure is not None:
+        s.execute(update(t.Item).where(t.Item.id == article_id).values(**values))
+        return None
+    url, link = s.execute(select(t.Item.url, t.Item.source_link).where(t.Item.id == article_id)).one()
+    fields = _item_fields(item)
+    fields.pop("page_attempts")
+    if not retitle:
+        fields.pop("title")
+    if not redate:
+        fields.pop("date")
+    s.execute(update(t.Item).where(t.Item.id == article_id).values(**(values | fields)))
+    if redate:  # the band keys it has are filed under the day it was first dated
+        s.execute(update(t.ItemBand).where(t.ItemBand.item_id == article_id).values(item_day=_day(item.date)))
+    if item.fingerprint is not None:
         _refingerprint(s, article_id, item.fingerprint)
+    return (article_id, url, item.source_link) if item.source_link != link else None
 
 
 def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import date
 
 from conftest import IBN_SITE, Presswire, log_events, write_config
+from ingest.qr import qr_png
 
 
 def _items(presswire) -> list[dict]:
@@ -61,11 +64,15 @@ def test_page_timeout_keeps_item_and_is_retried_on_a_later_poll(tmp_path, db_url
 
 def test_a_page_retried_takes_the_title_and_date_the_entry_did_not_give(tmp_path, sqlite_url, empty_server):
     """Regression: a page tried again kept the stand-ins stored when it failed, "(untitled)" and the day it
-    was seen, though the entry had no title or date of its own and the page now gave both."""
+    was seen, though the entry had no title or date of its own and the page now gave both. Its QR code image
+    still encoded the entry's link when the page named another canonical one, and the band keys of its feed
+    summary stayed filed under the day it was seen (dedup looks for copies by day)."""
     srv = empty_server
+    summary = " ".join(f"Grid operators in region {i} signed storage contracts worth {i} million." for i in range(9))
     srv.route("/feed.xml", headers={"Content-Type": "application/rss+xml"}, body=(
         '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
-        f'<item><link>{srv.url("/news/1/")}</link><guid>n-1</guid></item></channel></rss>'))
+        f'<item><link>{srv.url("/news/1/")}</link><guid>n-1</guid><description>{summary}</description></item>'
+        "</channel></rss>"))
     srv.route("/news/1/", status=503, body="busy", headers={"Content-Type": "text/plain"})
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(srv.url("/feed.xml"), "Wire")]))
     pw("poll")
@@ -74,12 +81,17 @@ def test_a_page_retried_takes_the_title_and_date_the_entry_did_not_give(tmp_path
     sentences = " ".join(f"Sentence {i} says the grid contract was signed." for i in range(8))
     srv.route("/news/1/", headers={"Content-Type": "text/html; charset=utf-8"}, body=(
         '<html><head><title>Grid contract signed</title><meta property="article:published_time" '
-        f'content="2025-03-04T09:00:00Z"></head><body><article><h1>Grid contract signed</h1><p>{sentences}</p>'
-        "</article></body></html>"))
+        'content="2025-03-04T09:00:00Z"><link rel="canonical" href="/news/grid-contract-signed/"></head><body>'
+        f"<article><h1>Grid contract signed</h1><p>{sentences}</p></article></body></html>"))
     pw("poll")
     (item,) = _items(pw)
     assert item["failure"] is None and (item["title"], item["date"]) == ("Grid contract signed", "2025-03-04T09:00:00Z")
     assert item["url"].endswith("-untitled")  # the slug (the item's address, its QR code's name) stays
+    assert item["source_link"] == srv.url("/news/grid-contract-signed/")
+    assert (tmp_path / item["qrcode"]).read_bytes() == qr_png(item["source_link"])
+    with sqlite3.connect(tmp_path / "presswire.db") as db:
+        days = {day for (day,) in db.execute("SELECT item_day FROM item_bands")}
+    assert days == {(date(2025, 3, 4) - date(1970, 1, 1)).days}
 
 
 def test_malformed_feed_stores_what_could_be_read_and_logs_the_problem(tmp_path, sqlite_url, server):
