@@ -85,17 +85,15 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None
-    body_text = _clean(body.text, promo)
-    body_lead = _after_dateline(_from_lead(body_text))
-    lead = _after_dateline(_clean(feed_summary, promo, "summary")) or body_lead
+    summary, description = summaries(body.text, feed_summary, page.description, promo, rules)
     return Item(
         keys=entry_keys(entry),
         entry=entry,
         title=title,
         date=date,
         draft=False,
-        summary=first_sentences(lead, SUMMARY_CHARS),
-        description=_description(page.description, body_lead or lead, rules),
+        summary=summary,
+        description=description,
         source_link=source_link,
         enclosure=_web_url(entry.enclosure) or _web_url(page.image) or "",
         slug=item_slug(date, title),
@@ -108,6 +106,16 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
         trail=_trail(page, feed_body, used_feed=used_feed),
         read_more_url=None if used_feed else page.followed_url,
     )
+
+
+def summaries(text: str, feed_summary: str, meta: str, promo: PromoResult | None,
+              rules: Rules | None) -> tuple[str, str]:
+    """The summary and the description of a body `text` with this feed summary (plain text) and page meta
+    description, without the boilerplate spans `promo` marks; `presswire items reclassify` builds them
+    again with new spans."""
+    body_lead = _after_dateline(_from_lead(_clean(text, promo)))
+    lead = _after_dateline(_clean(feed_summary, promo, "summary")) or body_lead
+    return first_sentences(lead, SUMMARY_CHARS), _description(meta, body_lead or lead, rules)
 
 
 def _believed(when: datetime | None, seen_at: datetime) -> datetime | None:
