@@ -404,7 +404,7 @@ def inspect_command(app: App, targets: tuple[str, ...], as_json: bool, page_url:
 
 @cli.group()
 def items() -> None:
-    """Read stored items."""
+    """Read stored items, and judge them again (reclassify)."""
 
 
 FILTER_NAMES = ("source_ref", "since", "until", "search", "label", "ticker")
@@ -437,16 +437,19 @@ def item_filters(func):
 def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
     from ingest.filters import item_query
     from ingest.pipeline import utcnow
-    from store import repository
     values = dict(filters)
     source_ref = values.pop("source_ref")
-    source_id = None
-    if source_ref:
-        found = repository.find_source(s, source_ref)
-        if found is None:
-            raise SourceError(f"--source {source_ref}: no such source (see `presswire sources list`)")
-        source_id = found.id
+    source_id = _source_id(s, source_ref) if source_ref else None
     return item_query(utcnow(), source_id=source_id, limit=limit, **values, **extra)
+
+
+def _source_id(s, ref: str, *, by_name: bool = False) -> int:
+    """The id of the source `--source` names: by id or URL (`by_name`: or by its name)."""
+    from store import repository
+    found = repository.find_source(s, ref) or (repository.source_named(s, ref) if by_name else None)
+    if found is None:
+        raise SourceError(f"--source {ref}: no such source (see `presswire sources list`)")
+    return found.id
 
 
 @items.command("list")
@@ -490,6 +493,33 @@ def items_show(app: App, article_id: int) -> None:
         raise PresswireError(f"items show {article_id}: no such item")
     click.echo(item_document(item))
     click.echo(_copies_text(item, copies), err=True, nl=False)
+
+
+@items.command("reclassify")
+@click.option("--source", "source_ref", metavar="ID|URL|NAME", help="Only this source's items.")
+@click.option("--since", metavar="WHEN", help="Only items dated at or after: 2025-05-15, 2025-05-15T16:00:00Z, "
+              "or an age: 90m, 24h, 7d, 2w.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def items_reclassify(app: App, source_ref: str | None, since: str | None, dry_run: bool, as_json: bool) -> None:
+    """Judge stored items again with the current promotional rules ([promo] rules) and [promo] policy, after
+    either changed (or presswire's built-in rules did): label, scores, reasons, tickers, boilerplate spans,
+    draft, and the summary and description built without the boilerplate. Items are done in batches, one
+    transaction each; run it again to finish a run that was stopped."""
+    from ingest.filters import parse_when
+    from ingest.pipeline import utcnow
+    from ingest.reclassify import Tally, reclassify
+    now = utcnow()
+    when = parse_when(since, now, "--since") if since else None
+    sessions = app.existing_sessions() if dry_run else app.sessions  # a dry run creates no database either
+    tally = Tally()
+    if sessions is not None:
+        with sessions.begin() as s:
+            source_id = _source_id(s, source_ref, by_name=True) if source_ref else None
+        tally = reclassify(sessions, app.promo_rules, app.settings.promo.policy, now, source_id=source_id,
+                           since=when, dry_run=dry_run)
+    click.echo(json.dumps(tally.as_dict(dry_run)) if as_json else tally.text(dry_run))
 
 
 def _copies_text(item, copies) -> str:

@@ -313,6 +313,25 @@ class StoredItem:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """A stored item as `presswire items reclassify` reads and rewrites it: what the promotional
+    classification is given (ingest.normalize: body text, title, the feed entry's summary, the source's
+    name and the item's link) and what depends on it (label and spans, draft, summary, description)."""
+
+    article_id: int
+    title: str
+    body_text: str
+    feed_summary_html: str  # the feed entry's summary, as stored
+    source_name: str
+    source_link: str
+    method: str  # "import": a front-matter document, whose summary and description are kept as written
+    draft: bool
+    summary: str
+    description: str
+    promo: PromoResult | None  # None for items stored before classification existed
+
+
+@dataclass(frozen=True)
 class Copy:
     """One stored copy of a story, as `items show` lists it."""
 

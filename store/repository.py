@@ -24,8 +24,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from ingest.model import (Candidate, Copy, EntryKeys, FeedEntry, Fingerprint, Item, Match, PromoResult, Reason, Span,
-                          StoredItem, StoredSource)
+from ingest.model import (Candidate, Copy, EntryKeys, FeedEntry, Fingerprint, Item, Judgement, Match, PromoResult,
+                          Reason, Span, StoredItem, StoredSource)
 from store import tables as t
 
 # Held (transaction-scoped) by every PostgreSQL transaction that stores fingerprinted items, see save_items.
@@ -688,6 +688,36 @@ def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:
     _insert_bands(_Cursor(s.connection()), article_id, row.date, fp)
 
 
+# --- reclassification ------------------------------------------------------------------------------
+
+def judgements(s: Session, *, after: int, limit: int, source_id: int | None = None,
+               since: datetime | None = None) -> list[Judgement]:
+    """Up to `limit` items after item `after`, by id (a walk by id: memory stays flat, and items stored
+    meanwhile come last); only the source's, and only those dated at or after `since`, when given."""
+    query = (select(t.Item.id, t.Item.title, t.Item.body_text, t.FeedEntry.summary_html, t.Source.name,
+                    t.Item.source_link, t.Item.extraction_method, t.Item.draft, t.Item.summary, t.Item.description,
+                    t.Item.promo_label, t.Item.promo_score, t.Item.pr_score, t.Item.promo_reasons, t.Item.tickers,
+                    t.Item.boilerplate)
+             .join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id).join(t.Source, t.Source.id == t.Item.source_id)
+             .where(t.Item.id > after).order_by(t.Item.id).limit(limit))
+    if source_id is not None:
+        query = query.where(t.Item.source_id == source_id)
+    if since is not None:
+        query = query.where(t.Item.date >= since)
+    return [Judgement(article_id=row.id, title=row.title, body_text=row.body_text, feed_summary_html=row.summary_html,
+                      source_name=row.name, source_link=row.source_link, method=row.extraction_method,
+                      draft=row.draft, summary=row.summary, description=row.description, promo=_promo(row))
+            for row in s.execute(query)]
+
+
+def update_judgements(s: Session, changed: Sequence[Judgement], now: datetime) -> None:
+    """Store new judgements (label, scores, reasons, spans, tickers, draft, summary, description); the items
+    count as updated (`export --changed-since`, Atom's <updated>): their documents changed."""
+    if changed:
+        s.execute(update(t.Item), [dict(id=j.article_id, draft=j.draft, summary=j.summary, description=j.description,
+                                        updated_at=now, **_promo_fields(j.promo)) for j in changed])
+
+
 # --- backfill runs -------------------------------------------------------------------------------
 
 def start_backfill_run(s: Session, key: str, arguments: str, now: datetime) -> tuple[int, bool]:
@@ -849,7 +879,8 @@ def stored_item(row: t.Item, source_name: str, copies: int = 1, canonical_id: in
     )
 
 
-def _promo(row: t.Item) -> PromoResult | None:
+def _promo(row) -> PromoResult | None:
+    """The stored classification of an items row (or a row of its promo columns)."""
     if row.promo_label is None:
         return None
     layout = row.boilerplate or {}
