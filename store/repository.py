@@ -693,13 +693,15 @@ def _refingerprint(s: Session, article_id: int, fp: Fingerprint) -> None:
 def judgements(s: Session, *, after: int, limit: int, source_id: int | None = None,
                since: datetime | None = None) -> list[Judgement]:
     """Up to `limit` items after item `after`, by id (a walk by id: memory stays flat, and items stored
-    meanwhile come last); only the source's, and only those dated at or after `since`, when given."""
+    meanwhile come last); only the source's, and only those dated at or after `since`, when given.
+    On PostgreSQL the rows stay locked until the caller's transaction ends: a page retried meanwhile by a
+    worker (update_page) waits, rather than have its new summary overwritten with one of the old text."""
     query = (select(t.Item.id, t.Item.title, t.Item.body_text, t.FeedEntry.summary_html, t.Source.name,
                     t.Item.source_link, t.Item.extraction_method, t.Item.draft, t.Item.summary, t.Item.description,
                     t.Item.promo_label, t.Item.promo_score, t.Item.pr_score, t.Item.promo_reasons, t.Item.tickers,
                     t.Item.boilerplate)
              .join(t.FeedEntry, t.FeedEntry.id == t.Item.feed_entry_id).join(t.Source, t.Source.id == t.Item.source_id)
-             .where(t.Item.id > after).order_by(t.Item.id).limit(limit))
+             .where(t.Item.id > after).order_by(t.Item.id).limit(limit).with_for_update(of=t.Item))
     if source_id is not None:
         query = query.where(t.Item.source_id == source_id)
     if since is not None:
