@@ -10,8 +10,9 @@ Field by field (see the seed 002 document):
   summary      the first sentences (<= 300 characters) of the feed's summary, else of the body from its first
                line that is no heading ("FOR IMMEDIATE RELEASE", a photo credit, a section title)
   description  the page's meta description, else the text; whole sentences (<= 160 characters), else cut at a word
-               Both start after a wire's dateline ("RENO, Nev., March 4, 2025 /PRNewswire/ -- "): lists and
-               cards show the news, not where and through whom it was sent. The body keeps it.
+               Both start after a wire's dateline ("RENO, Nev., March 4, 2025 /PRNewswire/ -- "), or one naming
+               no wire ("TULSA, Okla., March 3, 2025 — ", the place in capitals): lists and cards show the news,
+               not where and through whom it was sent. The body keeps it.
                Both are built from clean text: with promo rules, the boilerplate spans that
                ingest.promo marks (About blocks, disclaimers, "X provides a platform for companies
                to reach ... investors" sentences) are left out of the summary and description.
@@ -51,6 +52,19 @@ MIN_PAGE_CHARS = 200  # a page body shorter than this, and shorter than the feed
 # full stops (。！？) and have no capitals to look for
 _SENTENCE_END = re.compile(r"(?<=[.!?])([\"”’)]?)\s+(?=[A-Z0-9\"“(])|(?<=[。！？])([」』”’）]?)\s*(?=\S)")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+# A dateline that names no wire, at the very start of a lead: the place in capitals (the dateline convention:
+# "TULSA", "ST. LOUIS", "WINSTON-SALEM"), maybe its state or country (", Okla.", ", Ontario, Canada"), a month and a
+# day (and year), a dash. A place in mixed case ("Phoenix, May 15, 2025 – ") stays: a sentence may open so too
+# ("Friday, May 15 – ...", "Acme, March 3 - ..."), and a summary cut short is worse than one with its dateline.
+_CAPS = "A-ZÀ-ÖØ-Þ"
+_PLAIN_DATELINE = re.compile(
+    rf"""[{_CAPS}][{_CAPS}.'’&-]*(?:\ [{_CAPS}][{_CAPS}.'’&-]*){{0,4}}   # TULSA, NEW YORK, ST. LOUIS
+        (?:,\s+[A-Z][\w.'’-]*(?:\ [A-Z][\w.'’-]*){{0,2}}){{0,2}}         # , Okla. / , N.Y. / , Ontario, Canada
+        ,\s+(?:January|February|March|April|May|June|July|August|September|October|November|December
+             |Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)
+        \s+\d{{1,2}}(?:,?\s+\d{{4}})?                                        # March 3, 2025
+        \s*(?:--|—|–|-)\s*""",
+    re.VERBOSE)
 EARLIEST_DATE = datetime(1971, 1, 1, tzinfo=timezone.utc)  # before this, a date is a zero timestamp, not news
 FUTURE_SLACK = timedelta(days=1)  # a date later than this after the entry was seen is not believed
 
@@ -153,8 +167,13 @@ def _from_lead(text: str) -> str:
 
 
 def _after_dateline(text: str) -> str:
-    """`text` without the wire's dateline that opens it (ingest.dedup.wire_dateline_end)."""
-    return text[wire_dateline_end(text):]
+    """`text` without the dateline that opens it: a wire's (ingest.dedup.wire_dateline_end), else one naming no
+    wire ("TULSA, Okla., March 3, 2025 — "; _PLAIN_DATELINE: strip_dateline's year rule would also cut "Acme
+    reported results for fiscal 2025 – its best year yet")."""
+    if end := wire_dateline_end(text):
+        return text[end:]
+    plain_dateline = _PLAIN_DATELINE.match(text)
+    return text[plain_dateline.end():] if plain_dateline else text
 
 
 def _description(meta: str, text: str, rules: Rules | None) -> str:

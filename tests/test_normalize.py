@@ -140,6 +140,10 @@ def test_summary_and_description_start_at_the_lead_not_the_lines_above_it(pressw
     "NEW YORK, March 4, 2025 (GLOBE NEWSWIRE) -- ",
     "Toronto, Ontario--(Newsfile Corp. - March 4, 2025) - ",
     "VANCOUVER, BC / ACCESS Newswire / March 4, 2025 / ",
+    # no wire named: the place in capitals, a month and day, a dash
+    "TULSA, Okla., March 3, 2025 \u2014 ",
+    "PHOENIX, May 15, 2025 -- ",
+    "ST. LOUIS, Mo., Sept. 3 \u2013 ",
 ])
 def test_summary_and_description_start_after_the_wire_dateline(presswire_site, dateline):
     lead = "Acme Corp. (NASDAQ: ACME) today announced a partnership with Globex Industries to deliver storage."
@@ -158,6 +162,18 @@ def test_a_meta_description_starts_after_the_wire_dateline_and_lookalikes_stay_w
     front = presswire_site(summary_html=f"<p>{lookalike}</p>", page=page)
     assert front["description"] == "Acme Corp. today announced a partnership with Globex Industries."
     assert front["summary"] == lookalike
+
+
+@pytest.mark.parametrize("lead", [
+    "Phoenix, May 15, 2025 \u2013 Acme Corp. today announced a partnership with Globex Industries.",  # mixed case
+    "Friday, May 15 \u2013 the day Acme Corp. announced a partnership with Globex Industries.",
+    "Acme reported results for fiscal 2025 \u2013 its best year yet, with storage sales up in twelve countries.",
+])
+def test_a_lead_that_only_looks_like_a_dateline_stays_whole(presswire_site, lead):
+    more = "<p>The agreement covers projects in twelve countries over the next five years.</p>" * 3
+    page = f"<html><body><article><p>{lead}</p>{more}</article></body></html>"
+    front = presswire_site(summary_html=f"<p>{lead}</p>", page=page)
+    assert front["summary"] == lead and front["description"].startswith(lead)
 
 
 @pytest.mark.parametrize(("feed_title", "head", "title"), [
