@@ -256,8 +256,7 @@ def release_start(core: str, max_words: int) -> int | None:
         start = core.rfind("\n", 0, min(found)) + 1
         if len(core[:start].split()) >= max_words:
             return None
-        dateline = _WIRE_DATELINE.match(core, start)
-        if dateline and "\n" not in dateline.group(0).strip() and _WIRE_NAME.search(dateline.group(0)):
+        if dateline := _wire_dateline(core, start):
             return dateline.end()
         position = core.find("\n", min(found)) + 1
         if position == 0:
@@ -270,10 +269,18 @@ def wire_dateline_end(text: str) -> int:
     ``/PRNewswire/ --``); 0 without one. Summaries and descriptions start there (ingest.normalize). Stricter than
     strip_dateline, which may cut more for keys: the wire must be named in the slashes or parentheses, so
     "Acme reported results for fiscal 2025 – its best year" and "Acme Wireless (NASDAQ: AWI) - ..." stay whole."""
-    dateline = _WIRE_DATELINE.match(text)
+    dateline = _wire_dateline(text, 0)
+    return dateline.end() if dateline else 0
+
+
+def _wire_dateline(text: str, start: int) -> re.Match[str] | None:
+    """The wire's dateline opening the line at ``start``, on that one line: its tag (the slashes or parentheses)
+    names the wire. A wire's name before the tag is not one: "Acme Wireless Inc. (NASDAQ: AWI) - the storage
+    maker - said" is no dateline."""
+    dateline = _WIRE_DATELINE.match(text, start)
     if dateline and "\n" not in dateline.group(0).strip() and _WIRE_NAME.search(dateline["tag"]):
-        return dateline.end()
-    return 0
+        return dateline
+    return None
 
 
 def content_hash(text: str) -> str:

@@ -678,6 +678,9 @@ def test_the_release_starts_after_a_wire_dateline_in_the_head(dateline: str) -> 
         "The planned plant at night (Photo: Business Wire)",
         "Sales in 2024-2025 rose - again - by a third.",
         "LONDON, March 4, 2025 -- Voltaris broke ground.",  # a dateline, but no wire's
+        # a wire's name, but not in the tag
+        "Acme Wireless Inc. (NASDAQ: AWI) - the storage maker - broke ground.",
+        "Shares of Wirecard (XETRA: WDI) - once a darling - fell.",
     )
     for before in ("", "A caption (Image: Voltaris)\n", "Highlights\n" + "a plant, " * 40 + "\nJobs\n",
                    *(f"An intro.\n{line}\n" for line in lookalikes)):
