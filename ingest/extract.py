@@ -111,7 +111,8 @@ def extract_page(content: bytes | str, url: str, rules: ExtractRules = NO_RULES,
         body = replace(chain, trail=f"{body.trail}; {chain.trail}") if body else chain
     link = find_read_more(tree, url, body.text, teaser_chars) if body.text else None
     return clean_strings(replace(body, title=meta.title, date=meta.date, image=meta.image, canonical=meta.canonical,
-                                 description=meta.description, language=meta.language, read_more=link))
+                                 description=meta.description, language=meta.language, site_name=meta.site_name,
+                                 read_more=link))
 
 
 def follow_read_more(teaser: Extraction, link: str, fetch: Fetch, extract: Callable[[bytes | str, str], Extraction]
@@ -133,7 +134,7 @@ def merge_read_more(teaser: Extraction, full: Extraction, full_url: str) -> Extr
     return replace(full, title=teaser.title or full.title, date=teaser.date or full.date,
                    image=teaser.image or full.image, canonical=full.canonical or teaser.canonical,
                    description=teaser.description or full.description, language=full.language or teaser.language,
-                   trail=f"{trail}; used the linked page", read_more=None, followed_url=full_url)
+                   site_name=teaser.site_name or full.site_name, trail=f"{trail}; used the linked page", read_more=None, followed_url=full_url)
 
 
 # --- the chain ------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class FeedEntry:
     # which keys identify it: "both", or only "guid" / "link" when its feed gives the other key to
     # different entries as well (set by parse_feed; see ingest.normalize.entry_keys)
     identity: str = "both"
+    feed_title: str = ""  # its feed's own <title> (set by parse_feed): a site's name its titles may end with
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Extraction:
     canonical: str | None = None
     description: str = ""
     language: str | None = None
+    site_name: str = ""  # what the page's site calls itself (og:site_name ...): feed titles may end with it
     trail: str = ""  # each step tried and what it gave, e.g. "fast: 0 chars, too short; fallback: 1904 chars"
     read_more: str | None = None  # a teaser's "Read More" link to the full article (absolute URL)
     followed_url: str | None = None  # the page the body came from, when a read-more link was followed

@@ -3,7 +3,8 @@
 Field by field (see the seed 002 document):
   title        the feed's title (as text: tags of an HTML title stripped, a plain-text one kept whole), else
                the page's title; without the source's or the site's name before or after it ("Acme wins |
-               Business Wire": ingest.pagemeta.without_site_name, which the page's title went through too)
+               Business Wire": ingest.pagemeta.without_site_name, which the page's title went through too). The
+               site's names: the source's, the feed's own <title>, the page's (og:site_name ...), the host's
   date         the feed's date, else the page's, else the time we first saw the entry; RFC 3339 UTC "Z".
                A date before 1971 (a zero timestamp) or more than a day after we saw the entry is not
                believed: the next one in that list is used.
@@ -95,7 +96,8 @@ def normalize(entry: FeedEntry, page: Extraction, *, source_name: str, seen_at: 
     canonical = None if page.followed_url else page.canonical  # checked there: http(s), same site
     source_link = prefer_canonical(link, canonical) if link else ""  # the page's rel=canonical, same site only
     title = plain(entry.title) or " ".join(page.title.split())
-    title = without_site_name(title, site_names(source_link, source_name)) or "(untitled)"
+    title = without_site_name(title, site_names(source_link, source_name, entry.feed_title, page.site_name)) \
+        or "(untitled)"
     feed_summary = plain(entry.summary_html)
     promo = classify(body.text, title=title, summary=feed_summary, source_name=source_name,
                      source_url=source_link, rules=rules) if rules else None

@@ -43,6 +43,7 @@ class PageMeta:
     canonical: str | None = None
     description: str = ""
     language: str | None = None
+    site_name: str = ""  # the first of _own_names
 
 
 def page_metadata(tree: etree._Element, url: str) -> PageMeta:
@@ -57,6 +58,7 @@ def page_metadata(tree: etree._Element, url: str) -> PageMeta:
         canonical=_canonical(tree, meta, url),
         description=_norm(_first(meta, ("description", "og:description", "twitter:description")) or ""),
         language=_language(tree, meta),
+        site_name=next((_norm(name) for name in _own_names(meta, ld) if isinstance(name, str) and name.strip()), ""),
     )
 
 
@@ -143,10 +145,15 @@ def site_names(url: str, *names: object) -> set[str]:
 
 
 def _site_names(meta: dict[str, str], ld: list[dict], url: str) -> set[str]:
-    """What the page's site calls itself: og:site_name, application-name, the JSON-LD publisher, its host."""
+    """What the page's site calls itself (_own_names) and its host's name, squashed."""
+    return site_names(url, *_own_names(meta, ld))
+
+
+def _own_names(meta: dict[str, str], ld: list[dict]) -> list[object]:
+    """What the page's site calls itself: og:site_name, application-name, the JSON-LD publisher (not checked:
+    any value may be missing or no string)."""
     names = [meta.get("og:site_name"), meta.get("application-name")]
-    names += [obj["publisher"].get("name") for obj in _ld_articles(ld) if isinstance(obj.get("publisher"), dict)]
-    return site_names(url, *names)
+    return names + [obj["publisher"].get("name") for obj in _ld_articles(ld) if isinstance(obj.get("publisher"), dict)]
 
 
 def _squash(text: str) -> str:

@@ -116,10 +116,11 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     problem = f"malformed feed: {_describe(parsed.get('bozo_exception'))}" if parsed.bozo else charset_problem
     problem = _line(problem) or None  # it may quote the feed's bytes: one clean line
     feed = parsed.feed
+    title = " ".join(html_blocks(_html(feed.get("title"), feed.get("title_detail"))))  # as entry titles are read
     return ParsedFeed(
-        title=" ".join(html_blocks(_html(feed.get("title"), feed.get("title_detail")))),  # as entry titles are read
+        title=title,
         link=_link(feed.get("link"), url),
-        entries=_identified([_entry(e, url) for e in parsed.entries]),
+        entries=_identified([_entry(e, url, title) for e in parsed.entries]),
         problem=problem,
         ttl_minutes=_ttl_minutes(feed.get("ttl")),
         older_pages=_older_pages(feed, url),
@@ -212,7 +213,7 @@ def _keep_valid_ref(match: re.Match[bytes]) -> bytes:
     return match.group() if valid else b""
 
 
-def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
+def _entry(e: Mapping[str, Any], base: str, feed_title: str) -> FeedEntry:
     content = e.get("content") or []
     return FeedEntry(
         guid=_text(e.get("id"), newlines=False) or None,
@@ -223,6 +224,7 @@ def _entry(e: Mapping[str, Any], base: str) -> FeedEntry:
         published=_datetime(e.get("published_parsed") or dict.get(e, "updated_parsed")),  # no deprecated alias
         enclosure=_enclosure(e, base),
         author=_text(e.get("author")),
+        feed_title=feed_title,
     )
 
 

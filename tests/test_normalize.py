@@ -20,16 +20,19 @@ SEEN = datetime(2025, 5, 16, 8, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def presswire_site(tmp_path, sqlite_url, empty_server):
-    """poll(title=, summary_html=, page=): a feed of that one item (and its page, if any) on 127.0.0.1, polled
-    through the CLI; the item's front matter as `items show` prints it."""
-    def poll(title: str = "Acme Wins a Contract", summary_html: str = "A summary.", page: str = "") -> dict:
+    """poll(title=, summary_html=, page=, channel=, source=): a feed of that one item (and its page, if any) on
+    127.0.0.1, its <channel><title> `channel`, polled through the CLI as the source named `source`; the item's
+    front matter as `items show` prints it."""
+    def poll(title: str = "Acme Wins a Contract", summary_html: str = "A summary.", page: str = "",
+             channel: str = "Wire", source: str = "Wire") -> dict:
         link = empty_server.url("/news/acme-wins")
         if page:
             empty_server.route("/news/acme-wins", body=page, headers=HTML_TYPE)
         feed = rss(item("g1", title, link, f"<![CDATA[{summary_html}]]>",
                         "<pubDate>Thu, 15 May 2025 13:30:00 +0000</pubDate>"))
-        empty_server.route("/feed.xml", body=feed, headers=RSS_TYPE)
-        pw = Presswire(write_config(tmp_path / "presswire.toml", sqlite_url, [(empty_server.url("/feed.xml"), "Wire")]))
+        empty_server.route("/feed.xml", body=feed.replace("<title>Wire</title>", f"<title>{channel}</title>", 1),
+                           headers=RSS_TYPE)
+        pw = Presswire(write_config(tmp_path / "presswire.toml", sqlite_url, [(empty_server.url("/feed.xml"), source)]))
         pw("poll")
         return parse(pw("items", "show", "1").stdout).front
     return poll
@@ -195,6 +198,24 @@ def test_a_lead_that_only_looks_like_a_dateline_stays_whole(presswire_site, lead
 def test_a_title_drops_the_source_or_site_name_and_nothing_else(presswire_site, feed_title, head, title):
     body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
     front = presswire_site(title=feed_title, page=f"<html><head>{head}</head><body><article>{body}</article></body></html>")
+    assert front["title"] == title
+
+
+@pytest.mark.parametrize(("feed_title", "channel", "head", "title"), [
+    # the feed's own <title>, or the page's og:site_name, names the site the feed's title ends with
+    ("Acme Wins a Contract | Business Wire", "Business Wire", "", "Acme Wins a Contract"),
+    ("Acme Wins a Contract | Business Wire", "BW news", '<meta property="og:site_name" content="Business Wire">',
+     "Acme Wins a Contract"),
+    ("Business Wire | Acme Wins a Contract", "Business Wire", "", "Acme Wins a Contract"),
+    # a name before a colon is the headline's subject; another name after a separator is the headline's
+    ("Business Wire: Acme Wins a Contract", "Business Wire", "", "Business Wire: Acme Wins a Contract"),
+    ("Acme Wins a Contract | Globex Industries", "Business Wire", '<meta property="og:site_name" content="Globex">',
+     "Acme Wins a Contract | Globex Industries"),
+])
+def test_a_feed_title_drops_the_name_its_feed_or_page_gives_the_site(presswire_site, feed_title, channel, head, title):
+    body = "<p>Acme Corporation today announced a partnership with Globex Industries to deliver storage.</p>" * 4
+    front = presswire_site(title=feed_title, channel=channel, source="BW",
+                           page=f"<html><head>{head}</head><body><article>{body}</article></body></html>")
     assert front["title"] == title
 
 
