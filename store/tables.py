@@ -62,7 +62,7 @@ class Source(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused | retired | archive
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -150,7 +150,7 @@ class Item(Base):
     wire: Mapped[bool] = mapped_column(Boolean, default=False)  # from an original wire (canonical preference)
     match_method: Mapped[str | None] = mapped_column(String(16))  # content_hash, jaccard, containment, title_date
     match_similarity: Mapped[float | None] = mapped_column(Float)
-    matched_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    matched_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"), index=True)
 
     origin: Mapped[ItemOrigin | None] = relationship(lazy="selectin", uselist=False)
 
@@ -215,4 +215,4 @@ class ItemBand(Base):
     # items.date's UTC calendar day, as days since 1970-01-01 (the judge compares calendar days)
     item_day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
-                                         autoincrement=False)
+                                         autoincrement=False, index=True)  # deleting an item (0009)
