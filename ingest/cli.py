@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ingest.atom import FeedInfo
     from ingest.fetch import Fetcher
     from ingest.metrics import Metrics
-    from ingest.model import ItemQuery
+    from ingest.model import ItemQuery, StoredSource
     from ingest.pipeline import Context
     from ingest.polite import PoliteFetcher
     from ingest.promo import Rules
@@ -223,6 +223,136 @@ def sources_import(app: App, opml_file: str) -> None:
         click.echo(f"{'added' if created else 'already present'}: {url} {title}".rstrip())
 
 
+@sources.command("pause")
+@click.argument("source_ref", metavar="SOURCE")
+@click.pass_obj
+def sources_pause(app: App, source_ref: str) -> None:
+    """Stop polling a source (by id, URL or name) until `sources resume`; its items stay. It stays paused
+    across restarts, even while the config file lists it."""
+    from store import repository
+    app.sync_config_sources()  # so a source of the config file can be named before the first start
+    with app.sessions.begin() as s:
+        source = _source(s, source_ref, "sources pause")
+        if source.status not in ("active", "paused"):
+            raise SourceError(f"sources pause {source_ref}: source {source.id} is {source.status}: not polled")
+        repository.pause_source(s, source.id)
+    click.echo(f"{'already paused' if source.status == 'paused' else 'paused'}: source {source.id} {source.url}")
+
+
+@sources.command("resume")
+@click.argument("source_ref", metavar="SOURCE")
+@click.pass_obj
+def sources_resume(app: App, source_ref: str) -> None:
+    """Poll a paused (or retired: 410 Gone) source again, starting now."""
+    from ingest.pipeline import utcnow
+    from store import repository
+    app.sync_config_sources()
+    with app.sessions.begin() as s:
+        source = _source(s, source_ref, "sources resume")
+        if source.status == "active":
+            click.echo(f"already active: source {source.id} {source.url}")
+            return
+        if source.status not in ("paused", "retired"):
+            raise SourceError(f"sources resume {source_ref}: source {source.id} is {source.status}, "
+                              "not a feed to poll")
+        repository.resume_source(s, source.id, utcnow())
+    click.echo(f"resumed: source {source.id} {source.url} (due now)")
+
+
+@sources.command("set")
+@click.argument("source_ref", metavar="SOURCE")
+@click.option("--name", help="Its display name (the `source` front-matter field of items stored from now on).")
+@click.option("--interval", metavar="DURATION|default",
+              help='Its own poll interval, e.g. "5m", "2h"; "default" clears it ([poll] interval or adaptive). '
+                   "It applies from the next poll on.")
+@click.pass_obj
+def sources_set(app: App, source_ref: str, name: str | None, interval: str | None) -> None:
+    """Rename a source, or set or clear its own poll interval. A source the config file lists takes its name
+    (when the config gives one) and interval from there at every start: change those in the file."""
+    from ingest.errors import ConfigError
+    from store import repository
+    if name is None and interval is None:
+        raise ConfigError("sources set: nothing to set (give --name or --interval)")
+    seconds = None if interval in (None, "default") else duration(interval, "sources set --interval")
+    app.sync_config_sources()
+    with app.sessions.begin() as s:
+        source = _source(s, source_ref, "sources set")
+        listed = _config_entry(app.settings, source)
+        for option, decided in (("--name", name is not None and listed and listed.name),
+                                ("--interval", interval is not None and listed)):
+            if decided:
+                raise SourceError(f"sources set {source_ref} {option}: source {source.id} is listed in "
+                                  f"{app.settings.config_path}, which sets it at every start: change it there")
+        if name is not None:
+            repository.rename_source(s, source.id, name)
+        if interval is not None:
+            repository.set_interval(s, source.id, seconds)
+    click.echo(f"updated: source {source.id} {source.url}")
+
+
+@sources.command("remove")
+@click.argument("source_ref", metavar="SOURCE")
+@click.option("--delete-items", is_flag=True, help="Delete its stored items too (with their QR code images).")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.pass_obj
+def sources_remove(app: App, source_ref: str, delete_items: bool, dry_run: bool) -> None:
+    """Remove a source. One with stored items needs --delete-items; a story whose canonical copy goes with
+    them keeps its other copies, one of which becomes canonical. A source the config file lists is refused
+    (the next start would add it again): remove it from the file first."""
+    from ingest.pipeline import utcnow
+    from store import repository
+    now = utcnow()
+    app.sync_config_sources()
+    with app.sessions() as s, s.begin():
+        source = _source(s, source_ref, "sources remove")
+        if _config_entry(app.settings, source):
+            raise SourceError(f"sources remove {source_ref}: source {source.id} is listed in "
+                              f"{app.settings.config_path}, and the next start would add it again: remove its "
+                              "[[sources]] entry there first")
+        stored = repository.count_items(s, source.id)
+        if stored and not delete_items:
+            raise SourceError(f"sources remove {source_ref}: source {source.id} has {stored} stored "
+                              "items: give --delete-items to delete them with it (--dry-run shows what would go)")
+        removal = repository.remove_source(s, source.id, now)
+        if removal is None:
+            raise SourceError(f"sources remove {source_ref}: source {source.id} is being polled (a worker holds "
+                              "its lease): try again when that poll has ended")
+        if dry_run:
+            s.rollback()
+    images = _qrcode_images(app.settings, removal.urls)
+    if not dry_run:
+        images = [path for path in images if _delete_file(path)]
+    click.echo(f"{'would remove' if dry_run else 'removed'}: source {source.id} {source.url}: {removal.items} items "
+               f"({removal.entries} feed entries), {removal.stories_ended} stories with no other copy, "
+               f"{removal.canonical_moved} stories now with another source's copy as canonical, "
+               f"{len(images)} QR code images")
+
+
+def _config_entry(settings: Settings, source):
+    """The config file's [[sources]] entry of a stored source, if it has one (by its URL, or the one it had
+    before a permanent redirect moved it, as sync_config_sources finds it)."""
+    return next((c for c in settings.sources if c.url in (source.url, source.previous_url)), None)
+
+
+def _qrcode_images(settings: Settings, urls: tuple[str, ...]) -> list[Path]:
+    """The QR code images in [output] qrcode_dir of items with these url slugs (named as ingest.qr.write_qrcode
+    names them; never a file elsewhere)."""
+    if not settings.output.qrcode_dir:
+        return []
+    directory = Path(settings.output.qrcode_dir)
+    return [path for path in (directory / f"{url}.png" for url in urls) if path.parent == directory and path.is_file()]
+
+
+def _delete_file(path: Path) -> bool:
+    """Delete a file; one that cannot be deleted is a warning, not an error (what it belonged to is gone)."""
+    try:
+        path.unlink()
+        return True
+    except OSError as exc:
+        click.echo(f"presswire: warning: cannot delete {path}: {exc.strerror or exc}", err=True)
+        return False
+
+
 # --- backfill -------------------------------------------------------------------------------------
 
 class _When(click.ParamType):
@@ -328,6 +458,10 @@ def poll(app: App, source_ref: str | None) -> None:
             found = repository.find_source(s, source_ref)
             if found is None:
                 raise SourceError(f"poll --source {source_ref}: no such source (see `presswire sources list`)")
+            if found.status == "paused":  # paused means not polled; `inspect` reads a feed without storing
+                raise SourceError(f"poll --source {source_ref}: source {found.id} is paused: `presswire sources "
+                                  f"resume {found.id}` first (`presswire inspect {found.url}` reads it, storing "
+                                  "nothing)")
             targets = [found.state]
         else:
             targets = [r.state for r in repository.list_sources(s) if r.status == "active"]
@@ -445,11 +579,17 @@ def _item_query(s, filters: dict, limit: int | None, **extra) -> ItemQuery:
 
 def _source_id(s, ref: str, *, by_name: bool = False) -> int:
     """The id of the source `--source` names: by id or URL (`by_name`: or by its name)."""
+    return _source(s, ref, "--source", by_name=by_name).id
+
+
+def _source(s, ref: str, where: str, *, by_name: bool = True) -> StoredSource:
+    """The source `ref` names: by id, by URL (also the one it had before a permanent redirect moved it) or by
+    its name; a SourceError naming `where` when none."""
     from store import repository
     found = repository.find_source(s, ref) or (repository.source_named(s, ref) if by_name else None)
     if found is None:
-        raise SourceError(f"--source {ref}: no such source (see `presswire sources list`)")
-    return found.id
+        raise SourceError(f"{where} {ref}: no such source (see `presswire sources list`)")
+    return found
 
 
 @items.command("list")
@@ -542,7 +682,8 @@ def _copies_text(item, copies) -> str:
 def _explain(match) -> str:
     how = {"content_hash": "same text (content hash)", "jaccard": "shingle Jaccard",
            "containment": "shingle containment", "title_date": "same title within days (short text)"}
-    return f"matched item {match.matched_id} by {how.get(match.method, match.method)}, similarity {match.similarity:.2f}"
+    item = f"item {match.matched_id}" if match.matched_id else "an item since removed (sources remove)"
+    return f"matched {item} by {how.get(match.method, match.method)}, similarity {match.similarity:.2f}"
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ class StoredSource:
     id: int
     url: str
     name: str
-    status: str  # "active" or "retired"
+    status: str  # "active", "paused" (sources pause), "retired" (410 Gone) or "archive" (backfill's, never polled)
     created_at: datetime
     last_polled_at: datetime | None = None
     next_poll_at: datetime | None = None

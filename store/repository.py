@@ -209,6 +209,65 @@ def release_leases(s: Session, owner: str, source_ids: Sequence[int]) -> None:
                   .values(lease_owner=None, lease_until=None))
 
 
+def pause_source(s: Session, source_id: int) -> None:
+    """Stop polling a source until resume_source: claims and `poll` pass over a "paused" source. A poll in
+    flight finishes and records itself as usual (record_poll leaves the status alone)."""
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(status="paused"))
+
+
+def resume_source(s: Session, source_id: int, now: datetime) -> None:
+    """Poll a paused (or retired) source again: active, and due now."""
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(status="active", next_poll_at=now))
+
+
+def rename_source(s: Session, source_id: int, name: str) -> None:
+    """A source's display name (the `source` front-matter field of the items stored from now on)."""
+    s.execute(update(t.Source).where(t.Source.id == source_id).values(name=name))
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a source deleted (or, rolled back, would delete)."""
+
+    items: int
+    entries: int
+    stories_ended: int  # stories (clusters) that had no other copies: deleted with them
+    canonical_moved: int  # stories whose canonical copy was one of them: another source's copy is canonical now
+    urls: tuple[str, ...]  # the deleted items' url slugs (their QR code images are named after them)
+
+
+def remove_source(s: Session, source_id: int, now: datetime) -> Removal | None:
+    """Delete a source with its feed entries and items, unless a worker holds its lease (None: it is being
+    polled). The database deletes what hangs on them (ON DELETE CASCADE: entries, items, band keys, origins;
+    SQLite's items_fts trigger and PostgreSQL's generated column take the search index with them; SET NULL:
+    the clusters' canonical_item_id and the copies' matched_item_id). The stories they were copies of are then
+    put right: one left without copies is deleted, the others get their count and, where the canonical copy
+    went, the one the usual rule picks among those left (_canonical_rank: a wire's, the earliest, the first
+    stored). Under DEDUP_LOCK on PostgreSQL: a save running meanwhile could join a copy to a story deleted here."""
+    _lock_dedup(s)
+    rows = s.execute(select(t.Item.url, t.Item.cluster_id).where(t.Item.source_id == source_id)).all()
+    entries = s.scalar(select(func.count()).select_from(t.FeedEntry).where(t.FeedEntry.source_id == source_id))
+    free = or_(t.Source.lease_until.is_(None), t.Source.lease_until < now)
+    gone = s.execute(delete(t.Source).where(t.Source.id == source_id, free)
+                     .execution_options(synchronize_session=False))
+    if gone.rowcount == 0:
+        return None
+    ended = moved = 0
+    clusters = sorted({cluster_id for _url, cluster_id in rows})
+    for start in range(0, len(clusters), KNOWN_KEYS_BATCH):  # (SQLite: at most 32,766 parameters a statement)
+        batch = t.Cluster.id.in_(clusters[start:start + KNOWN_KEYS_BATCH])
+        copies = select(func.count()).where(t.Item.cluster_id == t.Cluster.id).scalar_subquery()
+        ended += s.execute(delete(t.Cluster).where(batch, copies == 0)
+                           .execution_options(synchronize_session=False)).rowcount
+        s.execute(update(t.Cluster).where(batch).values(copies=copies).execution_options(synchronize_session=False))
+        first = (select(t.Item.id).where(t.Item.cluster_id == t.Cluster.id)
+                 .order_by(t.Item.wire.desc(), t.Item.date, t.Item.id).limit(1).scalar_subquery())
+        moved += s.execute(update(t.Cluster).where(batch, t.Cluster.canonical_item_id.is_(None))
+                           .values(canonical_item_id=first).execution_options(synchronize_session=False)).rowcount
+    return Removal(items=len(rows), entries=entries or 0, stories_ended=ended, canonical_moved=moved,
+                   urls=tuple(url for url, _cluster_id in rows))
+
+
 def count_sources_in_backoff(s: Session) -> int:
     """Active sources whose last polls failed (they wait [poll] backoff, doubling)."""
     return s.scalar(select(func.count()).select_from(t.Source).where(
@@ -828,8 +887,12 @@ def list_copies(s: Session, cluster_id: int) -> list[Copy]:
     return sorted(copies, key=lambda c: not c.canonical)
 
 
-def count_items(s: Session) -> int:
-    return s.scalar(select(func.count()).select_from(t.Item)) or 0
+def count_items(s: Session, source_id: int | None = None) -> int:
+    """Stored items: all of them, or one source's."""
+    query = select(func.count()).select_from(t.Item)
+    if source_id is not None:
+        query = query.where(t.Item.source_id == source_id)
+    return s.scalar(query) or 0
 
 
 def _items_query() -> Select:

@@ -177,7 +177,7 @@ def copy_json(copy: Copy) -> dict:
     match = copy.match
     return {"article_id": copy.article_id, "source": copy.source, "source_link": copy.source_link,
             "date": rfc3339(copy.date), "canonical": copy.canonical,
-            "match": {"method": match.method, "similarity": match.similarity, "matched_id": match.matched_id}
+            "match": {"method": match.method, "similarity": match.similarity, "matched_id": match.matched_id or None}
             if match else None}
 
 
