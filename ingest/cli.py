@@ -171,17 +171,50 @@ def sources() -> None:
               help='Its own poll interval, e.g. "5m", "2h" (overrides [poll] interval and adaptive mode).')
 @click.pass_obj
 def sources_add(app: App, url: str, name: str, interval: str | None) -> None:
-    """Add a feed URL to poll."""
+    """Add a feed URL to poll. The URL is read once first: a web page (a site's home page) is searched for the
+    feeds it links to (<link rel="alternate" type="application/rss+xml" or atom+xml>), and the first is added;
+    a URL that cannot be read now is added as given."""
     from ingest.pipeline import utcnow
     from store import repository
     if not url.startswith(("http://", "https://")):
         raise SourceError(f"sources add {url!r}: not an http(s) URL")
     seconds = duration(interval, "sources add --interval") if interval else None
     with app.sessions.begin() as s:
+        known = repository.find_source(s, url)
+    url = known.url if known else _feed_url(app, url)
+    with app.sessions.begin() as s:
         source, created = repository.add_source(s, url, name, utcnow())
         if seconds:
             repository.set_interval(s, source.id, seconds)
     click.echo(f"{'added' if created else 'already present'}: source {source.id} {source.url}")
+
+
+def _feed_url(app: App, url: str) -> str:
+    """The feed `sources add URL` adds: the URL itself when it is a feed, or when it cannot be read now (a
+    source was always added unread: its polls will say what is wrong), else the first feed the web page links
+    to; a SourceError when the page links to none. Read through the fetcher polls use (SSRF guard, limits)."""
+    from ingest import decoding
+    from ingest.discover import FEED_OR_PAGE_ACCEPT, feed_links
+    from ingest.errors import FeedError, FetchError
+    from ingest.parse import parse_feed
+    try:
+        response = app.fetcher.get(url, accept=FEED_OR_PAGE_ACCEPT)
+    except FetchError as exc:
+        click.echo(f"presswire: warning: {exc}; adding it unread", err=True)
+        return url
+    try:
+        parse_feed(response.content, response.final_url, response.headers)
+        return url
+    except FeedError:
+        links = feed_links(decoding.page_content(response.content, response.headers.get("content-type", "")),
+                           response.final_url)
+    if not links:
+        raise SourceError(f"sources add {url}: neither a feed nor a web page that links to one (<link rel="
+                          '"alternate" type="application/rss+xml" or "application/atom+xml">): give the feed\'s URL')
+    click.echo(f"{url} is a web page, not a feed; the feeds it links to (the first is added):")
+    for link in links:
+        click.echo(f"  {link.url}  {link.title}".rstrip())
+    return links[0].url
 
 
 @sources.command("list")

@@ -9,6 +9,8 @@ and sitemaps are read with iterparse, element by element, so a 50,000-URL sitema
     sitemaps                <sitemapindex> (child sitemaps) and <urlset> (pages), with <lastmod> and
                             Google News' <news:publication_date> / <news:title>; gzip is undone here
     OPML                    every <outline xmlUrl="..."> at any depth
+    a site's feeds          <link rel="alternate" type="application/rss+xml|atom+xml"> of a web page
+                            (`sources add` given a home page: feed autodiscovery)
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import lxml.html
 from lxml import etree
 
 from ingest.errors import SourceError
+from ingest.urls import absolute_http
 
 MAX_SITEMAP_BYTES = 52_428_800  # the sitemap protocol's limit (50 MiB uncompressed), larger than a page's
 MAX_UNZIPPED = 100_000_000  # a gzipped sitemap larger than this once unpacked is refused (a zip bomb)
+# what a URL that may be a feed or a web page is asked for with (`inspect`, `sources add`)
+FEED_OR_PAGE_ACCEPT = "application/rss+xml, application/atom+xml, text/html;q=0.9, */*;q=0.5"
+FEED_TYPES = ("application/rss+xml", "application/atom+xml")
 _W3C_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # Dates outside these are not believed: far from the calendar's ends, as the pipeline adds and subtracts days
 # to an item's date (the dedup window). Sitemap dates outside are None; imported documents' are refused.
@@ -205,6 +212,30 @@ def parse_opml(content: bytes, where: str) -> list[OpmlFeed]:
         if url.startswith(("http://", "https://")) and url not in feeds:
             feeds[url] = OpmlFeed(url, (outline.get("title") or outline.get("text") or "").strip())
     return list(feeds.values())
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    url: str
+    title: str  # the link's title attribute ("Example » Comments Feed"), or ""
+
+
+def feed_links(page: bytes | str, page_url: str) -> list[FeedLink]:
+    """The feeds a web page offers (<link rel="alternate" type="application/rss+xml" or atom+xml href=...>), in
+    document order, once each, resolved against the page's URL (or its <base href>, as browsers do)."""
+    try:
+        tree = lxml.html.document_fromstring(page)
+    except (etree.ParserError, ValueError):  # no HTML at all (an empty or blank page)
+        return []
+    base = next((urljoin(page_url, b.get("href").strip()) for b in tree.iter("base") if b.get("href")), page_url)
+    found: dict[str, FeedLink] = {}
+    for link in tree.iter("link"):
+        kind = (link.get("type") or "").partition(";")[0].strip().lower()
+        if "alternate" in (link.get("rel") or "").lower().split() and kind in FEED_TYPES:
+            url = absolute_http(link.get("href"), base)
+            if url and url not in found:
+                found[url] = FeedLink(url, (link.get("title") or "").strip())
+    return list(found.values())
 
 
 def url_lines(lines: Iterable[str]) -> Iterator[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ingest import decoding
+from ingest.discover import FEED_OR_PAGE_ACCEPT
 from ingest.errors import FeedError, PresswireError
 from ingest.extract import from_feed
 from ingest.frontmatter import rfc3339
@@ -23,8 +24,6 @@ from ingest.model import ExtractRules, Extraction, FeedEntry, Item
 from ingest.normalize import normalize, plain
 from ingest.parse import parse_feed
 from ingest.pipeline import Context, extract_and_follow, fetch_and_extract
-
-FEED_OR_PAGE_ACCEPT = "application/rss+xml, application/atom+xml, text/html;q=0.9, */*;q=0.5"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Managing sources over their life, through the CLI on SQLite and PostgreSQL with the 127.0.0.1 server:
 pause and resume (claims and `poll` pass a paused source over; the config file does not un-pause it), set
-(name, interval) and remove (with its items, their stories put right and their QR code images deleted)."""
+(name, interval), remove (with its items, their stories put right and their QR code images deleted), and
+`sources add` given a web page instead of a feed (feed autodiscovery)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,36 @@ def test_remove_deletes_a_source_with_its_items_and_keeps_their_stories_other_co
     listed = pw("sources", "remove", "Configured", ok=False)
     assert listed.exit_code == 3 and "remove its [[sources]] entry there first" in listed.stderr
     assert "removed: source 1" in Presswire(write_config(tmp_path / "c.toml", db_url))("sources", "remove", "1").stdout
+
+
+PAGE = """<!doctype html><html><head><title>Example Newsroom</title>
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" type="text/html" hreflang="fr" href="/fr/">
+<link rel="alternate" type="application/rss+xml" title="Newsroom releases" href="releases.xml">
+<link rel="Alternate" type="application/atom+xml; charset=utf-8" href="/comments.atom">
+<link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
+</head><body><p>Welcome.</p></body></html>"""
+
+
+def test_add_given_a_web_page_adds_the_feed_it_links_to(tmp_path, db_url, empty_server):
+    srv = empty_server
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    srv.route("/news/", body=PAGE, headers=html)
+    srv.route("/news/releases.xml", body="<rss version='2.0'><channel><title>r</title></channel></rss>",
+              headers={"Content-Type": "application/rss+xml"})
+    srv.route("/about/", body="<html><head><title>About</title></head><body><p>No feed.</p></body></html>",
+              headers=html)
+    pw = Presswire(write_config(tmp_path / "c.toml", db_url))
+
+    added = pw("sources", "add", srv.url("/news/"), "--name", "Newsroom").stdout
+    feed = srv.url("/news/releases.xml")
+    assert f"{feed}  Newsroom releases\n  {srv.url('/comments.atom')}\n" in added
+    assert f"added: source 1 {feed}" in added and "javascript" not in added and "/fr/" not in added
+    assert "already present: source 1" in pw("sources", "add", feed).stdout  # a feed is added as it is
+    assert "web page" not in pw("sources", "add", srv.url("/news/releases.xml?2")).stdout
+
+    none = pw("sources", "add", srv.url("/about/"), ok=False)
+    assert none.exit_code == 3 and "neither a feed nor a web page that links to one" in none.stderr
+    unread = pw("sources", "add", srv.url("/missing.xml"))  # 404: added as before presswire read it
+    assert "adding it unread" in unread.stderr and "added: source 3" in unread.stdout
+    assert [s["url"] for s in _sources(pw).values()] == [feed, srv.url("/news/releases.xml?2"), srv.url("/missing.xml")]
