@@ -9,7 +9,7 @@ SQLite cannot change a primary key in place: the table (WITHOUT ROWID) is built 
 
 Revision ID: 0008_band_days
 Revises: 0007_schedule
-Create Date: 2026-12-08
+Create Date: 2026-11-30
 """
 from alembic import op
 import sqlalchemy as sa

@@ -8,7 +8,7 @@ grows at its end.
 
 Revision ID: 0009_removal_indexes
 Revises: 0008_band_days
-Create Date: 2026-12-20
+Create Date: 2026-11-30
 """
 from alembic import op
 
