@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import click
 import structlog
@@ -749,34 +749,62 @@ def export(app: App, fmt: str, out: str, filters: dict, changed_since: str | Non
     with app.sessions.begin() as s:
         query = _item_query(s, filters, limit, changed_since=changed_since, all_copies=all_copies,
                             exclude_labels=_excluded_labels(app.settings, fmt, filters["label"]))
-        rows = queries.find_items(s, query)
-        # one file per story: the files of its other copies can only be left from an earlier export
-        canonical_only = fmt == "hugo" and not query.all_copies and query.source_id is None
-        superseded = repository.other_copies(s, rows) if canonical_only else []
-    if fmt == "hugo":
+        if fmt == "atom":  # (at most --limit entries, [web] page_size by default: one document)
+            rows = queries.find_items(s, query)
+            _write_export(out, fmt, [atom_feed(rows, _export_feed_info(app.settings, filters, query, changed_since),
+                                               utcnow()).decode()], lambda: len(rows))
+            return
+        # a whole store is streamed, a batch of items at a time: a list of them all would not fit in memory
+        stream = _Counted(queries.iter_items(s, query))
+        if fmt == "jsonl":
+            _write_export(out, fmt, exporting.jsonl(stream), lambda: stream.count)
+            return
         if out == "-":
             raise PresswireError("export --format hugo: --out must be a directory, not -")
+        # one file per story: the files of its other copies can only be left from an earlier export
+        canonical_only = not query.all_copies and query.source_id is None
         try:
-            result = exporting.export_hugo(rows, Path(out), qrcodes=not no_qrcodes, superseded=superseded)
+            result = exporting.export_hugo(stream, Path(out), qrcodes=not no_qrcodes,
+                                           superseded=repository.other_copies(s, stream.stories) if canonical_only
+                                           else ())
         except OSError as exc:  # each file's own failure is a skip: this is --out itself (a file there, ...)
             raise PresswireError(f"export --out {out}: cannot make it the export directory: "
                                  f"{exc.strerror or exc}") from exc
-        for reason in result.skipped:
-            click.echo(f"presswire: skipped {reason}", err=True)
-        removed = f", {result.removed} removed (other copies of these stories)" if result.removed else ""
-        click.echo(f"exported {len(rows)} items to {out}: {result.written} files written, "
-                   f"{result.unchanged} unchanged{removed}", err=True)
-        return
-    text = exporting.jsonl(rows) if fmt == "jsonl" else atom_feed(
-        rows, _export_feed_info(app.settings, filters, query, changed_since), utcnow()).decode()
+    for reason in result.skipped:
+        click.echo(f"presswire: skipped {reason}", err=True)
+    removed = f", {result.removed} removed (other copies of these stories)" if result.removed else ""
+    click.echo(f"exported {stream.count} items to {out}: {result.written} files written, "
+               f"{result.unchanged} unchanged{removed}", err=True)
+
+
+class _Counted:
+    """The exported items as they stream by: how many, and the id exported for each story of several copies
+    (what `repository.other_copies` needs, once they are all written)."""
+
+    def __init__(self, items):
+        self.items, self.count, self.stories = items, 0, {}
+
+    def __iter__(self):
+        for item in self.items:
+            self.count += 1
+            if item.copies > 1 and item.cluster_id is not None:
+                self.stories[item.cluster_id] = item.article_id
+            yield item
+
+
+def _write_export(out: str, fmt: str, lines: Iterable[str], count: Callable[[], int]) -> None:
+    """A JSON lines or Atom export to stdout (-) or its file, as the lines come; then its summary line
+    (`count`: how many items they held, known once they are written)."""
+    from ingest import export as exporting
     if out == "-":
-        click.echo(text, nl=False)
+        for line in lines:
+            click.echo(line, nl=False)
         return
     try:
-        changed = exporting.write_file(Path(out), text)
+        changed = exporting.write_lines(Path(out), lines)
     except OSError as exc:  # a directory there, no permission
         raise PresswireError(f"export --out {out}: cannot write the {fmt} file: {exc.strerror or exc}") from exc
-    click.echo(f"exported {len(rows)} items to {out} ({'written' if changed else 'unchanged'})", err=True)
+    click.echo(f"exported {count()} items to {out} ({'written' if changed else 'unchanged'})", err=True)
 
 
 def _excluded_labels(settings: Settings, fmt: str, label: str | None) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ story twice: `superseded` names those copies, and their files are removed (only 
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ingest.extract import clean_html
 from ingest.frontmatter import presswire_table, render, seed_front
@@ -75,7 +76,7 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True,
     root = _root(out)
     written = unchanged = 0
     skipped: list[str] = []
-    targets: set[Path] = set()  # every file of this export: never removed
+    targets: set[str] = set()  # every file of this export: never removed (str: a Path weighs 3 times more)
     for item in items:
         files = [(f"{file_stem(item)}{EXTENSION}", hugo_document(item).encode())]
         if qrcodes and item.qrcode and "://" not in item.qrcode:
@@ -90,7 +91,7 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True,
             if target is None:
                 skipped.append(f"item {item.article_id}: {rel!r} is outside {root}")
                 continue
-            targets.add(target)
+            targets.add(str(target))
             try:
                 changed = write_if_changed(target, content)
             except OSError as exc:
@@ -101,7 +102,7 @@ def export_hugo(items: Iterable[StoredItem], out: Path, *, qrcodes: bool = True,
     return ExportResult(written, unchanged, tuple(skipped), removed)
 
 
-def _remove_superseded(root: Path, item: StoredItem, keep: set[Path], qrcodes: bool, skipped: list[str]) -> int:
+def _remove_superseded(root: Path, item: StoredItem, keep: set[str], qrcodes: bool, skipped: list[str]) -> int:
     """Remove what an earlier export wrote for `item`, a copy that is not its story's canonical one (any
     more): its document and, when QR codes are exported, its QR code image, only if the image is that copy's
     own (another item may share the path). Never a file in `keep`, nor through a symbolic link. Returns how
@@ -112,7 +113,7 @@ def _remove_superseded(root: Path, item: StoredItem, keep: set[Path], qrcodes: b
     removed = 0
     for rel, content in files:
         target = inside(root, rel)
-        if target is None or target in keep or target != root / rel or not target.is_file():
+        if target is None or str(target) in keep or target != root / rel or not target.is_file():
             continue  # (target != root / rel: a symbolic link on the way)
         try:
             if content is None or target.read_bytes() == content:
@@ -123,18 +124,42 @@ def _remove_superseded(root: Path, item: StoredItem, keep: set[Path], qrcodes: b
     return removed
 
 
-def jsonl(items: Iterable[StoredItem]) -> str:
-    """One JSON object per item: the seed keys, the [presswire] table (label, scores, tickers, reasons;
-    null when unclassified), then the sanitized body."""
-    return "".join(json.dumps({**seed_front(i), "presswire": presswire_table(i) or None,
-                               "body_html": clean_html(i.body_html)}, ensure_ascii=False) + "\n" for i in items)
+def jsonl(items: Iterable[StoredItem]) -> Iterator[str]:
+    """One JSON object per item, one line each, as the items come: the seed keys, the [presswire] table
+    (label, scores, tickers, reasons; null when unclassified), then the sanitized body."""
+    for i in items:
+        yield json.dumps({**seed_front(i), "presswire": presswire_table(i) or None,
+                          "body_html": clean_html(i.body_html)}, ensure_ascii=False) + "\n"
 
 
-def write_file(path: Path, text: str) -> bool:
-    """Write one output file (JSON lines, Atom) if its content changed; creates its folder."""
+def write_lines(path: Path, lines: Iterable[str]) -> bool:
+    """Write one output file (JSON lines, Atom), creating its folder, without holding it in memory (JSON
+    lines of a whole store): the lines go to a temporary file beside `path` as they come, which replaces it
+    only when their content differs, so an unchanged export leaves the file (and its mtime) alone. True
+    when written."""
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_if_changed(path, text.encode())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".presswire-", suffix=".tmp")
+    try:
+        os.fchmod(fd, _file_mode(path))
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.writelines(lines)
+        if _same_content(Path(tmp), path):
+            Path(tmp).unlink()
+            return False
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _same_content(new: Path, old: Path) -> bool:
+    """Whether `old` is a regular file holding exactly `new`'s bytes (compared a block at a time)."""
+    try:
+        return old.is_file() and filecmp.cmp(new, old, shallow=False)
+    except OSError:
+        return False
 
 
 def inside(root: Path, rel: str) -> Path | None:

@@ -14,7 +14,7 @@ import operator
 import posixpath
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
                         update)
@@ -32,6 +32,7 @@ from store import tables as t
 DEDUP_LOCK = 0x70726573_64656475  # "presdedu"
 DEDUP_IDLE_TIMEOUT = 60.0  # seconds a transaction holding DEDUP_LOCK may wait for its worker (see _lock_dedup)
 KNOWN_KEYS_BATCH = 2000  # entry keys looked up per statement (2 parameters each)
+STREAM_BATCH = 200  # items (bodies included) fetched at a time by the readers that stream a whole store
 
 
 @dataclass(frozen=True)
@@ -864,16 +865,16 @@ def get_item(s: Session, article_id: int) -> StoredItem | None:
     return stored_item(*row) if row else None
 
 
-def other_copies(s: Session, items: Sequence[StoredItem]) -> list[StoredItem]:
-    """The stored copies of these items' stories (clusters) that are not among them: what an export of
-    canonical copies must not leave files of."""
-    exported = {i.article_id for i in items}
-    clusters = sorted({i.cluster_id for i in items if i.cluster_id is not None and i.copies > 1})
-    found = []
+def other_copies(s: Session, exported: Mapping[int, int]) -> Iterator[StoredItem]:
+    """The stored copies of the exported stories that were not exported: what an export of canonical copies
+    must not leave files of. `exported` maps each story (cluster id) of several copies to the article id
+    exported for it: ids, not the exported items, which an export of a whole store cannot hold at once.
+    A generator: it reads `exported` when first iterated, and a batch of stories at a time."""
+    clusters = sorted(exported)
     for start in range(0, len(clusters), KNOWN_KEYS_BATCH):  # (SQLite: at most 32,766 parameters a statement)
-        rows = s.execute(_items_query().where(t.Item.cluster_id.in_(clusters[start:start + KNOWN_KEYS_BATCH])))
-        found += [stored_item(*row) for row in rows if row[0].id not in exported]
-    return found
+        rows = s.execute(_items_query().where(t.Item.cluster_id.in_(clusters[start:start + KNOWN_KEYS_BATCH]))
+                         .execution_options(yield_per=STREAM_BATCH))
+        yield from (stored_item(*row) for row in rows if exported[row[0].cluster_id] != row[0].id)
 
 
 def list_copies(s: Session, cluster_id: int) -> list[Copy]:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tomllib
+import tracemalloc
 
 import feedparser
 import httpx
@@ -163,6 +164,28 @@ def test_export_is_idempotent_and_incremental(store, cli, tmp_path):
     assert (out / "qrcodes" / "2025-05-15-item-2.png").read_bytes().startswith(b"\x89PNG")
     since = cli("export", "--format", "jsonl", "--out", "-", "--since", "2025-05-15T14:30:00Z")
     assert [json.loads(line)["title"] for line in since.stdout.splitlines()] == ["Item number 3"]
+
+
+@pytest.mark.parametrize("fmt", ["hugo", "jsonl"])
+def test_an_export_of_the_whole_store_holds_a_batch_of_items_not_all_of_them(store, cli, tmp_path, monkeypatch,
+                                                                             fmt):
+    """Export read every item into one list (and JSON lines into one string) before writing: memory grew with
+    the store (1.8 GB for a 140,000-item JSON lines export) until it ran out. Now the items stream by."""
+    from store import repository
+    monkeypatch.setattr(repository, "STREAM_BATCH", 4)
+    body = "storage " * 12_500  # 100 kB: 40 items hold 8 MB of bodies (body_html and body_text)
+    save(store, add_source(store), [make_item(n, f"Item number {n}", body=body) for n in range(40)])
+    out = str(tmp_path / ("site" if fmt == "hugo" else "items.jsonl"))
+    args = ("export", "--format", fmt, "--out", out, "--no-qrcodes")
+    cli(*args)  # (imports, caches)
+    tracemalloc.start()
+    try:
+        again = cli(*args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "exported 40 items" in again.stderr and "unchanged" in again.stderr
+    assert peak < 5_000_000, f"{peak:,} bytes at the peak of an export of 40 items of 200 kB"
 
 
 def test_exported_files_get_the_umask_mode_of_any_new_file_or_keep_their_own(store, cli, tmp_path):
