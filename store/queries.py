@@ -55,12 +55,17 @@ def last_item_id(s: Session) -> int | None:
 
 
 def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
+    # one row per story (its canonical copy), unless every copy or one source's own items are asked for: the
+    # story is then joined by its canonical copy alone. (Joined by cluster_id too, with canonical_item_id =
+    # items.id a filter, PostgreSQL multiplied the two conditions' selectivities, expected 1 row, and sorted
+    # the whole table for every page: 800 ms for the first page of 200,000 items, not 0.4 ms. A canonical
+    # copy is always one of its cluster's items.)
+    canonical = not q.all_copies and q.source_id is None
+    story = t.Cluster.canonical_item_id == t.Item.id if canonical else t.Cluster.id == t.Item.cluster_id
     stmt = (select(t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)
-            .join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, t.Cluster.id == t.Item.cluster_id))
+            .join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, story))
     conditions = [
         (q.source_id is not None, lambda: t.Item.source_id == q.source_id),
-        # one row per story (its canonical copy), unless every copy or one source's own items are asked for
-        (not q.all_copies and q.source_id is None, lambda: t.Cluster.canonical_item_id == t.Item.id),
         (q.since is not None, lambda: t.Item.date >= q.since),
         (q.until is not None, lambda: t.Item.date < q.until),
         (q.changed_since is not None, lambda: t.Item.updated_at >= q.changed_since),
