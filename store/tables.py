@@ -110,6 +110,7 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         Index("ix_items_source_id_date", "source_id", "date"),
+        Index("ix_items_promo_label_date", "promo_label", "date"),  # a label's newest items, without a sort
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,7 +136,7 @@ class Item(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # ingest.promo: NULL for items stored before classification existed
-    promo_label: Mapped[str | None] = mapped_column(String(16), index=True)  # promotional|press_release|news
+    promo_label: Mapped[str | None] = mapped_column(String(16))  # promotional|press_release|news
     promo_score: Mapped[float | None] = mapped_column(Float)
     pr_score: Mapped[float | None] = mapped_column(Float)
     promo_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{rule, score, weight, match, ...}]

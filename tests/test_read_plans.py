@@ -25,3 +25,19 @@ def test_postgresql_expects_one_row_per_story_not_one_row_in_all(postgres):
             [[plan]] = s.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).all()
             assert plan[0]["Plan"]["Plan Rows"] >= 150, plan  # 300 stories of one copy each
     engine.dispose()
+
+
+def test_sqlite_reads_a_labels_newest_items_down_an_index_without_sorting_them(sqlite_url):
+    """With promo_label alone indexed, SQLite read every item of the label and sorted them all by date for each
+    page (585 ms for a page of press releases among 200,000 items): (promo_label, date) gives them in order."""
+    engine, sessions = open_store(sqlite_url)
+    for query in (ItemQuery(label="press_release"), ItemQuery(label="promotional", max_id=1000),
+                  ItemQuery(label="news", all_copies=True, offset=50)):
+        compiled = queries.items_select("sqlite", query).compile(dialect=engine.dialect)
+        with engine.connect() as c:
+            cursor = c.connection.driver_connection.execute(
+                f"EXPLAIN QUERY PLAN {compiled}", [compiled.params[name] for name in compiled.positiontup])
+            plan = [row[3] for row in cursor]
+        assert any("ix_items_promo_label_date (promo_label=?)" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    engine.dispose()
