@@ -586,7 +586,7 @@ def item_filters(func):
                      "2025-05-15T16:00:00Z, or an age: 90m, 24h, 7d, 2w."),
         click.option("--until", metavar="WHEN", help="Items dated before (same forms as --since)."),
         click.option("--search", metavar="TEXT", help="Full-text search of title, summary and body; "
-                     "every word must match; best matches first."),
+                     "every word must match (at most 50 words); best matches first."),
         click.option("--label", type=click.Choice(LABELS), help="Only items with this promotional-content label."),
         click.option("--ticker", metavar="SYMBOL", help="Only items naming this ticker: QS (any exchange) "
                      "or NASDAQ:QS."),

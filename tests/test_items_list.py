@@ -47,6 +47,8 @@ def test_bad_filters_are_clear_errors(cli):
     assert bad.exit_code == 2 and "since 'yesterday-ish': expected a date" in bad.stderr
     ticker = cli("items", "list", "--ticker", "QS;DROP", ok=False)
     assert ticker.exit_code == 2 and "expected a symbol" in ticker.stderr
+    words = cli("items", "list", "--search", "lithium " * 51, ok=False)
+    assert words.exit_code == 2 and "search text of 51 words: at most 50 words" in words.stderr
     missing = cli("items", "list", "--source", "99", ok=False)
     assert missing.exit_code == 3 and "--source 99: no such source" in missing.stderr
 
