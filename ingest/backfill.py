@@ -168,7 +168,8 @@ class Tally:
     def fields(self) -> dict:
         return dict(seen=self.seen, stored=self.stored, duplicates=self.duplicates, promotional=self.promotional,
                     failed=self.failed, filtered=self.filtered, errors=self.errors, units=self.units,
-                    retried=self.retried, recovered=self.recovered, discovered=self.discovered, elapsed_s=round(self.elapsed, 2), items_per_s=round(self.rate, 2))
+                    retried=self.retried, recovered=self.recovered, discovered=self.discovered,
+                    elapsed_s=round(self.elapsed, 2), items_per_s=round(self.rate, 2))
 
 
 class Reporter(Protocol):

@@ -134,7 +134,8 @@ def merge_read_more(teaser: Extraction, full: Extraction, full_url: str) -> Extr
     return replace(full, title=teaser.title or full.title, date=teaser.date or full.date,
                    image=teaser.image or full.image, canonical=full.canonical or teaser.canonical,
                    description=teaser.description or full.description, language=full.language or teaser.language,
-                   site_name=teaser.site_name or full.site_name, trail=f"{trail}; used the linked page", read_more=None, followed_url=full_url)
+                   site_name=teaser.site_name or full.site_name, trail=f"{trail}; used the linked page",
+                   read_more=None, followed_url=full_url)
 
 
 # --- the chain ------------------------------------------------------------------------------------
