@@ -479,7 +479,7 @@ def _reporter(app: App, ctx: Context, dry_run: bool):
 # --- polling --------------------------------------------------------------------------------------
 
 @cli.command()
-@click.option("--source", "source_ref", metavar="ID|URL", help="Poll only this source.")
+@click.option("--source", "source_ref", metavar="ID|URL|NAME", help="Poll only this source.")
 @click.pass_obj
 def poll(app: App, source_ref: str | None) -> None:
     """Poll every active source once (or one source), now, whether due or not."""
@@ -488,9 +488,7 @@ def poll(app: App, source_ref: str | None) -> None:
     ctx = app.context()
     with app.sessions.begin() as s:
         if source_ref:
-            found = repository.find_source(s, source_ref)
-            if found is None:
-                raise SourceError(f"poll --source {source_ref}: no such source (see `presswire sources list`)")
+            found = _source(s, source_ref, "poll --source")
             if found.status == "paused":  # paused means not polled; `inspect` reads a feed without storing
                 raise SourceError(f"poll --source {source_ref}: source {found.id} is paused: `presswire sources "
                                   f"resume {found.id}` first (`presswire inspect {found.url}` reads it, storing "

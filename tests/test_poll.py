@@ -137,13 +137,14 @@ def test_unreachable_host_is_recorded_not_raised(tmp_path, sqlite_url, server):
     assert "4 new items" in result.stderr and "1 sources failed" in result.stderr
 
 
-def test_poll_one_source_by_id_or_url(tmp_path, sqlite_url, server):
+def test_poll_one_source_by_id_url_or_name(tmp_path, sqlite_url, server):
     server.route("/other.xml", body="<rss version='2.0'><channel><title>o</title></channel></rss>",
                  headers={"Content-Type": "application/rss+xml"})
     pw = Presswire(write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/other.xml"), "Other"),
                                                                    (server.url("/bdc/feed.xml"), "IBN")]))
     assert "polled 1 sources: 0 new items" in pw("poll", "--source", "1").stderr
     assert "polled 1 sources: 4 new items" in pw("poll", "--source", server.url("/bdc/feed.xml")).stderr
+    assert "polled 1 sources: 0 new items, 4 duplicates" in pw("poll", "--source", "IBN").stderr  # as `sources` takes
     missing = pw("poll", "--source", "99", ok=False)
     assert missing.exit_code == 3 and "no such source" in missing.stderr
 
