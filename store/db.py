@@ -26,7 +26,7 @@ MIGRATION_LOCK = 0x70726573_6d696772  # "presmigr": held while a process creates
 # The newest revision in MIGRATIONS (tests/test_migrations.py checks that it is). Every command checks the
 # database against it; Alembic (~0.1 s of imports, and reading every revision file) is loaded only when
 # the database is not at this revision: to create, migrate or explain.
-HEAD = "0010_items_label_date"
+HEAD = "0011_items_title_date"
 
 
 def pool_size_for(concurrency: int) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
-from sqlalchemy import (CompoundSelect, Select, and_, bindparam, delete, func, literal, or_, select, text, union_all,
+from sqlalchemy import (CompoundSelect, Select, bindparam, delete, func, literal, or_, select, text, union_all,
                         update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -423,14 +423,30 @@ def _day(when: datetime) -> int:
 
 
 def _title_candidates(db: _Cursor, item: Item, fp: Fingerprint, judge: DuplicateJudge) -> list[int]:
-    """Items with the same title within the date window when either side is a short text (newest first,
-    at most judge.max_candidates). The judge counts calendar days (00:30 and 23:30 two days later are two
-    days apart): a day more here, as in _find_copy."""
+    """Items with the same title within the date window when either side is a short text, those dated nearest
+    to the new item first (the earlier at equal distance), at most judge.max_candidates. The judge counts
+    calendar days (00:30 and 23:30 two days later are two days apart): a day more here, as in _find_copy.
+
+    Nearest, not newest by id, as for band keys (_band_candidates): in a newest-first backfill (or an import
+    of older items) the newest items under a generic title ("Net Asset Value(s)") are look-alikes of later
+    days, and a copy's original, stored before them, was never read. One statement of two scans of the
+    (title_key, date) index, from the new item's date backward and forward, each within the window and
+    stopping after the bound, merged here: only the window's rows are read, not every item of the title."""
     window = judge.title_window + timedelta(days=1)
-    params = {"title_key": fp.title_key, "earliest": item.date - window,
+    params = {"title_key": fp.title_key, "date": item.date, "earliest": item.date - window,
               "latest": item.date + window, "min_shingles": judge.min_shingles,
               "limit": judge.max_candidates}
-    return db.scalars(_title_query(short=fp.is_short), params)
+    found = [(item_id, _utc(when)) for item_id, when in db.rows(_title_query(short=fp.is_short), params)]
+    found.sort(key=lambda row: (abs(row[1] - item.date), row[1]))
+    return [item_id for item_id, _ in found[:judge.max_candidates]]
+
+
+def _utc(value: datetime | str) -> datetime:
+    """An items.date read through _Cursor (no SQLAlchemy types): SQLite gives the naive UTC text it stores,
+    PostgreSQL an aware datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 # The lookup statements are built once with bound parameters: building them per item cost more than running them.
@@ -439,13 +455,20 @@ _EXACT_QUERY = (select(t.Item.id).where(t.Item.content_hash == bindparam("conten
 
 
 @functools.lru_cache(maxsize=2)
-def _title_query(short: bool) -> Select:
-    """Same title key, date in [:earliest, :latest]; a long text only looks for short ones (< :min_shingles)."""
-    window = and_(t.Item.title_key == bindparam("title_key"),
-                  t.Item.date.between(bindparam("earliest"), bindparam("latest")))
+def _title_query(short: bool) -> CompoundSelect:
+    """Same title key, date in [:earliest, :date] newest first and in (:date, :latest] oldest first, at most
+    :limit each; a long text only looks for short ones (< :min_shingles)."""
+    item, when = t.Item, bindparam("date", type_=t.Item.date.type)
+    same = [item.title_key == bindparam("title_key")]
     if not short:
-        window = and_(window, t.Item.shingle_count < bindparam("min_shingles"))
-    return select(t.Item.id).where(window).order_by(t.Item.id.desc()).limit(bindparam("limit"))
+        same.append(item.shingle_count < bindparam("min_shingles"))
+    before = (select(item.id, item.date).where(*same, item.date >= bindparam("earliest", type_=item.date.type),
+                                               item.date <= when)
+              .order_by(item.date.desc(), item.id.desc()).limit(bindparam("limit")).subquery("before"))
+    after = (select(item.id, item.date).where(*same, item.date > when,
+                                              item.date <= bindparam("latest", type_=item.date.type))
+             .order_by(item.date, item.id).limit(bindparam("limit")).subquery("after"))
+    return union_all(select(before.c.id, before.c.date), select(after.c.id, after.c.date))
 
 
 @dataclass(frozen=True)
@@ -479,7 +502,7 @@ class _Cursor:
     before/after_cursor_execute listeners still see every statement; a driver error is raised as
     SQLAlchemy's (sqlalchemy.exc.IntegrityError, ...). Bound values are converted by the columns' types
     as SQLAlchemy converts them (UTCDateTime, JSON, ...); the results read through it are integers
-    (ids), which need no conversion."""
+    (ids), which need no conversion, and items.date, which _utc converts."""
 
     def __init__(self, conn: Connection):
         self.conn = conn  # the rare statements whose results need SQLAlchemy's types run here

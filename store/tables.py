@@ -111,6 +111,7 @@ class Item(Base):
     __table_args__ = (
         Index("ix_items_source_id_date", "source_id", "date"),
         Index("ix_items_promo_label_date", "promo_label", "date"),  # a label's newest items, without a sort
+        Index("ix_items_title_key_date", "title_key", "date"),  # a title's items near a date (short-text dedup)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -145,7 +146,7 @@ class Item(Base):
     # dedup (ingest/dedup.py): keys, and how the item joined its cluster
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     content_hash: Mapped[str | None] = mapped_column(String(32), index=True)
-    title_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    title_key: Mapped[str | None] = mapped_column(String(32))
     shingle_count: Mapped[int] = mapped_column(Integer, default=0)
     band_count: Mapped[int] = mapped_column(Integer, default=0)  # rows in item_bands; 0 for short texts
     wire: Mapped[bool] = mapped_column(Boolean, default=False)  # from an original wire (canonical preference)

@@ -246,6 +246,58 @@ def test_a_copy_finds_its_original_after_many_later_look_alikes_were_stored(sess
         assert repository.get_item(s, 67).match.matched_id == 1
 
 
+def _trust_nav(name: str, day: int, nav: str) -> str:
+    """A trust's daily net asset value note: a short text under the generic title "Net Asset Value(s)"."""
+    return (f"The unaudited net asset value per ordinary share of {name} Trust plc as at close of business on "
+            f"{day} May 2025 was {nav} pence (cum income).")
+
+
+def test_a_short_copy_finds_its_original_after_many_later_notes_under_its_title(sessions):
+    """Regression: the title lookup kept the newest max_candidates items by id within its window (the judge's
+    and a day), so a copy stored after more than that many notes under its title dated later (a newest-first
+    backfill, an import of older items) was given only those, outside the judge's calendar days, and its
+    original, an hour away, was never read."""
+    sid = _source(sessions, "https://wire/feed")
+    original = Copy("https://www.globenewswire.com/nav/0", "Net Asset Value(s)", _trust_nav("Greyfriars", 15, "312.45"),
+                    "GNW", "")
+    _save(sessions, sid, _item(original, "nav0"))
+    later = NOW.replace(hour=1) + timedelta(days=3)  # 3 calendar days after the original, 57 hours after the copy
+    notes = [_item(Copy(f"https://www.globenewswire.com/nav/{n}", "Net Asset Value(s)",
+                        _trust_nav(f"Trust{n:02d}", 18, f"{200 + n}.10"), "GNW", ""), f"nav{n}",
+                   later + timedelta(minutes=n)) for n in range(1, JUDGE.max_candidates + 6)]
+    _save(sessions, sid, *notes)
+    copy = replace(original, url="https://partner.example/nav", text="Posted by staff.\n" + original.text)
+    saved = _save(sessions, sid, _item(copy, "p", NOW + timedelta(hours=1)))
+    assert saved.copies == 1
+    with sessions.begin() as s:
+        assert repository.get_item(s, saved.saved[0][0]).match.matched_id == 1
+
+
+def test_the_title_lookup_reads_only_the_window_of_a_title(sessions):
+    # the (title_key, date) index bounds the scan by date too: with title_key alone, every item of the
+    # title (a daily note's whole history) was read and filtered by date
+    sid = _source(sessions, "https://wire/feed")
+    with sessions.begin() as s:
+        conn = s.connection()
+        item = _item(Copy("https://x/nav", "Net Asset Value(s)", _trust_nav("Greyfriars", 15, "312.45"), "GNW", ""),
+                     "n")
+        params = {"title_key": item.fingerprint.title_key, "date": NOW, "earliest": NOW - timedelta(days=3),
+                  "latest": NOW + timedelta(days=3), "limit": 50}
+        compiled = repository._compiled(conn.dialect, repository._title_query(short=True), tuple(params))
+        cursor = conn.connection.dbapi_connection.cursor()
+        if conn.dialect.name == "postgresql":  # an empty table: the plan the planner would choose at size
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + compiled.sql, compiled.bind(params))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.bind(params))
+            plan = "\n".join(row[-1] for row in cursor.fetchall())
+    scans = [line for line in plan.splitlines() if "ix_items_title_key_date" in line or "Index Cond" in line]
+    assert plan.count("ix_items_title_key_date") == 2, plan  # both scans, from the date backward and forward
+    assert all("date" in line for line in scans if "Index Cond" in line or "SEARCH" in line), plan
+    assert _save(sessions, sid, item).new == 1
+
+
 def test_the_windows_count_calendar_days_in_the_store_as_in_the_judge(sessions):
     rel = RELEASES["aurelis-phase2"]
     sid = _source(sessions, "https://a/feed")
