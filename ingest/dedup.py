@@ -531,6 +531,14 @@ def _misspelt(a: str, b: str) -> bool:
     return a[i + 1:] == b[i + 1:] or (a[i + 2:] == b[i + 2:] and a[i] == b[i + 1] and a[i + 1] == b[i])
 
 
+def _lead_facts_of(text: str, params: DedupParams) -> frozenset[str] | None:
+    """``prepare(...).lead_facts`` alone."""
+    core = strip_wrapper(text)
+    start = release_start(core, params.head_words)
+    line = lead_line(core if start is None else core[start:])
+    return None if line is None else lead_facts(line)
+
+
 def within_days(a: dt.date | None, b: dt.date | None, days: int) -> bool:
     return a is not None and b is not None and abs((a - b).days) <= days
 
@@ -597,6 +605,17 @@ class Deduplicator:
             return None
         wire = registrable_domain(item.source_link) in self.wire_domains
         return fingerprint(item.title, item.body_text, self.params, wire=wire)
+
+    def facts_may_agree(self, item: Item, texts: Sequence[str]) -> list[bool]:
+        """For each text stored under ``item``'s title: may its lead state ``item``'s facts (``facts_agree`` of
+        the lead lines; True without a lead on either side)? Two short texts whose leads state other facts are
+        two releases (``match``: one lead is the other's copy and its facts differ, or neither is and the facts
+        differ), so the store verifies these first when a title is crowded (a hundred trusts' "Net Asset
+        Value(s)" of one day). Cheap: a lead line and its facts, no shingles (about a quarter of ``prepare``)."""
+        mine = _lead_facts_of(item.body_text, self.params)
+        if mine is None:
+            return [True] * len(texts)
+        return [(other := _lead_facts_of(text, self.params)) is None or facts_agree(mine, other) for text in texts]
 
     def decide(self, item: Item, candidates: Sequence[Candidate]) -> Match | None:
         """The candidate ``item`` is a copy of, if any (exact verification of each)."""

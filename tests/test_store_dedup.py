@@ -204,6 +204,9 @@ class RecordingJudge:
         self.title_window, self.near_window = judge.title_window, judge.near_window
         self.min_shingles, self.max_candidates = judge.min_shingles, judge.max_candidates
 
+    def facts_may_agree(self, item, texts):
+        return self.judge.facts_may_agree(item, texts)
+
     def decide(self, item, candidates):
         self.seen.append(sorted(c.id for c in candidates))
         return self.judge.decide(item, candidates)
@@ -266,6 +269,23 @@ def test_a_short_copy_finds_its_original_after_many_later_notes_under_its_title(
                         _trust_nav(f"Trust{n:02d}", 18, f"{200 + n}.10"), "GNW", ""), f"nav{n}",
                    later + timedelta(minutes=n)) for n in range(1, JUDGE.max_candidates + 6)]
     _save(sessions, sid, *notes)
+    copy = replace(original, url="https://partner.example/nav", text="Posted by staff.\n" + original.text)
+    saved = _save(sessions, sid, _item(copy, "p", NOW + timedelta(hours=1)))
+    assert saved.copies == 1
+    with sessions.begin() as s:
+        assert repository.get_item(s, saved.saved[0][0]).match.matched_id == 1
+
+
+def test_a_short_copy_finds_its_original_among_many_notes_under_its_title_of_the_same_hour(sessions):
+    """Regression: more than max_candidates trusts' notes of one hour under one title are all as near to a copy
+    as its original; the nearest max_candidates were those stored last, and the original was never read."""
+    sid = _source(sessions, "https://wire/feed")
+    original = Copy("https://www.globenewswire.com/nav/0", "Net Asset Value(s)", _trust_nav("Greyfriars", 15, "312.45"),
+                    "GNW", "")
+    _save(sessions, sid, _item(original, "nav0"))
+    _save(sessions, sid, *(_item(Copy(f"https://www.globenewswire.com/nav/{n}", "Net Asset Value(s)",
+                                      _trust_nav(f"Trust{n:02d}", 15, f"{200 + n}.10"), "GNW", ""), f"nav{n}")
+                           for n in range(1, JUDGE.max_candidates + 6)))
     copy = replace(original, url="https://partner.example/nav", text="Posted by staff.\n" + original.text)
     saved = _save(sessions, sid, _item(copy, "p", NOW + timedelta(hours=1)))
     assert saved.copies == 1
@@ -411,6 +431,9 @@ class SlowJudge:
         self.title_window, self.near_window = judge.title_window, judge.near_window
         self.min_shingles = judge.min_shingles
         self.max_candidates = judge.max_candidates
+
+    def facts_may_agree(self, item, texts):
+        return self.judge.facts_may_agree(item, texts)
 
     def decide(self, item, candidates):
         import time
