@@ -3,7 +3,7 @@
     items_select(dialect, query)  the statement: filters, full-text match, order, page
     find_items(s, query)          run it: StoredItem values
     iter_items(s, query)          run it, streamed: a whole store's export in flat memory
-    count_items(s, query)         how many items match (pagination)
+    count_items(s, query, at_most)  how many items match (pagination), counted no further than at_most + 1
     last_item_id(s)               the newest stored item's id (a paginated walk's ItemQuery.max_id)
 
 New filters (dedup clusters, ...) are one more `where` in `_filtered`.
@@ -45,8 +45,14 @@ def iter_items(s: Session, q: ItemQuery) -> Iterator[StoredItem]:
         yield stored_item(row[0], row[1], row[2], row[3])
 
 
-def count_items(s: Session, q: ItemQuery) -> int:
-    stmt, _rank = _filtered(_dialect(s), q)
+def count_items(s: Session, q: ItemQuery, at_most: int | None = None) -> int:
+    """How many items match `q` (its limit and offset aside): exactly when at most `at_most` do, else
+    `at_most + 1` ("more than at_most"). The count reads the matching items' ids alone, and stops after
+    at_most + 1 of them: an exact count of the wide rows took 220-870 ms on SQLite and 145 ms on
+    PostgreSQL for each page of a 200,000-item store, growing with it."""
+    stmt, _rank = _filtered(_dialect(s), q, columns=(t.Item.id,), ranked=False)
+    if at_most is not None:
+        stmt = stmt.limit(at_most + 1)
     return s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
@@ -54,7 +60,9 @@ def last_item_id(s: Session) -> int | None:
     return s.scalar(select(func.max(t.Item.id)))
 
 
-def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
+def _filtered(dialect: str, q: ItemQuery, columns: tuple = (), ranked: bool = True) -> tuple[Select, object | None]:
+    """The items matching `q`, with their source name and story (or `columns` alone), and the search's
+    rank column when `ranked` (None when not searching)."""
     # one row per story (its canonical copy), unless every copy or one source's own items are asked for: the
     # story is then joined by its canonical copy alone. (Joined by cluster_id too, with canonical_item_id =
     # items.id a filter, PostgreSQL multiplied the two conditions' selectivities, expected 1 row, and sorted
@@ -62,8 +70,8 @@ def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
     # copy is always one of its cluster's items.)
     canonical = not q.all_copies and q.source_id is None
     story = t.Cluster.canonical_item_id == t.Item.id if canonical else t.Cluster.id == t.Item.cluster_id
-    stmt = (select(t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)
-            .join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, story))
+    stmt = (select(*(columns or (t.Item, t.Source.name, t.Cluster.copies, t.Cluster.canonical_item_id)))
+            .select_from(t.Item).join(t.Source, t.Source.id == t.Item.source_id).join(t.Cluster, story))
     conditions = [
         (q.source_id is not None, lambda: t.Item.source_id == q.source_id),
         (q.since is not None, lambda: t.Item.date >= q.since),
@@ -82,7 +90,8 @@ def _filtered(dialect: str, q: ItemQuery) -> tuple[Select, object | None]:
     if hits is None:  # no searchable word: nothing matches
         return stmt.where(false()), None
     sub, rank = hits
-    return stmt.join(sub, sub.c.id == t.Item.id).add_columns(rank), rank
+    stmt = stmt.join(sub, sub.c.id == t.Item.id)
+    return (stmt.add_columns(rank), rank) if ranked else (stmt, None)
 
 
 def _has_ticker(dialect: str, ticker: str) -> ColumnElement:

@@ -12,9 +12,10 @@ from sqlalchemy import text
 
 from ingest.atom import ATOM_NS, FeedInfo, atom_feed
 from ingest.web import create_app
+from ingest.model import ItemQuery
 from ingest.web.app import SECURITY_HEADERS, WebConfig
 from reading import STORY, T0, LiveServer, add_source, make_item, open_store, promo, replace, save, set_columns
-from store import repository
+from store import queries, repository
 
 EVIL = 'Evil <script>alert("pwned")</script> & <img src=x onerror=alert(1)>'
 
@@ -88,6 +89,32 @@ def test_a_walk_through_the_pages_neither_repeats_nor_skips_items_stored_meanwhi
     assert not any(f'href="/items/{i}"' in second for i in late)
     assert set(late) <= set(fresh)  # a new walk has them
     assert bad.status_code == 400 and "max_id 'x'" in bad.json()["error"]
+
+
+def test_totals_are_counted_up_to_a_cap_and_a_capped_total_still_pages_to_the_end(db_url):
+    """Every page counted all its matching items: 220-870 ms on SQLite, 145 ms on PostgreSQL at 200,000 items.
+    The count stops at [web]'s count_cap (or at the end of a deeper page): `total_capped` says more match."""
+    engine, sessions = open_store(db_url)
+    source = add_source(sessions)
+    ids = save(sessions, source, [make_item(n, f"Story {n}", body="Lithium.") for n in range(1, 8)])
+    with sessions.begin() as s:  # count_items itself: exact up to at_most, at_most + 1 beyond, searches too
+        assert [queries.count_items(s, ItemQuery(search=q), at_most=n) for q, n in
+                (("", 3), ("", 7), ("lithium", 6), ("lithium", None), ("story 4", 3))] == [4, 7, 7, 7, 1]
+    app = create_app(sessions, WebConfig(page_size=2, count_cap=3), clock=lambda: T0)
+    with LiveServer(app) as live, httpx.Client(base_url=live.base, timeout=20) as client:
+        pages, url = [], "/api/items?q=lithium"
+        while url:
+            pages.append(client.get(url).json())
+            url = pages[-1]["next"]
+        html = [client.get("/", params={"page": page}).text for page in (1, 4)]
+        few = client.get("/api/items", params={"q": "story 4"}).json()
+    engine.dispose()
+    assert [(p["total"], p["total_capped"], len(p["items"])) for p in pages] == \
+        [(3, True, 2), (4, True, 2), (6, True, 2), (7, False, 1)]  # counted to max(cap, the page's end)
+    assert sorted(i["article_id"] for p in pages for i in p["items"]) == ids
+    assert "More than 3 items" in html[0] and "Page 1 of more than 2" in html[0] and 'rel="next"' in html[0]
+    assert "7 items" in html[1] and "Page 4 of 4" in html[1] and 'rel="next"' not in html[1]
+    assert (few["total"], few["total_capped"], few["next"]) == (1, False, None)
 
 
 def test_api_item_sources_and_errors(site):
