@@ -167,3 +167,31 @@ def test_lost_sqlite_triggers_are_restored_by_the_next_migration_run(sqlite_url)
     save(sessions, source, [make_item(3, "Graphite prices")])
     assert len(_titles(sessions, search="graphite")) == 3
     engine.dispose()
+
+
+def test_a_search_ranks_only_its_most_recently_stored_matches_then_lists_the_older_ones(store, monkeypatch):
+    """Ranking reads every match's text: 10 common words matching 185,000 of 200,000 items took 1.3 s on
+    SQLite and 11.6 s on PostgreSQL for each page. Only the search.RANKED most recently stored matches (of
+    the filtered items) are ranked, best first; the older ones follow, most recently stored first, every one
+    on exactly one page. A search with fewer matches keeps its best-first order."""
+    a = add_source(store, "https://a.example/feed", "A Wire")
+    b = add_source(store, "https://b.example/feed", "B Wire")
+    bodies = {n: f"A cobalt mention, note {n}." for n in range(1, 8)}
+    save(store, a, [make_item(1, "Cobalt cobalt cobalt", body=bodies[1]), make_item(2, "Note 2", body=bodies[2]),
+                    make_item(3, "Note 3", body=bodies[3], date=T0 + timedelta(hours=30)),
+                    make_item(4, "Note 4", body=bodies[4]), make_item(5, "Cobalt update", body=bodies[5]),
+                    make_item(6, "Note 6", body=bodies[6]), make_item(7, "Note 7", body=bodies[7])])
+    save(store, b, [make_item(8, "B note", body="Cobalt, once."), make_item(9, "Cobalt for B", body="Cobalt.")])
+    everything = _titles(store, search="cobalt", source_id=a)
+    assert set(everything[:2]) == {"Cobalt cobalt cobalt", "Cobalt update"}  # title matches first
+    assert everything[2:] == ["Note 3", "Note 7", "Note 6", "Note 4", "Note 2"]  # then by date
+    monkeypatch.setattr("store.search.RANKED", 3, raising=False)
+    capped = ["Cobalt update", "Note 7", "Note 6", "Note 4", "Note 3", "Note 2", "Cobalt cobalt cobalt"]
+    assert _titles(store, search="cobalt", source_id=a) == capped
+    assert [_titles(store, search="cobalt", source_id=a, limit=2, offset=o) for o in (0, 2, 4, 6, 8)] == \
+        [capped[0:2], capped[2:4], capped[4:6], capped[6:], []]
+    assert _titles(store, search="cobalt", source_id=a, limit=3, offset=1) == capped[1:4]
+    with store.begin() as s:
+        assert [i.title for i in queries.iter_items(s, ItemQuery(search="cobalt", source_id=a, limit=None))] == capped
+    assert _titles(store, search="cobalt", source_id=b) == ["Cobalt for B", "B note"]  # fewer than RANKED: all ranked
+    assert _titles(store, search="cobalt", max_id=2, source_id=a) == ["Cobalt cobalt cobalt", "Note 2"]
