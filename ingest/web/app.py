@@ -121,8 +121,8 @@ class _Views:
         walk = _walk_params(params, query)
         return self.templates.TemplateResponse(request, "index.html", {
             "items": items, "total": total.count, "capped": total.capped, "page": page, "sources": sources,
-            "params": params, "pages": _pages(total.count, query.limit or 1), "link": lambda p: "/?" + urlencode({**walk, "page": p}),
-            "labels": LABELS,
+            "params": params, "pages": _pages(total.count, query.limit or 1),
+            "link": lambda p: "/?" + urlencode({**walk, "page": p}), "labels": LABELS,
         })
 
     def item_page(self, request: Request) -> Response:
