@@ -260,37 +260,32 @@ def test_a_short_copy_finds_its_original_after_many_later_notes_under_its_title(
     and a day), so a copy stored after more than that many notes under its title dated later (a newest-first
     backfill, an import of older items) was given only those, outside the judge's calendar days, and its
     original, an hour away, was never read."""
-    sid = _source(sessions, "https://wire/feed")
-    original = Copy("https://www.globenewswire.com/nav/0", "Net Asset Value(s)", _trust_nav("Greyfriars", 15, "312.45"),
-                    "GNW", "")
-    _save(sessions, sid, _item(original, "nav0"))
     later = NOW.replace(hour=1) + timedelta(days=3)  # 3 calendar days after the original, 57 hours after the copy
-    notes = [_item(Copy(f"https://www.globenewswire.com/nav/{n}", "Net Asset Value(s)",
-                        _trust_nav(f"Trust{n:02d}", 18, f"{200 + n}.10"), "GNW", ""), f"nav{n}",
-                   later + timedelta(minutes=n)) for n in range(1, JUDGE.max_candidates + 6)]
-    _save(sessions, sid, *notes)
-    copy = replace(original, url="https://partner.example/nav", text="Posted by staff.\n" + original.text)
-    saved = _save(sessions, sid, _item(copy, "p", NOW + timedelta(hours=1)))
-    assert saved.copies == 1
-    with sessions.begin() as s:
-        assert repository.get_item(s, saved.saved[0][0]).match.matched_id == 1
+    assert _matched_among_notes(sessions, nav_day=18, dated=lambda n: later + timedelta(minutes=n)) == 1
 
 
 def test_a_short_copy_finds_its_original_among_many_notes_under_its_title_of_the_same_hour(sessions):
     """Regression: more than max_candidates trusts' notes of one hour under one title are all as near to a copy
     as its original; the nearest max_candidates were those stored last, and the original was never read."""
+    assert _matched_among_notes(sessions, nav_day=15, dated=lambda n: NOW) == 1
+
+
+def _matched_among_notes(sessions, nav_day: int, dated) -> int | None:
+    """Store a trust's "Net Asset Value(s)" note (item 1), then max_candidates + 5 other trusts' notes of
+    `nav_day` under the same title, stored at `dated(n)`, then a partner's copy of the first an hour after it:
+    the id of the item the copy was matched to."""
     sid = _source(sessions, "https://wire/feed")
     original = Copy("https://www.globenewswire.com/nav/0", "Net Asset Value(s)", _trust_nav("Greyfriars", 15, "312.45"),
                     "GNW", "")
     _save(sessions, sid, _item(original, "nav0"))
     _save(sessions, sid, *(_item(Copy(f"https://www.globenewswire.com/nav/{n}", "Net Asset Value(s)",
-                                      _trust_nav(f"Trust{n:02d}", 15, f"{200 + n}.10"), "GNW", ""), f"nav{n}")
-                           for n in range(1, JUDGE.max_candidates + 6)))
+                                      _trust_nav(f"Trust{n:02d}", nav_day, f"{200 + n}.10"), "GNW", ""), f"nav{n}",
+                                 dated(n)) for n in range(1, JUDGE.max_candidates + 6)))
     copy = replace(original, url="https://partner.example/nav", text="Posted by staff.\n" + original.text)
     saved = _save(sessions, sid, _item(copy, "p", NOW + timedelta(hours=1)))
     assert saved.copies == 1
     with sessions.begin() as s:
-        assert repository.get_item(s, saved.saved[0][0]).match.matched_id == 1
+        return repository.get_item(s, saved.saved[0][0]).match.matched_id
 
 
 def test_the_title_lookup_reads_only_the_window_of_a_title(sessions):
