@@ -43,10 +43,11 @@ from ingest.discover import (MAX_SITEMAP_BYTES, Window, is_wordpress, lower_sche
                              url_lines, wordpress_page, wordpress_page_number)
 from ingest.errors import FetchError, PresswireError, SourceError
 from ingest.importer import document_files, import_file
-from ingest.model import EntryKeys, FeedEntry, Item, Response, SourceState
+from ingest.model import EntryKeys, Extraction, FeedEntry, Item, Response, SourceState
 from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
-from ingest.pipeline import FEED_ACCEPT, Context, build_item, page_stand_ins, save_items, write_qrcodes
+from ingest.pipeline import (FEED_ACCEPT, Context, build_item, extract_later, fetch_page, finish_item, page_stand_ins,
+                             save_items, write_qrcodes)
 from ingest.pipeline import _draft as promo_draft
 from ingest.qr import write_qrcode_batch
 from store import repository
@@ -215,6 +216,9 @@ class _Run:
     def __init__(self, ctx: Context, request: Request, options: Options, reporter: Reporter,
                  offload: Offload | None):
         self.ctx, self.request, self.options, self.reporter, self.offload = ctx, request, options, reporter, offload
+        # candidates in flight at most: the pages being fetched, those waiting for the workers, and enough more to
+        # keep both busy while a batch is saved in this thread
+        self.window = 4 * max(1, options.concurrency) + options.batch_size
         self.qr_jobs: deque[Future] = deque()
         self.now = ctx.clock()
         self.tally = Tally()
@@ -434,8 +438,8 @@ class _Run:
         try:
             for chunk in _chunks(unit.candidates, CHUNK):
                 for cand in self._fresh(self._in_window(chunk)):
-                    self.in_flight.append((cand, pool.submit(self._build, cand)))
-                    while len(self.in_flight) > self.options.concurrency * 4:
+                    self.in_flight.append((cand, self._build(cand, pool)))
+                    while len(self.in_flight) > self.window:
                         self._collect()
         except (SourceError, OSError) as exc:  # a sitemap broken half-way, an unreadable file
             self._error("input", unit.name, exc)
@@ -474,14 +478,35 @@ class _Run:
         self.dry_keys |= marks
         return True
 
-    def _build(self, cand: Candidate) -> Item:
-        """In a pool thread: fetch + extract + normalize (the polling path), or the imported item."""
+    def _build(self, cand: Candidate, pool: ThreadPoolExecutor) -> Future:
+        """The candidate's item, as a future: the imported item, or the polling path's steps (pipeline.build_item)
+        run apart, so that no thread waits for the workers: the page is fetched in a pool thread and handed to
+        the workers from there; their answer is finished where it arrives, or, a teaser to follow (or a failed
+        page to assemble), in a pool thread again."""
+        item: Future = Future()
         if cand.item is not None:
-            return cand.item
-        item = build_item(self.ctx, self.sources[cand.source.url], cand.entry, cand.fallback_date or self.now)
-        if not item.entry.title and item.failure is None:  # a URL from a sitemap or a list: the entry takes the
-            # page's title (as HTML); a page that failed leaves it untitled, so a retry knows to take the page's
-            item = replace(item, entry=replace(item.entry, title=html.escape(item.title, quote=False)))
+            item.set_result(cand.item)
+            return item
+        source, seen_at = self.sources[cand.source.url], cand.fallback_date or self.now
+
+        def finish(fetched, answer) -> None:
+            item.set_result(_titled(finish_item(self.ctx, source, cand.entry, seen_at, fetched, answer)))
+
+        def answered(fetched, answer: Future) -> None:  # in the thread the workers' answer arrived in
+            if isinstance(answer.result(), Extraction):
+                pool.submit(finish, fetched, answer.result()).add_done_callback(failed)
+            else:
+                finish(fetched, answer.result())
+
+        def fetched(done: Future) -> None:  # in the pool thread that fetched the page
+            extract_later(self.ctx, source, cand.entry, seen_at, done.result()).add_done_callback(
+                _guarded(lambda answer: answered(done.result(), answer), item))
+
+        def failed(done: Future) -> None:
+            if done.exception() is not None:
+                item.set_exception(done.exception())
+
+        pool.submit(fetch_page, self.ctx, cand.entry).add_done_callback(_guarded(fetched, item))
         return item
 
     def _collect(self) -> None:
@@ -632,6 +657,26 @@ class _Run:
     def _error(self, what: str, where: str, exc: object) -> None:
         self.tally.errors += 1
         self.ctx.log.warning("backfill error", what=what, where=where, error=str(exc))
+
+
+def _guarded(step: Callable[[Future], None], item: Future) -> Callable[[Future], None]:
+    """A done-callback that hands any exception (of the future it is given, or its own) to `item`: an exception
+    raised in a callback is only logged by concurrent.futures, and `item` would never be done."""
+    def callback(done: Future) -> None:
+        try:
+            step(done)
+        except BaseException as exc:  # noqa: BLE001 - the page's failure, counted where `item` is collected
+            if not item.done():
+                item.set_exception(exc)
+    return callback
+
+
+def _titled(item: Item) -> Item:
+    """A URL from a sitemap or a list gives no entry title: the entry takes the page's (as HTML). A page that
+    failed leaves it untitled, so that a retry knows to take the page's."""
+    if item.entry.title or item.failure is not None:
+        return item
+    return replace(item, entry=replace(item.entry, title=html.escape(item.title, quote=False)))
 
 
 def read_file(path: Path, limit: int = 100_000_000) -> bytes:

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -156,21 +156,40 @@ def save_items(ctx: Context, s: Session, source_id: int, items: Iterable[Item], 
 def build_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime) -> Item:
     """Fetch the entry's page, extract its body (when that fails, the feed's content stands in), then
     normalize, classify and fingerprint it: the fetched page goes to the worker processes once, for all
-    of it (ingest.assemble.page_item); only a teaser comes back to have its read-more link followed."""
+    of it (ingest.assemble.page_item); only a teaser comes back to have its read-more link followed.
+    The three steps run one after the other here; backfill runs them apart (fetch_page in its threads,
+    the workers' answers arriving while it fetches more, finish_item where they arrive)."""
     if ctx.stopping.is_set():
         raise Abandoned()
-    details = dict(source_name=source.name, seen_at=seen_at)
     fetched = fetch_page(ctx, entry)
-    if not isinstance(fetched, Response):  # no page: the item keeps what the feed gave, and why
-        page, retryable = fetched
-        item = ctx.extract.assemble(entry, page, page_url=None, **details)
-        return replace(item, retryable=retryable, draft=_draft(ctx, item))
-    page_url = fetched.final_url
-    item = ctx.extract.page_item(entry, page_content(fetched), page_url, ctx.settings.rules_for(source.url),
-                                 follow=ctx.settings.extract.follow_read_more, **details)
-    if isinstance(item, Extraction):  # a teaser: its read-more link is followed here, then assembled
-        item = ctx.extract.assemble(entry, _follow(ctx, entry, item, page_url), page_url=page_url, **details)
-    return replace(item, retryable=False, draft=_draft(ctx, item))
+    answer = extract_later(ctx, source, entry, seen_at, fetched).result()
+    return finish_item(ctx, source, entry, seen_at, fetched, answer)
+
+
+def extract_later(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime,
+                  fetched: Response | tuple[Extraction, bool]) -> Future:
+    """The workers' answer for a fetched page (ingest.assemble.page_item: its item, or a teaser's Extraction);
+    without a page (fetch_page's reason instead), the item of what the feed gave, assembled now."""
+    details = dict(source_name=source.name, seen_at=seen_at)
+    if not isinstance(fetched, Response):
+        done: Future = Future()
+        done.set_result(ctx.extract.assemble(entry, fetched[0], page_url=None, **details))
+        return done
+    return ctx.extract.page_item_later(entry, page_content(fetched), fetched.final_url,
+                                      ctx.settings.rules_for(source.url),
+                                      follow=ctx.settings.extract.follow_read_more, **details)
+
+
+def finish_item(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: datetime,
+                fetched: Response | tuple[Extraction, bool], answer: Item | Extraction) -> Item:
+    """The item, from extract_later's answer: a teaser's read-more link is followed here, then assembled (this
+    waits for the network and the workers, unless `answer` is an Item)."""
+    if isinstance(answer, Extraction):
+        page_url = fetched.final_url if isinstance(fetched, Response) else None
+        answer = ctx.extract.assemble(entry, _follow(ctx, entry, answer, page_url), page_url=page_url,
+                                      source_name=source.name, seen_at=seen_at)
+    retryable = not isinstance(fetched, Response) and fetched[1]
+    return replace(answer, retryable=retryable, draft=_draft(ctx, answer))
 
 
 def _draft(ctx: Context, item: Item) -> bool:

@@ -66,6 +66,26 @@ def test_teaser_page_is_followed_to_the_full_article(tmp_path, db_url, wire, pub
     assert "presswire" in publisher.hits_for("/2025/china-batteries/")[0]["user-agent"]
 
 
+@pytest.mark.parametrize("processes", [0, 1], ids=["inline", "pool"])
+def test_backfill_follows_a_teaser_page_too(tmp_path, db_url, wire, publisher, processes):
+    """Backfill's threads do not wait for the workers (ingest.backfill._Run._build): the teaser the worker hands
+    back is followed in a pool thread, and the item is the one a poll stores."""
+    teaser = (PAGES / "ibn_teaser_battery.html").read_text().replace(TEASER_TARGET, publisher.url("/story/"))
+    rss = {"Content-Type": "application/rss+xml"}
+    wire.route("/feed.xml", body=feed(wire.base, wire.url("/bdc/china/")), headers=rss)
+    wire.route("/bdc/china/", body=teaser, headers={"Content-Type": "text/html"})
+    publisher.route("/story/", body=(PAGES / "target_battery.html").read_bytes(), headers={"Content-Type": "text/html"})
+    config = write_config(tmp_path / "c.toml", db_url, [])
+    config.write_text(config.read_text().replace("processes = 0", f"processes = {processes}"))
+    pw = Presswire(config)
+    assert json.loads(pw("backfill", "--feed", wire.url("/feed.xml"), "--json").stdout)["stored"] == 1
+    (item,) = [json.loads(line) for line in pw("items", "list", "--json").stdout.splitlines()]
+    assert item["read_more_url"] == publisher.url("/story/") and item["failure"] is None
+    assert item["body_html"].startswith("<p>China has pulled ahead of its rivals")
+    assert "BillionDollarClub" not in item["body_html"]
+    assert len(publisher.hits_for("/story/")) == 1
+
+
 def test_read_more_link_in_the_feed_item_is_followed_for_a_short_page(tmp_path, sqlite_url, wire, publisher):
     short_page = "<html><body><article><p>" + "A short teaser of the release. " * 4 + "</p></article></body></html>"
     summary = f'<p>Lead.</p><p><a href="{publisher.url("/release")}">Read the full release</a></p>'

@@ -321,3 +321,69 @@ def test_generations_of_workers_leave_no_descriptor_thread_or_process_behind():
         assert held() == first
     finally:
         pool.close()
+
+
+def _entries(n: int):
+    from datetime import datetime, timezone
+
+    from ingest.model import FeedEntry
+    now = datetime(2025, 5, 15, tzinfo=timezone.utc)
+    return [(FeedEntry(guid=None, link=f"{URL}/{i}", title=""), f"{URL}/{i}") for i in range(n)], now
+
+
+def test_pages_handed_over_together_go_to_the_workers_in_batches_and_each_gets_its_own_item():
+    """Two batches per worker go out at once; the pages handed over while they are out wait and leave
+    together (ingest.workers._Batches). Each future gets its own page's item, as page_item inline gives it."""
+    from ingest.assemble import Assembly, page_item
+    from ingest.model import ExtractRules
+    from ingest.pipeline import deduplicator
+    from ingest.promo import load_rules
+    from ingest.settings import DedupSettings
+
+    assembly = Assembly(rules=load_rules(None), dedup=deduplicator(DedupSettings()))
+    jobs, now = _entries(12)
+    pool = Extractor(ExtractSettings(processes=1), assembly)
+    try:
+        futures = [pool.page_item_later(entry, PAGE, url, follow=False, source_name="IBN", seen_at=now)
+                   for entry, url in jobs]
+        items = [future.result(timeout=60) for future in futures]
+        assert [item.entry.link for item in items] == [url for _, url in jobs]
+        limits = {"min_chars": ExtractSettings().min_chars, "teaser_chars": ExtractSettings().teaser_chars}
+        assert items == [page_item(assembly, entry, PAGE, url, ExtractRules(), follow=False, limits=limits,
+                                   source_name="IBN", seen_at=now) for entry, url in jobs]
+        assert 2 <= pool._batches.sent <= 3  # one page each while the pool was not full, then the other ten
+        pool.close()  # a page after close starts a new pool, as before
+        assert pool.page_item(jobs[0][0], PAGE, jobs[0][1], follow=False, source_name="IBN", seen_at=now) == items[0]
+    finally:
+        pool.close()
+
+
+def test_a_page_that_fails_in_a_batch_fails_alone():
+    """An exception in one page of a batch is that page's, raised through its own future; the others get their
+    items (ingest.workers._page_items_in_worker, run here as a worker runs it)."""
+    from ingest import workers
+    from ingest.assemble import Assembly
+    from ingest.model import ExtractRules, Item
+
+    (good, url), now = _entries(1)[0][0], _entries(1)[1]
+    kwargs = {"follow": False, "limits": {"min_chars": 200, "teaser_chars": 600}, "source_name": "IBN",
+              "seen_at": now}
+    saved, workers._worker_assembly = workers._worker_assembly, Assembly()
+    try:
+        done = workers._page_items_in_worker([(good, PAGE, url, ExtractRules(), kwargs),
+                                              (None, PAGE, url, ExtractRules(), kwargs),  # no entry
+                                              (good, PAGE, url, ExtractRules(), kwargs)])
+    finally:
+        workers._worker_assembly = saved
+    assert [ok for ok, _ in done] == [True, False, True]
+    assert isinstance(done[0][1], Item) and done[0][1] == done[2][1]
+    assert isinstance(done[1][1], AttributeError)
+
+
+def test_an_exception_that_cannot_be_pickled_comes_back_as_one_that_says_the_same():
+    from ingest.workers import _picklable
+    plain = ValueError("bad page")
+    assert _picklable(plain) is plain
+    odd = ValueError(lambda: 0)  # a lambda does not pickle: the whole batch's answer would fail
+    back = _picklable(odd)
+    assert isinstance(back, RuntimeError) and str(back).startswith("ValueError: <function")
