@@ -234,7 +234,8 @@ def dispatcher(ctx) -> Dispatcher:
             ctx.log.error("lease renewal failed", error=f"{type(exc).__name__}: {exc}", sources=source_ids)
 
     def report(exc: Exception) -> None:
-        ctx.log.error("dispatch failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        ctx.log.error("dispatch failed", error=f"{type(exc).__name__}: {exc}",
+                      exc_info=None if _database_said(exc) else exc)
 
     return Dispatcher(lambda source: poll_source(ctx, source), claim, ctx.clock,
                       ctx.settings.poll.concurrency, ctx.stopping, on_error=report,
@@ -326,6 +327,14 @@ def _stopped_by_signals(ctx, work: Dispatcher, signals: threading.Event) -> Iter
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _database_said(exc: Exception) -> bool:
+    """An error the database (or the way to it) gave: refused or lost connections, timeouts, locks, a broken file.
+    Its message says it all; a traceback of where presswire was at the time only buries it (a worker whose
+    database went down logged one per poll in flight). Errors of presswire's own making keep theirs."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _stop(ctx, work: Dispatcher, signum: int, signals: threading.Event) -> None:

@@ -40,6 +40,24 @@ def test_run_once_fails_when_the_database_stops_it_from_polling(tmp_path, server
     assert len(server.hits_for("/bdc/feed.xml")) == 1
 
 
+def test_a_database_error_is_logged_by_its_message_and_presswires_own_with_a_traceback(tmp_path, server):
+    """The database's own errors (here a trigger calling a function SQLite does not have: an OperationalError,
+    as a refused or lost connection is) are logged by their message alone; a worker whose database went down
+    logged a traceback per poll in flight. An IntegrityError (a constraint presswire broke) keeps its traceback."""
+    db = tmp_path / "p.db"
+    pw = Presswire(write_config(tmp_path / "c.toml", f"sqlite:///{db}", [(server.url("/bdc/feed.xml"), "IBN")]))
+    pw("sources", "list")
+    for body, kind, traceback in [("SELECT no_such_function(1)", "OperationalError", False),
+                                  ("SELECT RAISE(ABORT, 'claims refused')", "IntegrityError", True)]:
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TRIGGER IF EXISTS refuse_claims")
+            conn.execute(f"CREATE TRIGGER refuse_claims BEFORE UPDATE OF lease_owner ON sources BEGIN {body}; END")
+        result = pw("run", "--once", ok=False)
+        failed = [line for line in result.stderr.splitlines() if line.startswith("{") and "dispatch failed" in line]
+        assert failed and all(kind in line for line in failed), result.stderr
+        assert ("Traceback" in result.stderr) is traceback, result.stderr
+
+
 def test_service_polls_and_exits_zero_on_sigterm(tmp_path, sqlite_url, server):
     config = write_config(tmp_path / "c.toml", sqlite_url, [(server.url("/bdc/feed.xml"), "IBN")],
                           extra='[poll]\ndispatch_every = "1s"\n')

@@ -262,7 +262,9 @@ def test_a_worker_stopped_while_the_database_is_unreachable_exits_and_logs_the_l
         config = _config(tmp_path, relay.url, farm)
         worker = Worker("w1", config, tmp_path, PRESSWIRE_POLL_SHUTDOWN_GRACE="1s", PRESSWIRE_POLL_LEASE="60s")
         try:
-            _wait(lambda: any(h.kind == "feed" for h in farm.snapshot()), [worker], 60)  # its pages take 5 s
+            # a poll asking for a page (each takes 5 s) is past its reads of the database: it is in flight when
+            # the database goes (a poll still before them fails at once, and is not in flight any more)
+            _wait(lambda: farm.pages_begun > 0, [worker], 60)
             relay.cut(outage)
             worker.proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
