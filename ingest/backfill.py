@@ -5,11 +5,11 @@ The run reads as a story:
     for each input (feeds and their older pages, sitemaps, URL lists, directories of documents):
         skip the units a previous run with the same arguments finished (backfill_progress)
         stream its candidates -> keep those in the date window / URL patterns
-        -> ask the store which are new -> fetch + extract + normalize them in a thread pool
-           (extraction itself in the process pool of ingest/workers.py) -> save in batches
+        -> ask the store which are new -> fetch their pages in a thread pool -> extract + normalize
+           them in the process pool of ingest/workers.py (in batches, as they come) -> save in batches
         -> when a unit's items are all saved, record the unit as done
 
-Items take the same path as polled ones (pipeline.build_item -> pipeline.save_items), so a backfilled
+Items take the same path as polled ones (pipeline.build_item's steps -> pipeline.save_items), so a backfilled
 item and a polled one are indistinguishable. Resuming is two things: finished units are recorded in the
 database (keyed by a hash of the arguments) and skipped, and everything inside an unfinished unit is
 checked against the store before it is fetched; the UNIQUE constraints make any re-save a duplicate.

@@ -3,7 +3,8 @@
 trafilatura is CPU-bound and holds the GIL, so article pages are extracted in worker processes; the
 workers are replaced after `recycle_after` documents each (on average), which keeps a long-running service
 flat in memory (lxml and trafilatura caches grow with every page they see). `processes = 0` extracts in
-the calling thread instead (handy for debugging and for short CLI runs).
+the calling thread instead (handy for debugging and for short CLI runs). Pages handed over while the
+workers are busy go to them together, up to MAX_BATCH in one trip (_Batches).
 
 Recycling is by generation: after `processes * recycle_after` documents, the pool is shut down (its
 workers finish the few pages they were given, then exit) and new documents go to a fresh pool. Not
@@ -165,13 +166,15 @@ class _Batches:
             results = done.result() if isinstance(done, Future) else None
         except BaseException as exc:  # noqa: BLE001 - a worker died (BrokenProcessPool), the pool was closed
             done = exc
-        for (job, future), (ok, value) in zip(batch, results or [(False, done)] * len(batch)):
-            if isinstance(value, BrokenProcessPool):  # a worker died (the OOM killer, a crash in lxml): the
-                ok, value = True, _died(job[2], value)  # page fails, the next batch starts a new pool
-            future.set_result(value) if ok else future.set_exception(value)
-        with self._cond:
-            self._out -= 1
-            self._cond.notify()
+        try:
+            for (job, future), (ok, value) in zip(batch, results or [(False, done)] * len(batch)):
+                if isinstance(value, BrokenProcessPool):  # a worker died (the OOM killer, a crash in lxml): the
+                    ok, value = True, _died(job[2], value)  # page fails, the next batch starts a new pool
+                future.set_result(value) if ok else future.set_exception(value)
+        finally:  # whatever happened above, the batch is back: else the sender would wait for it for ever
+            with self._cond:
+                self._out -= 1
+                self._cond.notify()
 
     def close(self) -> None:
         """Send what is waiting and stop the sender (the pool, still open, takes the last batches). A job put
