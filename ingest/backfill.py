@@ -489,24 +489,22 @@ class _Run:
             return item
         source, seen_at = self.sources[cand.source.url], cand.fallback_date or self.now
 
-        def finish(fetched, answer) -> None:
+        def finish(fetched, answer: Item | Extraction) -> None:
             item.set_result(_titled(finish_item(self.ctx, source, cand.entry, seen_at, fetched, answer)))
 
-        def answered(fetched, answer: Future) -> None:  # in the thread the workers' answer arrived in
-            if isinstance(answer.result(), Extraction):
-                pool.submit(finish, fetched, answer.result()).add_done_callback(failed)
+        def on_answer(fetched, answered: Future) -> None:  # in the thread the workers' answer arrived in
+            answer = answered.result()
+            if isinstance(answer, Extraction):  # waits for the network and the workers: not in this thread
+                pool.submit(finish, fetched, answer).add_done_callback(_guarded(Future.result, item))
             else:
-                finish(fetched, answer.result())
+                finish(fetched, answer)
 
-        def fetched(done: Future) -> None:  # in the pool thread that fetched the page
-            extract_later(self.ctx, source, cand.entry, seen_at, done.result()).add_done_callback(
-                _guarded(lambda answer: answered(done.result(), answer), item))
+        def on_fetched(done: Future) -> None:  # in the pool thread that fetched the page
+            fetched = done.result()
+            extract_later(self.ctx, source, cand.entry, seen_at, fetched).add_done_callback(
+                _guarded(lambda answered: on_answer(fetched, answered), item))
 
-        def failed(done: Future) -> None:
-            if done.exception() is not None:
-                item.set_exception(done.exception())
-
-        pool.submit(fetch_page, self.ctx, cand.entry).add_done_callback(_guarded(fetched, item))
+        pool.submit(fetch_page, self.ctx, cand.entry).add_done_callback(_guarded(on_fetched, item))
         return item
 
     def _collect(self) -> None:
