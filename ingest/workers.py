@@ -115,13 +115,13 @@ def _done(fn, /, *args, **kwargs) -> Future:
 
 
 class _Batches:
-    """page_item jobs go to the workers in batches: one trip to a worker for several pages. A trip costs
-    both processes ~0.2 ms of CPU, and a worker left idle between trips comes back to cold caches: sent one
-    page at a time, a page cost a worker 2.5-3.3 ms of CPU; sent eight at a time, 1.8-1.9 ms (the pages of
-    bench/backfill.py, in memory; issue 6's note of stop 20). A job leaves at once while fewer than two
-    batches per worker are out, so a quiet service waits for nothing; under a backlog, jobs wait for the next
-    batch to come back and leave together, up to MAX_BATCH of them. A thread of its own sends them: a
-    batch's completion runs in the pool's management thread, which must not be the one to start a new pool."""
+    """page_item jobs go to the workers in batches: one trip to a worker for several pages. A trip costs both
+    processes ~0.2 ms of CPU, and a worker left idle between trips comes back to cold caches: sent one page a
+    trip, a page cost a worker 2.0-3.3 ms of CPU; 4 to 16 a trip, 1.6-2.6 ms (the pages of bench/backfill.py, in
+    memory, on a noisy machine; issue 6's note of stop 20). A job leaves at once while fewer than two batches
+    per worker are out, so a quiet service waits for nothing; under a backlog, jobs wait for the next batch to
+    come back and leave together, up to MAX_BATCH of them. A thread of its own sends them: a batch's completion
+    runs in the pool's management thread, which must not be the one to start a new pool."""
 
     def __init__(self, submit: Callable[..., Future], processes: int):
         self._submit = submit  # Extractor._submit
