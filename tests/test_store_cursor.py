@@ -152,3 +152,48 @@ def test_a_statement_needing_column_defaults_is_refused(sessions):
         cursor = repository._Cursor(s.connection())
         with pytest.raises(ValueError, match="column defaults"):
             cursor.execute(cursor.writes.item, {"title": "t", "url": "u"})
+
+
+_SAVE_A_BATCH = """
+import sys
+from dataclasses import replace
+sys.path[:0] = [{root!r}, {tests!r}]
+from reading import make_item
+from store import db, repository
+from ingest.dedup import Deduplicator
+judge = Deduplicator()
+engine, sessions = db.make_engine({url!r}), None
+db.ensure_schema(engine)
+sessions = db.session_factory(engine)
+import random
+rng = random.Random(7)
+def body():  # ~10 KB of text, sharing no band key with the others (no copies to verify)
+    return " ".join(f"w{{rng.randrange(10**6)}}" for _ in range(1300))
+items = [make_item(n, f"Release {{n}}", body=body()) for n in range(200)]
+items = [replace(i, fingerprint=judge.fingerprint(i)) for i in items]
+with sessions.begin() as s:
+    source_id = repository.add_source(s, "https://wire.example/feed", "wire", items[0].date)[0].id
+with sessions.begin() as s:
+    saved = repository.save_items(s, source_id, items, now=items[0].date, qrcode_prefix="q/", judge=judge)
+assert saved.new == 200, saved
+"""
+
+
+def test_saving_a_batch_on_sqlite_writes_no_temporary_file(tmp_path):
+    # an insert into items fires the full-text index's trigger, so SQLite keeps a statement journal, which
+    # spilled to a temporary file past 64 KiB (created, written a page at a time, deleted, in every batch);
+    # with temp_store=MEMORY (store.db.SQLITE_PRAGMAS) none is created in SQLITE_TMPDIR, whose mtime would
+    # change. A subprocess: SQLite reads SQLITE_TMPDIR once, when the library starts.
+    from pathlib import Path
+    import os
+    import subprocess
+    import sys
+
+    spool = tmp_path / "sqlite-tmp"
+    spool.mkdir()
+    before = spool.stat().st_mtime_ns
+    tests = Path(__file__).resolve().parent
+    script = _SAVE_A_BATCH.format(root=str(tests.parent), tests=str(tests), url=f"sqlite:///{tmp_path / 'b.db'}")
+    subprocess.run([sys.executable, "-c", script], env=os.environ | {"SQLITE_TMPDIR": str(spool)}, check=True,
+                   timeout=120)
+    assert spool.stat().st_mtime_ns == before, "SQLite created a temporary file while saving"
