@@ -9,6 +9,8 @@ an installed package's is (installed_env), and prints:
     backfill   items/s (wall clock of the backfill process) and peak RSS (the process tree: the CLI and
                its extraction workers, sampled from /proc; plus the largest single process)
     CPU        per item, of the backfill process and of its workers (from /proc)
+    file create the kernel CPU an empty file's creation costs just before each run (create_cost: a QR code
+               file an item; on these machines it costs 15 to 40 times more for a minute or two after many deletions)
     baseline   items/s of `trafilatura.extract(html)` in one process over the same pages, in memory
                (no HTTP, no store): on the first --baseline-pages of them (all of them by default
                up to 2,000; the pages cycle through the same generators, so the rate is representative)
@@ -188,6 +190,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def create_cost(directory: Path, n: int = 500) -> float:
+    """Kernel CPU milliseconds to create one empty file, over n files in a new folder `directory`: a backfill
+    creates a QR code file an item. On ext4 without a journal (these machines' root file system) this is
+    ~0.02 ms, but 0.3-0.8 ms for about a minute and a half after 10,000 files were deleted: the kernel checks
+    each recently deleted inode it finds free, one by one, before it reuses one (fs/ext4/ialloc.c,
+    recently_deleted; perf showed it taking most of the time of such creates). Deleting a run's work directory does it; so the bench
+    deletes its own only at its end, and prints this before each run."""
+    directory.mkdir()
+    folder = os.open(directory, os.O_RDONLY)
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        for i in range(n):
+            os.close(os.open(f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder))
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_stime - before) * 1000 / n
+    finally:
+        os.close(folder)
+
+
 def _kb(path: Path, key: str) -> int:
     return int(next(line for line in path.read_text().splitlines() if line.startswith(key)).split()[1]) * 1024
 
@@ -343,9 +363,10 @@ def main() -> None:
             runs = []  # (backfill result, baseline pages/s), each backfill on a fresh database
             for r in range(max(1, args.repeat)):
                 (workdir / f"run{r}").mkdir()
+                creating = create_cost(workdir / f"run{r}" / "create-cost")
                 served = cpu_seconds(server.pid)
                 result = run_backfill(base, workdir / f"run{r}", args.pages, args.concurrency, not args.no_qrcodes)
-                result["cpu_server"] = cpu_seconds(server.pid) - served
+                result["cpu_server"], result["create_ms"] = cpu_seconds(server.pid) - served, creating
                 runs.append((result, baseline(pages)))
             steps = stages(base, min(args.stages, args.pages), workdir) if args.stages else []
         finally:
@@ -355,7 +376,7 @@ def main() -> None:
     if len(runs) > 1:
         for k, ((r, rate_base), ratio) in enumerate(zip(runs, ratios), 1):
             print(f"run {k}                {r['summary']['seen'] / r['wall_s']:.1f} items/s, baseline {rate_base:.1f} "
-                  f"pages/s, ratio {ratio:.2f}")
+                  f"pages/s, ratio {ratio:.2f}; file create {r['create_ms']:.2f} ms")
     result, rate_base = runs[sorted(range(len(runs)), key=ratios.__getitem__)[len(runs) // 2]]  # the median run
     sampled = len(pages)
     s = result["summary"]
@@ -372,6 +393,8 @@ def main() -> None:
           f"{per_item(result['cpu_workers']):.2f} ms in its workers and forkserver (start-up included; "
           "sampled from /proc 5 times a second, so a little is missed); "
           f"{per_item(result['cpu_server']):.2f} ms in the page server (on the same cores)")
+    print(f"file create          {result['create_ms']:.2f} ms of kernel CPU for an empty file, just before the run "
+          "(~0.02 when the disk is quiet; 0.3-0.8 for a minute or two after many deletions: see create_cost)")
     print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
     median = " (the median run)" if len(runs) > 1 else ""
     print(f"ratio                {rate / rate_base:.2f}{median} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
