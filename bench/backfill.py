@@ -10,7 +10,8 @@ an installed package's is (installed_env), and prints:
                its extraction workers, sampled from /proc; plus the largest single process)
     CPU        per item, of the backfill process and of its workers (from /proc)
     file create the kernel CPU an empty file's creation costs just before each run (create_cost: a QR code
-               file an item; on these machines it costs 15 to 40 times more for a minute or two after many deletions)
+               file an item; on these machines it costs 15 to 40 times more for a minute or two after many
+               deletions)
     baseline   items/s of `trafilatura.extract(html)` in one process over the same pages, in memory
                (no HTTP, no store): on the first --baseline-pages of them (all of them by default
                up to 2,000; the pages cycle through the same generators, so the rate is representative)
@@ -195,8 +196,8 @@ def create_cost(directory: Path, n: int = 500) -> float:
     creates a QR code file an item. On ext4 without a journal (these machines' root file system) this is
     ~0.02 ms, but 0.3-0.8 ms for about a minute and a half after 10,000 files were deleted: the kernel checks
     each recently deleted inode it finds free, one by one, before it reuses one (fs/ext4/ialloc.c,
-    recently_deleted; perf showed it taking most of the time of such creates). Deleting a run's work directory does it; so the bench
-    deletes its own only at its end, and prints this before each run."""
+    recently_deleted; perf showed it taking most of the time of such creates). Deleting a run's work
+    directory does it; so the bench deletes its own only at its end, and prints this before each run."""
     directory.mkdir()
     folder = os.open(directory, os.O_RDONLY)
     try:

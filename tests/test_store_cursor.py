@@ -4,8 +4,12 @@ values, driver errors are SQLAlchemy's, and the engine's cursor listeners see ev
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
@@ -155,6 +159,7 @@ def test_a_statement_needing_column_defaults_is_refused(sessions):
 
 
 _SAVE_A_BATCH = """
+import random
 import sys
 from dataclasses import replace
 sys.path[:0] = [{root!r}, {tests!r}]
@@ -162,10 +167,9 @@ from reading import make_item
 from store import db, repository
 from ingest.dedup import Deduplicator
 judge = Deduplicator()
-engine, sessions = db.make_engine({url!r}), None
+engine = db.make_engine({url!r})
 db.ensure_schema(engine)
 sessions = db.session_factory(engine)
-import random
 rng = random.Random(7)
 def body():  # ~10 KB of text, sharing no band key with the others (no copies to verify)
     return " ".join(f"w{{rng.randrange(10**6)}}" for _ in range(1300))
@@ -184,11 +188,6 @@ def test_saving_a_batch_on_sqlite_writes_no_temporary_file(tmp_path):
     # spilled to a temporary file past 64 KiB (created, written a page at a time, deleted, in every batch);
     # with temp_store=MEMORY (store.db.SQLITE_PRAGMAS) none is created in SQLITE_TMPDIR, whose mtime would
     # change. A subprocess: SQLite reads SQLITE_TMPDIR once, when the library starts.
-    from pathlib import Path
-    import os
-    import subprocess
-    import sys
-
     spool = tmp_path / "sqlite-tmp"
     spool.mkdir()
     before = spool.stat().st_mtime_ns
