@@ -506,30 +506,44 @@ class _Alternative:
 
 @dataclass(frozen=True)
 class _Matcher:
-    """A regex that is an alternation, with what each alternative needs. `finditer` = regex.finditer."""
+    """A regex that is an alternation, with what each alternative needs. `finditer` = regex.finditer.
+
+    What the alternatives need is worked out on first use (_split), not by load_rules: a process that
+    loads the rules but classifies nothing (backfill and the service, whose workers classify) skips it
+    (~0.13 s of a command's start). The workers' forkserver works it out once (ingest.preload, prepare)."""
 
     regex: re.Pattern[str]
-    alternatives: tuple[_Alternative, ...] = ()  # () when the regex cannot be split (backreferences)
-    gate: frozenset[bytes] = frozenset()         # the text needs one of these words...
-    open: bool = True                            # ... unless some alternative has no gate
-    empty: bool = True                           # whether it matches the empty string
+    patterns: tuple[str, ...] = ()  # the alternatives the regex joins; () when it is not to be split
+    flags: int = 0                  # those load_rules compiled the regex with
 
-    @classmethod
-    def of(cls, regex: re.Pattern[str], alternatives: tuple[_Alternative, ...]) -> _Matcher:
+    @cached_property
+    def _split(self) -> tuple[tuple[_Alternative, ...], frozenset[bytes], bool]:
+        """(what each alternative needs, the words one of which the text must have, whether some alternative
+        has no such words so that the text need not); no alternatives when the regex cannot be split
+        (backreferences): it is then run as it is."""
+        try:
+            alternatives = tuple(_analyse(p, self.flags) for p in self.patterns)
+        except Exception:  # noqa: BLE001 - a speed-up only: what it cannot follow keeps the plain regex
+            return (), frozenset(), True
         gates = [a.gate for a in alternatives]
-        return cls(regex, alternatives, frozenset().union(*(g for g in gates if g)), None in gates,
-                   regex.match("") is not None)
+        return alternatives, frozenset().union(*(g for g in gates if g)), None in gates
+
+    @cached_property
+    def empty(self) -> bool:
+        """Whether it matches the empty string."""
+        return self.regex.match("") is not None
 
     def finditer(self, scan: _Scan, pos: int = 0, stop: int | None = None) -> Iterable[re.Match[str]]:
         """regex.finditer(text, pos), maybe without the matches that start at or after `stop`."""
         if not scan.text and not self.empty:
             return ()
-        if not scan.foldable or not self.alternatives:
+        alternatives, gate, open_ = self._split
+        if not scan.foldable or not alternatives:
             return self.regex.finditer(scan.text, pos)
-        if not self.open and self.gate.isdisjoint(scan.words):
+        if not open_ and gate.isdisjoint(scan.words):
             return ()
         kept, cases = [], []
-        for alternative in self.alternatives:
+        for alternative in alternatives:
             if alternative.gate is None or not alternative.gate.isdisjoint(scan.words):
                 if possible := [c for c in alternative.cases if c.possible(scan)]:
                     kept.append(alternative.pattern)
@@ -538,7 +552,7 @@ class _Matcher:
             return ()
         starts = _start_positions(cases, scan, pos, len(scan.text) + 1 if stop is None else stop)
         if starts is None:
-            regex = self.regex if len(kept) == len(self.alternatives) else _alternation(tuple(kept), self.regex.flags)
+            regex = self.regex if len(kept) == len(alternatives) else _alternation(tuple(kept), self.regex.flags)
             return regex.finditer(scan.text, pos)
         return _match_at(tuple(kept), self.regex.flags, scan.text, starts, pos)
 
@@ -632,11 +646,17 @@ def _match_at(patterns: tuple[str, ...], flags: int, text: str, starts: dict[int
 
 
 def _matcher(r: _Reader, alternatives: list[str], where: str, flags: int) -> _Matcher:
-    regex = _regex(r, "|".join(alternatives), where, flags)
-    try:
-        return _Matcher.of(regex, tuple(_analyse(p, flags) for p in alternatives))
-    except Exception:  # noqa: BLE001 - a speed-up only: what it cannot follow (backreferences) keeps the plain regex
-        return _Matcher(regex)
+    return _Matcher(_regex(r, "|".join(alternatives), where, flags), tuple(alternatives), flags)
+
+
+def prepare(rules: Rules) -> Rules:
+    """Work out now what each of the rules' regexes needs (_Matcher._split), which classify otherwise does on
+    first use. The workers' forkserver does it for the default rules (ingest.preload): the workers it forks
+    then find each alternative's analysis in _analyse's cache."""
+    for matcher in [rule.matcher for rule in rules.rules] + [rules.section_matcher]:
+        if matcher is not None:
+            matcher._split  # noqa: B018 - a cached property, computed here
+    return rules
 
 
 @lru_cache(maxsize=512)

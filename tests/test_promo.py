@@ -740,3 +740,37 @@ def test_matchers_with_backreferences_empty_matches_and_anchors(patterns: list[s
     for text in ["", "paid", "ab\nbab\n", "Paid promotion, PAID advertising; unpaid.\n\nxx paid", "x\n\nx",
                  "- one\n2. Two\nShares rose 4.5 % in Q3 on $1,200 million.\n* paid\n"]:
         assert [m.span() for m in matcher.finditer(_Scan(text))] == [m.span() for m in matcher.regex.finditer(text)]
+
+
+def test_loading_rules_leaves_the_regex_analysis_to_first_use(tmp_path: Path) -> None:
+    # a process that loads the rules but classifies nothing (backfill's and the service's, whose workers
+    # classify) does not pay for it (_Matcher._split); the first classify does, once, with the same result
+    from ingest import promo
+
+    pattern = "zyxwvut quarterly widget (?:rebate|voucher) offer"  # in no other rules file of these tests
+    path = tmp_path / "promo_rules.toml"
+    path.write_text(DEFAULT_RULES_PATH.read_text(encoding="utf-8") + '\n[[rules]]\nname = "lazy_probe"\n'
+                    f'score = "promo"\nweight = 1.0\nkind = "text"\nwhere = ["body"]\npatterns = ["{pattern}"]\n',
+                    encoding="utf-8")
+    before = promo._analyse.cache_info().misses
+    lazy = load_rules(path)
+    assert promo._analyse.cache_info().misses == before
+    text = LEAD + "Members get the Zyxwvut quarterly widget voucher offer today."
+    result = classify(text, rules=lazy)
+    assert promo._analyse.cache_info().misses > before
+    assert [r.match for r in result.reasons if r.rule == "lazy_probe"] == ["Zyxwvut quarterly widget voucher offer"]
+    assert classify(text, rules=promo.prepare(load_rules(path))) == result
+
+
+def test_the_workers_forkserver_analyses_the_default_rules_before_it_forks_them() -> None:
+    # ingest.preload, which the forkserver imports (ingest.workers.WORKER_MODULES), leaves every alternative
+    # of the default rules analysed in _analyse's cache, which the workers it forks inherit
+    import subprocess
+    import sys
+
+    script = ("import ingest.preload\nfrom ingest import promo\n"
+              "rules = promo.load_rules(None)\nbefore = promo._analyse.cache_info().misses\n"
+              "promo.prepare(rules)\nprint(before, promo._analyse.cache_info().misses)")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                         timeout=120).stdout.split()
+    assert int(out[0]) > 50 and out[0] == out[1]  # analysed by the preload; nothing left to analyse
