@@ -69,9 +69,14 @@ class App:
 
     @cached_property
     def promo_rules(self) -> Rules:
-        """[promo] rules: the promotional-content rules file, read and compiled once."""
-        from ingest.promo import load_rules
-        return load_rules(Path(self.settings.promo.rules) if self.settings.promo.rules else None)
+        """[promo] rules: the promotional-content rules file, read and compiled once. A file of the user's own is
+        analysed here too (ingest.promo.prepare), so that each worker gets the analysis with its copy of the
+        rules, as it did before the analysis waited for first use; the default file's the workers' forkserver
+        analyses (ingest.preload), and this process, which hands the pages to the workers, need not."""
+        from ingest.promo import load_rules, prepare
+        if not self.settings.promo.rules:
+            return load_rules(None)
+        return prepare(load_rules(Path(self.settings.promo.rules)))
 
     def polite(self, per_host: int, delay: float, fetcher=None, robots_fetcher=None) -> PoliteFetcher:
         """The fetcher behind per-host limits, delays and Retry-After, and robots.txt for article pages ([http]);

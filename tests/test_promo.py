@@ -774,3 +774,26 @@ def test_the_workers_forkserver_analyses_the_default_rules_before_it_forks_them(
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
                          timeout=120).stdout.split()
     assert int(out[0]) > 50 and out[0] == out[1]  # analysed by the preload; nothing left to analyse
+
+
+def test_a_rules_file_of_the_users_own_reaches_the_workers_analysed(tmp_path: Path) -> None:
+    # App.promo_rules analyses a custom file in the process that starts the workers: the pickled copy each
+    # worker gets carries the analysis (the forkserver only analyses the default file). The default file is
+    # left to first use there: that process never classifies in a backfill or the service
+    import pickle
+
+    from ingest.cli import App
+    from ingest.settings import load_settings
+
+    custom = copy_rules(tmp_path, "promotional_threshold = 5.0", "promotional_threshold = 4.5")
+    mine = tmp_path / "mine.toml"
+    mine.write_text(f'[promo]\nrules = "{custom}"\n', encoding="utf-8")
+    default = tmp_path / "default.toml"
+    default.write_text("", encoding="utf-8")
+
+    def analysed(rules: Rules) -> list[bool]:
+        return [("_split" in rule.matcher.__dict__) for rule in rules.rules if rule.matcher is not None]
+
+    copy = pickle.loads(pickle.dumps(App(load_settings(mine)).promo_rules))
+    assert copy.promotional_threshold == 4.5 and analysed(copy) and all(analysed(copy))
+    assert not any(analysed(App(load_settings(default)).promo_rules))
