@@ -37,7 +37,7 @@ from ingest.normalize import entry_keys
 from ingest.parse import parse_feed
 from ingest.promo import Rules
 from ingest.qr import write_qrcode_batch
-from ingest.workers import Extractor
+from ingest.workers import Extractor, run_now
 from ingest.settings import DedupSettings, Settings
 from store import repository
 
@@ -172,9 +172,7 @@ def extract_later(ctx: Context, source: SourceState, entry: FeedEntry, seen_at: 
     without a page (fetch_page's reason instead), the item of what the feed gave, assembled now."""
     details = dict(source_name=source.name, seen_at=seen_at)
     if not isinstance(fetched, Response):
-        done: Future = Future()
-        done.set_result(ctx.extract.assemble(entry, fetched[0], page_url=None, **details))
-        return done
+        return run_now(ctx.extract.assemble, entry, fetched[0], page_url=None, **details)
     return ctx.extract.page_item_later(entry, page_content(fetched), fetched.final_url,
                                       ctx.settings.rules_for(source.url),
                                       follow=ctx.settings.extract.follow_read_more, **details)

@@ -104,8 +104,8 @@ def warm_up(settings: ExtractSettings) -> None:
         multiprocessing.forkserver.ensure_running()
 
 
-def _done(fn, /, *args, **kwargs) -> Future:
-    """A future of fn's result (or exception), run now in this thread."""
+def run_now(fn, /, *args, **kwargs) -> Future:
+    """A future of fn's result (or exception), run now in this thread: what a pool's future gives, without a pool."""
     done: Future = Future()
     try:
         done.set_result(fn(*args, **kwargs))
@@ -266,12 +266,12 @@ class Extractor:
         if self.processes > 0:
             return self._batches.put((entry, content, url, rules, kwargs))
         from ingest.assemble import page_item
-        return _done(page_item, self.assembly, entry, content, url, rules, **kwargs)
+        return run_now(page_item, self.assembly, entry, content, url, rules, **kwargs)
 
     def submit(self, fn, /, *args) -> Future:
         """Run another CPU-bound job (a picklable top-level function) in the pool; inline when processes = 0.
         Backfill writes QR codes this way, off the process that fetches and saves."""
-        return self._submit(fn, *args) if self.processes > 0 else _done(fn, *args)
+        return self._submit(fn, *args) if self.processes > 0 else run_now(fn, *args)
 
     def _submit(self, fn, /, *args, page: int = 0) -> Future:
         """Submit to the current pool, or to a fresh one when it has extracted its share of pages (`page`: how
