@@ -344,13 +344,13 @@ def test_pages_handed_over_together_go_to_the_workers_in_batches_and_each_gets_i
     jobs, now = _entries(13)
     pool = Extractor(ExtractSettings(processes=1), assembly)
     try:
-        first = pool.page_item(jobs[0][0], PAGE, jobs[0][1], follow=False, source_name="IBN", seen_at=now)
+        (first_entry, first_url), jobs = jobs[0], jobs[1:]
+        first = pool.page_item(first_entry, PAGE, first_url, follow=False, source_name="IBN", seen_at=now)
         assert pool._batches.sent == 1  # a page handed over alone leaves alone, at once
-        jobs = jobs[1:]
         futures = [pool.page_item_later(entry, PAGE, url, follow=False, source_name="IBN", seen_at=now)
                    for entry, url in jobs]
         items = [future.result(timeout=60) for future in futures]
-        assert first.entry.link == _entries(1)[0][0][1]
+        assert first.entry.link == first_url
         assert [item.entry.link for item in items] == [url for _, url in jobs]
         limits = {"min_chars": ExtractSettings().min_chars, "teaser_chars": ExtractSettings().teaser_chars}
         assert items == [page_item(assembly, entry, PAGE, url, ExtractRules(), follow=False, limits=limits,
