@@ -107,8 +107,8 @@ class PoliteFetcher:
             delay = max(delay, self._check_robots(url))
         with self._slot(host):
             self._cooled(url, host)  # the host may have answered 429 while we waited our turn
-            if page:
-                self._sleep(self._wait(host, delay))
+            if page and (wait := self._wait(host, delay)) > 0:  # time.sleep(0) is a syscall, and it hands the
+                self._sleep(wait)  # GIL to another thread: a backfill with no host delay paid both on every page
             try:
                 return self._fetcher.get(url, headers, accept=accept, page=page, max_bytes=max_bytes)
             except TransientFetchError as exc:

@@ -135,3 +135,14 @@ def test_polite_fetcher_limits_each_host_and_spaces_its_requests():
     starts = sorted(t for h, t in inner.starts if h == "a")
     # starts are reserved 0.02s apart; a thread waking late shifts one start, so check the span
     assert starts[-1] - starts[0] >= 5 * 0.02 * 0.75
+
+
+def test_polite_fetcher_sleeps_only_for_a_wait_it_has():
+    """No host delay: no sleep at all (time.sleep(0) would still be a syscall and hand the GIL to another
+    thread, on every page of a backfill). With one, every request after the first sleeps its turn."""
+    for delay, slept in ((0, []), (5, [5.0, 10.0])):
+        sleeps: list[float] = []
+        polite = PoliteFetcher(_SlowFetcher(), per_host=2, delay=delay, sleep=sleeps.append, clock=lambda: 1000.0)
+        for i in range(3):
+            polite.get(f"http://a/{i}")
+        assert sleeps == slept
