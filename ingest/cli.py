@@ -373,8 +373,8 @@ def _config_entry(settings: Settings, source):
 
 
 def _qrcode_images(settings: Settings, urls: tuple[str, ...]) -> list[Path]:
-    """The QR code images in [output] qrcode_dir of items with these url slugs (named as ingest.qr.write_qrcode
-    names them; never a file elsewhere)."""
+    """The QR code images in [output] qrcode_dir of items with these url slugs (named as
+    ingest.qr.write_qrcode_batch names them; never a file elsewhere)."""
     if not settings.output.qrcode_dir:
         return []
     directory = Path(settings.output.qrcode_dir)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -189,3 +191,30 @@ def test_a_slug_that_leaves_the_directory_is_refused(tmp_path):
     errors = write_qrcode_batch(qrcodes, [(slug, "https://x/a") for slug in slugs] + [("fine", "https://x/b")])
     assert len(errors) == 4 and all("would be outside" in e for e in errors)
     assert [p.name for p in tmp_path.rglob("*.png")] == ["fine.png"]
+
+
+def test_a_directory_that_cannot_be_made_fails_each_code_by_name(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    errors = write_qrcode_batch(tmp_path / "taken" / "qrcodes", [("a", "https://x/a"), ("b", "https://x/b")])
+    assert [e.split(":")[0] for e in errors] == ["a", "b"] and all("taken" in e for e in errors)
+
+
+def test_a_code_that_cannot_be_written_whole_leaves_no_file(tmp_path):
+    """A write that fails half-way (here the process's file size limit, as a full disk would) leaves neither the
+    image nor its temporary file, and the codes that fit are written."""
+    script = f"""
+import resource, signal, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+from ingest.qr import qr_png, write_qrcode_batch
+small, large = "https://x/a", "https://x/" + "b" * 600
+limit = len(qr_png(small)) + 10
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+assert len(qr_png(large)) > limit
+print(write_qrcode_batch(Path({str(tmp_path)!r}), [("small", small), ("large", large)]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("['large: ") and "File too large" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]
+    assert (tmp_path / "small.png").read_bytes() == reference_png("https://x/a")
