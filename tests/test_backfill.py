@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,11 +34,14 @@ def article(n: int, topic: str = "storage") -> str:
             f"<p>{sentences}</p><h2>Details</h2><p>{sentences}</p></article><footer>(c) Wire</footer></body></html>")
 
 
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
 def serve_articles(server: FixtureServer, numbers, prefix: str = "/news", delay: float = 0.0) -> list[str]:
     paths = []
     for n in numbers:
         path = f"{prefix}/article-{n}/"
-        server.route(path, body=article(n), headers={"Content-Type": "text/html; charset=utf-8"}, delay=delay)
+        server.route(path, body=article(n), headers=HTML, delay=delay)
         paths.append(path)
     return paths
 
@@ -761,6 +765,9 @@ def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_se
     pages, per_page = 4, 6
     numbers = list(range(pages * per_page, 0, -1))
     serve_articles(srv, numbers, delay=0.05)
+    gate = threading.Event()  # the last feed page's articles wait for it: the kill always comes mid-run
+    for n in numbers[-per_page:]:
+        srv.handle(f"/news/article-{n}/", lambda _headers, n=n: (gate.wait(30), (200, HTML, article(n).encode()))[1])
     for p in range(pages):
         older = [("next", f"/feed-{p + 2}.xml")] if p + 1 < pages else []
         route_feed(srv, f"/feed-{p + 1}.xml", rss_page(srv, numbers[p * per_page:(p + 1) * per_page], older=older))
@@ -774,6 +781,7 @@ def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_se
         assert _wait_for_items(db_file, per_page + 2, proc), "the backfill stored too little before the deadline"
         os.kill(proc.pid, how)
     finally:
+        gate.set()
         proc.wait(timeout=30)
         stderr = proc.stderr.read().decode()
         proc.stdout.close()
