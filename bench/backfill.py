@@ -19,10 +19,14 @@ an installed package's is (installed_env), and prints:
     stages     the CPU each step of the pipeline costs per item (fetch, extract, normalize + classify +
                fingerprint, QR code, save), timed one after the other in this process on --stages pages,
                and the ratio that total allows on 2 cores at best
+    one process (--one-process) the same backfill once more with `[extract] processes = 0` (every step in
+               the backfill process), and how many times that rate the default pool gives: what the second
+               core buys, apart from what the pipeline's steps cost against a bare extract
 
     PYTHONPATH=. python bench/backfill.py                  # N = 2,000
     PYTHONPATH=. python bench/backfill.py -n 50000         # the memory target: peak RSS <= 400 MB
     PYTHONPATH=. python bench/backfill.py --repeat 5       # five runs, each with its baseline; the median
+    PYTHONPATH=. python bench/backfill.py --one-process    # and the pipeline's own speed-up from the pool
 """
 
 from __future__ import annotations
@@ -233,19 +237,22 @@ def installed_env(base: str, tmp: Path) -> dict[str, str]:
     return env
 
 
-def write_config(workdir: Path, concurrency: int, qrcodes: bool) -> Path:
+def write_config(workdir: Path, concurrency: int, qrcodes: bool, processes: int | None = None) -> Path:
+    """The backfill's config; `processes`: [extract] processes (None: the default, one a core)."""
     config = workdir / "presswire.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{workdir / "bench.db"}"\n'
                       f'[log]\nformat = "json"\n'
                       f'[http]\nallow_networks = ["127.0.0.1/32"]\n'
                       f'[output]\nqrcode_dir = "{workdir / "qrcodes" if qrcodes else ""}"\n'
                       f"[backfill]\nconcurrency = {concurrency}\nper_host = {concurrency}\nhost_delay = 0\n"
-                      f"batch_size = 200\nprogress_every = 30\n")
+                      f"batch_size = 200\nprogress_every = 30\n"
+                      + (f"[extract]\nprocesses = {processes}\n" if processes is not None else ""))
     return config
 
 
-def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bool) -> dict:
-    config = write_config(workdir, concurrency, qrcodes)
+def run_backfill(base: str, workdir: Path, n: int, concurrency: int, qrcodes: bool,
+                 processes: int | None = None) -> dict:
+    config = write_config(workdir, concurrency, qrcodes, processes)
     cmd = [sys.executable, "-m", "ingest", "--config", str(config), "backfill", "--sitemap",
            f"{base}/sitemap.xml", "--json"]
     env = installed_env(base, workdir.parent)  # before the clock starts: the first call compiles
@@ -344,6 +351,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, metavar="R",
                         help="backfill R times, each followed by the baseline, and report each run and the "
                              "median ratio (these shared machines vary by 10-25%% from one minute to the next)")
+    parser.add_argument("--one-process", action="store_true",
+                        help="also backfill once with [extract] processes = 0 (every step in one process) and "
+                             "print the pool's speed-up over it")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -369,6 +379,11 @@ def main() -> None:
                 result = run_backfill(base, workdir / f"run{r}", args.pages, args.concurrency, not args.no_qrcodes)
                 result["cpu_server"], result["create_ms"] = cpu_seconds(server.pid) - served, creating
                 runs.append((result, baseline(pages)))
+            alone = None
+            if args.one_process:
+                (workdir / "alone").mkdir()
+                alone = run_backfill(base, workdir / "alone", args.pages, args.concurrency, not args.no_qrcodes,
+                                     processes=0)
             steps = stages(base, min(args.stages, args.pages), workdir) if args.stages else []
         finally:
             server.terminate()
@@ -399,6 +414,11 @@ def main() -> None:
     print(f"baseline             {rate_base:.1f} items/s (trafilatura.extract, one process, {sampled} pages in memory)")
     median = " (the median run)" if len(runs) > 1 else ""
     print(f"ratio                {rate / rate_base:.2f}{median} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
+    if alone is not None:
+        one = alone["summary"]["seen"] / alone["wall_s"]
+        print(f"one process          {one:.1f} items/s ([extract] processes = 0; {alone['wall_s']:.1f} s wall, "
+              f"{per_item(alone['cpu_main']):.2f} ms of CPU an item): the pool's rate is {rate / one:.2f} times it, "
+              f"which is {one / rate_base:.2f} of the baseline")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
           f"(1 min; other processes share the cores)")
     if steps:
