@@ -420,3 +420,23 @@ def test_paragraph_text_length_by_serialization_equals_text_content() -> None:
             assert len(etree.tostring(p, method="text", encoding="unicode", with_tail=False)) == len(p.text_content())
             measured += 1
     assert measured > 300
+
+
+def test_utf8_bytes_skip_the_decompression_attempts_and_compressed_or_legacy_bytes_still_get_them(monkeypatch):
+    """A UTF-8 page reaches trafilatura's load_html as text: its attempts to decompress (brotli, then zlib, ~25 us
+    a page) are for bytes that are not UTF-8, such as a gzip file served without Content-Encoding or a page in a
+    legacy charset, which still get them and still extract."""
+    import gzip
+
+    import trafilatura.utils
+    calls = []
+    real = trafilatura.utils.handle_compressed_file
+    monkeypatch.setattr(trafilatura.utils, "handle_compressed_file",
+                        lambda data, *args: calls.append(data) or real(data, *args))
+    html = page(MANIFEST[0]["file"].removeprefix("pages/").removesuffix(".html"))
+    plain = extract_page(html, MANIFEST[0]["url"])
+    assert plain.ok and calls == []
+    assert extract_page(gzip.compress(html), MANIFEST[0]["url"]) == plain and len(calls) == 1
+    legacy = "<html><body><article>" + "<p>Caf\u00e9 cr\u00e8me au march\u00e9, encore une fois.</p>" * 20
+    got = extract_page((legacy + "</article></body></html>").encode("cp1252"), "https://example.com/x")
+    assert len(calls) == 2 and "Caf\u00e9" in got.text and "march\u00e9" in got.text  # (its \u00e8 reads as cp1250's)
