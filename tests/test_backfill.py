@@ -776,7 +776,14 @@ def test_killed_backfill_rerun_stores_every_item_exactly_once(tmp_path, empty_se
                           extra="[backfill]\nhost_delay = 0\nconcurrency = 2\nbatch_size = 4\n")
     cmd = [sys.executable, "-m", "ingest", "--config", str(config), "backfill", "--feed", srv.url("/feed-1.xml"),
            "--json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A Ctrl-C at a terminal reaches a backfill that handles it, even when this suite runs with SIGINT ignored
+    # (started in the background, or by nohup), which the child would inherit: a handler of our own in this
+    # process is reset to the default in the child when it starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert _wait_for_items(db_file, per_page + 2, proc), "the backfill stored too little before the deadline"
         os.kill(proc.pid, how)
