@@ -950,7 +950,7 @@ def _insert(s: Session, table: type[t.Base]):
 def _dialect_insert(dialect: str):
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING on both SQLite and PostgreSQL. PostgreSQL's is
     imported here, when a PostgreSQL database asks for it: importing its dialect loads every PostgreSQL driver's
-    (~40 ms of every command's start on SQLite)."""
+    (~25-40 ms of every command's start on SQLite)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
         return postgresql.insert

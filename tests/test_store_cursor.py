@@ -199,7 +199,7 @@ def test_saving_a_batch_on_sqlite_writes_no_temporary_file(tmp_path):
 
 
 def test_a_command_on_sqlite_does_not_import_the_postgresql_dialect(tmp_path):
-    """Importing SQLAlchemy's PostgreSQL dialect loads every PostgreSQL driver's (~40 ms of a command's start): a
+    """Importing SQLAlchemy's PostgreSQL dialect loads every PostgreSQL driver's (~25-40 ms of a start): a
     command on an SQLite store, here a backfill that stores both seed documents, does without it. (Creating the
     store runs Alembic, which imports it.)"""
     from conftest import ROOT, SEEDS, write_config
