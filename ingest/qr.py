@@ -142,15 +142,16 @@ def _write_atomically(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BaseException:
-        os.close(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except BaseException:  # the write, or the close that reports it
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    os.close(fd)
     os.replace(tmp, path)
 
 
