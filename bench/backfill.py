@@ -416,8 +416,9 @@ def main() -> None:
     print(f"ratio                {rate / rate_base:.2f}{median} (target >= 1.6 on 2 cores; cpus {os.cpu_count()})")
     if alone is not None:
         one = alone["summary"]["seen"] / alone["wall_s"]
+        cpu_alone = alone["cpu_main"] * 1000 / max(alone["summary"]["seen"], 1)
         print(f"one process          {one:.1f} items/s ([extract] processes = 0; {alone['wall_s']:.1f} s wall, "
-              f"{per_item(alone['cpu_main']):.2f} ms of CPU an item): the pool's rate is {rate / one:.2f} times it, "
+              f"{cpu_alone:.2f} ms of CPU an item): the pool's rate is {rate / one:.2f} times it, "
               f"which is {one / rate_base:.2f} of the baseline")
     print(f"load average         {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
           f"(1 min; other processes share the cores)")
